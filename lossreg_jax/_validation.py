@@ -1,0 +1,90 @@
+"""Private argument checks shared by every module.
+
+Every check runs at trace time on static information (shapes, dtypes, Python
+scalars) and raises an error that names the argument, the value or shape seen
+and what was expected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+
+def as_float_array(name: str, x: ArrayLike) -> jax.Array:
+  """Returns ``x`` as a floating array; raises ``TypeError`` for other dtypes."""
+  x = jnp.asarray(x)
+  if not jnp.issubdtype(x.dtype, jnp.floating):
+    raise TypeError(
+        f"{name} must have a floating dtype (float16, bfloat16, float32 or "
+        f"float64), got {x.dtype} with shape {x.shape}; cast it with "
+        f"{name}.astype(jnp.float32)."
+    )
+  return x
+
+
+def check_same_shape(name_a: str, a: jax.Array, name_b: str, b: jax.Array) -> None:
+  """Raises ``ValueError`` unless ``a`` and ``b`` have the same shape."""
+  if a.shape != b.shape:
+    raise ValueError(
+        f"{name_a} and {name_b} must have the same shape, got {name_a}.shape="
+        f"{a.shape} and {name_b}.shape={b.shape}."
+    )
+
+
+def check_rank(name: str, x: jax.Array, ranks: int | tuple[int, ...]) -> None:
+  """Raises ``ValueError`` unless ``x.ndim`` is one of ``ranks``."""
+  ranks = (ranks,) if isinstance(ranks, int) else tuple(ranks)
+  if x.ndim not in ranks:
+    expected = " or ".join(str(r) for r in ranks)
+    raise ValueError(
+        f"{name} must have rank {expected}, got shape {x.shape} (rank {x.ndim})."
+    )
+
+
+def is_static_number(value: Any) -> bool:
+  """True for a Python / NumPy scalar or a concrete array that can be checked now."""
+  if isinstance(value, jax.core.Tracer):
+    return False
+  try:
+    return jnp.ndim(value) == 0
+  except TypeError:
+    return False
+
+
+def check_in_range(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> None:
+  """Raises ``ValueError`` if a static scalar ``value`` is outside the interval.
+
+  Traced values (inside ``jit`` / ``grad``) cannot be inspected and are let
+  through: the check guards the values a user writes, not computed ones.
+  """
+  if not is_static_number(value):
+    return
+  v = float(value)
+  too_low = low is not None and (v < low if low_inclusive else v <= low)
+  too_high = high is not None and (v > high if high_inclusive else v >= high)
+  if too_low or too_high or v != v:
+    left = "[" if low_inclusive else "("
+    right = "]" if high_inclusive else ")"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}.")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+  """Raises ``ValueError`` unless ``value`` is one of ``choices``."""
+  if value not in choices:
+    raise ValueError(
+        f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}."
+    )

@@ -1,0 +1,23 @@
+"""Test-wide JAX settings and fixtures.
+
+Implicit rank promotion is an error everywhere in the suite, so a loss that
+silently broadcasts ``(n,)`` against ``(n, 1)`` fails loudly. The default float
+is float32, as for users; tests that compare with scikit-learn in float64 use the
+``x64`` fixture.
+"""
+
+import os
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def x64():
+  """Runs the test with 64-bit JAX types enabled."""
+  with jax.enable_x64(True):
+    yield
