@@ -1,18 +1,306 @@
-"""The ``lossreg-jax`` command (placeholder until the CLI issue lands)."""
+"""The ``lossreg-jax`` command: parses arguments, calls the library, prints.
+
+The work behind each subcommand lives in the library (``training.compare_losses``,
+``training.regularization_path``, ``training.write_report``,
+``checks.check_loss``, ``benchmarks/run.py``); this module only parses, loads
+data and reports. Bad input ends with a one-line message on stderr and exit
+code 2 (argparse's convention), never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["build_parser", "main"]
+
+PROG = "lossreg-jax"
+_SPEC_HELP = """\
+loss / regularizer specs (--loss, repeatable):
+  A spec is TERM(+TERM)* with at most one loss; TERM is NAME or NAME:ARGS, ARGS
+  either KEY=VALUE pairs joined by commas or one value (l1, l2, dropout).
+  losses:        bce[:positive_weight=W,label_smoothing=S]   focal[:alpha=A,gamma=G]
+                 hinge    ce[:label_smoothing=S] (softmax; the only loss for multiclass)
+  regularizers:  l2:STRENGTH   l1:STRENGTH   elastic:alpha=A,l1_ratio=R   dropout:RATE
+  A spec with regularizers only uses bce (binary) or ce (multiclass).
+  Penalties apply to weight matrices, not biases. Values are plain numbers.
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+  pass
+
+
+class UsageError(Exception):
+  """Bad input found after parsing: reported on stderr with exit code 2."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+  # SUPPRESS: an option given before the subcommand is not overwritten by the
+  # subparser's default; defaults are filled in by _defaults().
+  group = parser.add_argument_group("common options")
+  group.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
+                     help="no progress bars or status lines (results are still printed)")
+  group.add_argument("--seed", type=int, default=argparse.SUPPRESS,
+                     help="random seed (default 0)")
+  group.add_argument("--out", type=Path, default=argparse.SUPPRESS,
+                     help="folder for report.md, results.json and plots (default lossreg_out)")
+
+
+def _data_options(parser: argparse.ArgumentParser, default: str) -> None:
+  from lossreg_jax import datasets
+  group = parser.add_argument_group("data (a bundled set, or your CSV file)")
+  group.add_argument("--dataset", default=default, choices=datasets.list_datasets(),
+                     help="bundled data set")
+  group.add_argument("--csv", type=Path, metavar="FILE",
+                     help="CSV file with a header row; every column but --target is a feature")
+  group.add_argument("--target", metavar="COLUMN", help="target column of --csv")
+  group.add_argument("--drop-missing", action="store_true",
+                     help="drop CSV rows with empty or NaN cells instead of failing")
 
 
 def build_parser() -> argparse.ArgumentParser:
+  """Returns the ``argparse`` parser of the ``lossreg-jax`` command."""
   parser = argparse.ArgumentParser(
-      prog="lossreg-jax",
-      description="Compare losses and regularizers on real data.",
-  )
+      prog=PROG, formatter_class=_Formatter,
+      description="Compare losses and regularizers on real data with JAX.",
+      epilog="examples:\n  lossreg-jax compare --loss bce --loss 'bce:positive_weight=3'\n"
+             "  lossreg-jax path --vs-sklearn\n  lossreg-jax check mylosses:my_loss --task binary\n"
+             "  lossreg-jax bench --size small\n\nRun 'lossreg-jax COMMAND --help' for details.")
+  _common(parser)
+  sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+  p = sub.add_parser(
+      "compare", formatter_class=_Formatter, help="compare losses/regularizers with k-fold CV",
+      description="Train the same model under each loss / regularizer spec with k-fold "
+                  "cross-validation (all folds as one vmapped program) and report accuracy, "
+                  "precision, recall and F1 (mean ± std over folds).",
+      epilog=_SPEC_HELP + "\nexamples:\n"
+             "  lossreg-jax compare                       # breast cancer: bce, bce:positive_weight=3, focal:gamma=2\n"
+             "  lossreg-jax compare --loss 'focal:alpha=0.25,gamma=2' --loss 'bce+l2:1e-3' --folds 3\n"
+             "  lossreg-jax compare --dataset wine --loss ce --loss 'ce:label_smoothing=0.1+dropout:0.2'\n"
+             "  lossreg-jax compare --csv data.csv --target label --out results/")
+  _data_options(p, "breast_cancer")
+  p.add_argument("--loss", action="append", metavar="SPEC", dest="specs",
+                 help="a loss / regularizer spec (repeatable; default: bce, "
+                      "bce:positive_weight=3, focal:gamma=2)")
+  p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+  p.add_argument("--epochs", type=int, default=30, help="training epochs per fold")
+  p.add_argument("--batch-size", type=int, default=32, help="minibatch size")
+  p.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate")
+  p.add_argument("--hidden", type=int, default=16,
+                 help="hidden ReLU units of the MLP; 0 for logistic regression")
+  _common(p)
+
+  p = sub.add_parser(
+      "path", formatter_class=_Formatter, help="elastic-net path and CV curve",
+      description="Elastic-net regularization path and cross-validated alpha "
+                  "(lossreg_jax.linear), with coefficient-path and CV-curve plots.",
+      epilog="examples:\n  lossreg-jax path                          # diabetes\n"
+             "  lossreg-jax path --l1-ratio 0.9 --cv 10 --vs-sklearn\n"
+             "  lossreg-jax path --dataset macrodata --standardize")
+  _data_options(p, "diabetes")
+  p.add_argument("--l1-ratio", type=float, default=0.5, help="elastic-net mix in (0, 1]")
+  p.add_argument("--n-alphas", type=int, default=100, help="length of the alpha grid")
+  p.add_argument("--eps", type=float, default=1e-3, help="alpha_min / alpha_max")
+  p.add_argument("--cv", type=int, default=5, help="cross-validation folds (KFold)")
+  p.add_argument("--standardize", action="store_true",
+                 help="scale every feature to zero mean and unit variance first")
+  p.add_argument("--vs-sklearn", action="store_true",
+                 help="also time scikit-learn's ElasticNetCV on the same grid and folds")
+  _common(p)
+
+  p = sub.add_parser(
+      "check", formatter_class=_Formatter, help="check the properties of your loss function",
+      description="Import FUNCTION from MODULE (a module name, or a .py file) and run "
+                  "lossreg_jax.checks.check_loss on it. Exit code 1 if a property fails.",
+      epilog="examples:\n  lossreg-jax check mylosses:asymmetric_mse\n"
+             "  lossreg-jax check ./losses.py:focal --task binary\n"
+             "  lossreg-jax check lossreg_jax.losses:hinge_loss --task regression")
+  p.add_argument("target_fn", metavar="MODULE:FUNCTION", help="the loss to check")
+  p.add_argument("--task", choices=("regression", "binary", "multiclass"),
+                 default="regression", help="kind of predictions and targets to test with")
+  _common(p)
+
+  p = sub.add_parser(
+      "bench", formatter_class=_Formatter, help="run the benchmarks (source checkout only)",
+      description="Run benchmarks/run.py from a source checkout and print its table "
+                  "(sizes: small for CPUs, full for the GPU shapes).",
+      epilog="examples:\n  lossreg-jax bench --size small\n  lossreg-jax bench --only losses linear")
+  p.add_argument("--size", default="small", help="problem size passed to benchmarks/run.py")
+  p.add_argument("--only", nargs="+", metavar="NAME",
+                 help="run only these sections (e.g. losses, large_vocab, linear)")
+  p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+  _common(p)
   return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-  build_parser().parse_args(argv)
+def _defaults(args: argparse.Namespace) -> argparse.Namespace:
+  for name, value in (("quiet", False), ("seed", 0), ("out", Path("lossreg_out"))):
+    if not hasattr(args, name):
+      setattr(args, name, value)
+  return args
+
+
+def _say(args, *lines: str) -> None:
+  if not args.quiet:
+    print(*lines, sep="\n", file=sys.stderr)
+
+
+def _load_data(args):
+  from lossreg_jax import datasets
+  if args.csv is None:
+    if args.target is not None and args.dataset != "macrodata":
+      raise UsageError("--target needs --csv (or --dataset macrodata)")
+    return datasets.load(args.dataset, target=args.target), args.dataset
+  if args.target is None:
+    raise UsageError("--csv needs --target COLUMN")
+  return datasets.load_csv(args.csv, target=args.target, drop_missing=args.drop_missing), str(
+      args.csv)
+
+
+def _compare(args) -> int:
+  from lossreg_jax import training
+  from lossreg_jax._compare import DEFAULT_SPECS
+  specs = [training.parse_spec(s) for s in (args.specs or DEFAULT_SPECS)]  # fail fast
+  data, name = _load_data(args)
+  if data.task == "regression":
+    raise UsageError(f"compare needs class labels, but {name} is a regression data set "
+                     f"(try: lossreg-jax path{' --dataset ' + name if args.csv is None else ''})")
+  _say(args, f"{name}: {data.X.shape[0]} rows, {data.X.shape[1]} features, task {data.task}; "
+             f"{len(specs)} specs x {args.folds} folds")
+  start = time.perf_counter()
+  result = training.compare_losses(
+      data.X, data.y, specs, folds=args.folds, seed=args.seed, epochs=args.epochs,
+      batch_size=args.batch_size, learning_rate=args.learning_rate, hidden=args.hidden,
+      progress=not args.quiet)
+  print(result.table())
+  context = {"data": name, "classes": ", ".join(data.target_names),
+             "wall seconds": f"{time.perf_counter() - start:.1f}"}
+  written = training.write_report(result, args.out, context=context)
+  _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
   return 0
+
+
+def _path(args) -> int:
+  from lossreg_jax import training
+  if args.vs_sklearn and importlib.util.find_spec("sklearn") is None:
+    print(f"{PROG} path: --vs-sklearn needs scikit-learn, which is not installed (it is a "
+          f"test extra only): pip install scikit-learn", file=sys.stderr)
+    return 1
+  data, name = _load_data(args)
+  X = data.X
+  if args.standardize:
+    std = X.std(axis=0, keepdims=True)
+    X = (X - X.mean(axis=0, keepdims=True)) / (std + (std == 0))
+  _say(args, f"{name}: {X.shape[0]} rows, {X.shape[1]} features; target "
+             f"{data.target_names[0] if data.task == 'regression' else 'class index'}")
+  result = training.regularization_path(
+      X, data.y.astype("float32"), l1_ratio=args.l1_ratio, n_alphas=args.n_alphas,
+      eps=args.eps, cv=args.cv, feature_names=data.feature_names, vs_sklearn=args.vs_sklearn)
+  print(result.table())
+  written = training.write_report(result, args.out, context={"data": name,
+                                                            "standardized": args.standardize})
+  _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
+  return 0
+
+
+def _import_function(text: str):
+  module_name, sep, fn_name = text.rpartition(":")
+  if not sep or not module_name or not fn_name:
+    raise UsageError(f"expected MODULE:FUNCTION (e.g. mylosses:my_loss), got {text!r}")
+  try:
+    if module_name.endswith(".py") or os.sep in module_name:
+      path = Path(module_name)
+      if not path.is_file():
+        raise UsageError(f"file not found: {module_name!r}")
+      spec = importlib.util.spec_from_file_location(path.stem, path)
+      module = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(module)
+    else:
+      if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: local modules import
+      module = importlib.import_module(module_name)
+  except UsageError:
+    raise
+  except Exception as e:  # the user's module may raise anything while importing
+    raise UsageError(f"cannot import {module_name!r}: {type(e).__name__}: {e}") from None
+  fn = getattr(module, fn_name, None)
+  if fn is None:
+    raise UsageError(f"module {module_name!r} has no attribute {fn_name!r}")
+  if not callable(fn):
+    raise UsageError(f"{text!r} is not callable")
+  return fn
+
+
+def _check(args) -> int:
+  from lossreg_jax import checks
+  fn = _import_function(args.target_fn)
+  report = checks.check_loss(fn, task=args.task)
+  print(report)
+  return 0 if report.passed else 1
+
+
+def _bench_module():
+  try:
+    return importlib.import_module("benchmarks.run")
+  except ImportError:
+    pass
+  import lossreg_jax
+  script = Path(lossreg_jax.__file__).resolve().parent.parent / "benchmarks" / "run.py"
+  if not script.is_file():
+    return None
+  sys.path.insert(0, str(script.parent.parent))  # benchmarks may import each other
+  spec = importlib.util.spec_from_file_location("benchmarks.run", script)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _bench(args) -> int:
+  module = _bench_module()
+  if module is None or not hasattr(module, "main"):
+    print(f"{PROG} bench: benchmarks/run.py was not found. The benchmarks live in the "
+          f"source repository, not in the installed package: run this command from a "
+          f"source checkout (pip install -e .).", file=sys.stderr)
+    return 1
+  argv = ["--size", args.size]
+  if args.only:
+    argv += ["--only", *args.only]
+  if args.json:
+    argv += ["--json", str(args.json)]
+  try:
+    return int(module.main(argv) or 0)
+  except SystemExit as e:  # benchmarks/run.py's own argparse error, already printed
+    return int(e.code or 0) if isinstance(e.code, int) else 2
+
+
+_COMMANDS = {"compare": _compare, "path": _path, "check": _check, "bench": _bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Runs the command with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+  Examples:
+    >>> main(["compare", "--loss", "focal:gama=2"])
+    2
+  """
+  parser = build_parser()
+  try:
+    args = _defaults(parser.parse_args(argv))
+  except SystemExit as e:  # --help (0) or a usage error (2), already printed
+    return int(e.code or 0)
+  try:
+    return _COMMANDS[args.command](args)
+  except (UsageError, ValueError, FileNotFoundError) as e:
+    print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print(f"{PROG}: interrupted", file=sys.stderr)
+    return 130

@@ -1,3 +1,412 @@
-"""Placeholder: filled in by its issue."""
+"""Bundled real data sets, a deterministic train/test split and a CSV loader.
 
-__all__: list[str] = []
+Data sets ship inside the package (``lossreg_jax/data/``; sources and licenses
+in its README), so nothing is downloaded and scikit-learn is not needed at run
+time. Everything here runs on the host once, before training: these functions
+are not meant for ``jax.jit``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from lossreg_jax._validation import check_choice
+
+__all__ = [
+    "Dataset",
+    "list_datasets",
+    "load",
+    "load_csv",
+    "train_test_split",
+]
+
+_TASKS = ("binary", "multiclass", "regression")
+# name -> (task, file, one-line description)
+_BUNDLED = {
+    "breast_cancer": ("binary", "breast_cancer.npz",
+                      "569 tumours x 30 features; 1 = malignant, 0 = benign"),
+    "digits": ("multiclass", "digits.npz",
+               "1797 8x8 images of digits 0-9 (pixel values 0-16)"),
+    "wine": ("multiclass", "wine.npz", "178 wines x 13 chemical features, 3 cultivars"),
+    "diabetes": ("regression", "diabetes.npz",
+                 "442 patients x 10 scaled features; disease progression after one year"),
+    "macrodata": ("regression", "macrodata.csv",
+                  "US macro data, 203 quarters 1959Q1-2009Q3; target default 'unemp'"),
+}
+_MACRO_INDEX = ("year", "quarter")
+_MISSING = ("", "na", "nan", "n/a", "null", "none")
+
+
+class Dataset(NamedTuple):
+  """A data set as JAX arrays.
+
+  Attributes:
+    X: Features, float32, shape ``(n_samples, n_features)``.
+    y: Targets, shape ``(n_samples,)``: int32 class indices for ``"binary"`` and
+      ``"multiclass"``, float32 for ``"regression"``.
+    feature_names: One name per column of ``X``.
+    target_names: Class names indexed by ``y`` for classification; the target
+      column's name (one entry) for regression.
+    task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+  """
+
+  X: jax.Array
+  y: jax.Array
+  feature_names: tuple[str, ...]
+  target_names: tuple[str, ...]
+  task: str
+
+
+def list_datasets() -> tuple[str, ...]:
+  """Names of the bundled data sets, for :func:`load`.
+
+  Returns:
+    A tuple of names.
+
+  Examples:
+    >>> list_datasets()
+    ('breast_cancer', 'digits', 'wine', 'diabetes', 'macrodata')
+  """
+  return tuple(_BUNDLED)
+
+
+def _as_dataset(X, y, feature_names, target_names, task) -> Dataset:
+  y = np.asarray(y)
+  y = jnp.asarray(y, jnp.float32 if task == "regression" else jnp.int32)
+  return Dataset(jnp.asarray(np.asarray(X, np.float64), jnp.float32), y,
+                 tuple(str(n) for n in feature_names),
+                 tuple(str(n) for n in target_names), task)
+
+
+def _load_bundled(name: str, target: str | None) -> tuple[Dataset, bool]:
+  """Returns the full data set and whether its rows are a time series."""
+  task, filename, _ = _BUNDLED[name]
+  source = resources.files("lossreg_jax").joinpath("data", filename)
+  if name == "macrodata":
+    with resources.as_file(source) as path:
+      full = load_csv(path, target=target or "unemp", task="regression")
+    keep = [i for i, n in enumerate(full.feature_names) if n not in _MACRO_INDEX]
+    return full._replace(X=full.X[:, np.asarray(keep)],
+                         feature_names=tuple(full.feature_names[i] for i in keep)), True
+  if target is not None:
+    raise ValueError(f"target= only applies to 'macrodata' (a CSV), got target={target!r} "
+                     f"for {name!r}.")
+  with source.open("rb") as f, np.load(f, allow_pickle=False) as npz:
+    X, y = npz["X"], npz["y"]
+    feature_names, target_names = npz["feature_names"], npz["target_names"]
+  if name == "breast_cancer":
+    # scikit-learn encodes 0 = malignant; make the disease the positive class.
+    y = 1 - y
+    target_names = target_names[::-1]
+  return _as_dataset(X, y, feature_names, target_names, task), False
+
+
+def load(
+    name: str,
+    *,
+    split: str | None = None,
+    test_size: float = 0.25,
+    seed: int = 0,
+    standardize: bool = False,
+    target: str | None = None,
+) -> Dataset:
+  """Loads a bundled real data set.
+
+  ``breast_cancer``, ``digits``, ``wine`` and ``diabetes`` hold the same numbers
+  as scikit-learn's ``load_*`` functions (default arguments), except that
+  ``breast_cancer`` labels *malignant* as 1 (scikit-learn: 0), so that the
+  positive class is the disease. ``macrodata`` is statsmodels' US quarterly
+  macro series (1959Q1-2009Q3) in time order; ``year`` and ``quarter`` are
+  dropped from the features and ``target`` picks the column to predict
+  (default ``"unemp"``, the unemployment rate).
+
+  Args:
+    name: One of :func:`list_datasets`.
+    split: ``None`` for all rows, ``"train"`` or ``"test"`` for one side of
+      :func:`train_test_split` with ``seed`` and ``test_size``, stratified by
+      class for classification. The time series ``macrodata`` is split in time
+      order (the last quarters are the test set) and ``seed`` is unused.
+    test_size: Fraction (in ``(0, 1)``) or number of rows in the test split.
+    seed: Seed of the shuffle behind ``split``.
+    standardize: If True, centre and scale every feature to unit variance with
+      the statistics of the training rows (all rows when ``split=None``), so
+      that train and test are scaled alike. Constant features are centred only.
+    target: Target column of ``macrodata``; not allowed for the other sets.
+
+  Returns:
+    A :class:`Dataset`.
+
+  Raises:
+    ValueError: for an unknown ``name``, ``split`` or ``target``.
+
+  Examples:
+    >>> ds = load("breast_cancer")
+    >>> ds.X.shape, ds.X.dtype, ds.y.dtype, ds.task, ds.target_names
+    ((569, 30), dtype('float32'), dtype('int32'), 'binary', ('benign', 'malignant'))
+    >>> train = load("wine", split="train", standardize=True)
+    >>> train.X.shape, round(float(train.X.mean()), 4) == 0.0
+    ((133, 13), True)
+  """
+  check_choice("name", name, tuple(_BUNDLED))
+  if split is not None:
+    check_choice("split", split, ("train", "test"))
+  full, time_series = _load_bundled(name, target)
+  if split is None:
+    train_X = full.X
+  else:
+    stratify = None if full.task == "regression" else full.y
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        seed, full.X, full.y, test_size=test_size, stratify=stratify,
+        shuffle=not time_series)
+    train_X = X_tr
+    full = full._replace(X=X_tr, y=y_tr) if split == "train" else full._replace(X=X_te, y=y_te)
+  if standardize:
+    train_X = np.asarray(train_X, np.float64)
+    mean, std = train_X.mean(axis=0), train_X.std(axis=0)
+    X = (np.asarray(full.X, np.float64) - mean) / np.where(std > 0, std, 1.0)
+    full = full._replace(X=jnp.asarray(X, jnp.float32))
+  return full
+
+
+def _test_count(n: int, test_size: float) -> int:
+  if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
+    if not 0 < test_size < n:
+      raise ValueError(f"test_size must be a row count in [1, {n - 1}] for {n} rows, "
+                       f"got {test_size}.")
+    return int(test_size)
+  if not 0.0 < float(test_size) < 1.0:
+    raise ValueError(f"test_size must be a fraction in (0, 1) or a row count, got {test_size!r}.")
+  count = int(math.ceil(float(test_size) * n))  # as scikit-learn: ceil for the test side
+  if not 0 < count < n:
+    raise ValueError(f"test_size={test_size} leaves an empty train or test split for {n} rows.")
+  return count
+
+
+def train_test_split(
+    key: jax.Array | int,
+    *arrays: ArrayLike,
+    test_size: float = 0.25,
+    stratify: ArrayLike | None = None,
+    shuffle: bool = True,
+) -> tuple[jax.Array, ...]:
+  """Splits arrays into train and test rows, deterministically for a key.
+
+  The same ``key`` (a ``jax.random`` key or an int seed) always gives the same
+  split. With ``stratify``, each class keeps its share in both splits (the
+  test share of class ``c`` is ``round(test_size * n_c)``); with
+  ``shuffle=False`` the last rows are the test set (time series).
+
+  Args:
+    key: ``jax.random.key`` / ``PRNGKey`` or an int seed.
+    *arrays: Arrays with the same first dimension ``n``.
+    test_size: Fraction of rows in ``(0, 1)`` (the test count is rounded up, as
+      scikit-learn) or an int number of test rows.
+    stratify: Optional class labels, shape ``(n,)``.
+    shuffle: Shuffle before splitting. ``stratify`` needs ``shuffle=True``.
+
+  Returns:
+    ``(a_train, a_test, b_train, b_test, ...)``: two arrays per input, in order.
+
+  Raises:
+    ValueError: if the arrays disagree on ``n``, or ``test_size`` is invalid.
+
+  Examples:
+    >>> X, y = jnp.arange(8.0).reshape(4, 2), jnp.arange(4)
+    >>> X_tr, X_te, y_tr, y_te = train_test_split(0, X, y, test_size=0.25, shuffle=False)
+    >>> y_tr, y_te
+    (Array([0, 1, 2], dtype=int32), Array([3], dtype=int32))
+  """
+  if not arrays:
+    raise ValueError("train_test_split needs at least one array after the key.")
+  arrays = tuple(np.asarray(a) for a in arrays)
+  n = arrays[0].shape[0] if arrays[0].ndim else 0
+  for i, a in enumerate(arrays):
+    if a.ndim == 0 or a.shape[0] != n:
+      raise ValueError(f"arrays must share their first dimension: arrays[0] has {n} rows, "
+                       f"arrays[{i}] has shape {a.shape}.")
+  n_test = _test_count(n, test_size)
+  if isinstance(key, (int, np.integer)):
+    key = jax.random.key(int(key))
+  # One draw from the JAX key seeds a host generator: the split is then plain
+  # NumPy indexing, with no compilation per array shape.
+  rng = np.random.default_rng(np.asarray(jax.random.bits(key, (4,), jnp.uint32)))
+  if stratify is not None:
+    if not shuffle:
+      raise ValueError("stratify needs shuffle=True.")
+    labels = np.asarray(stratify)
+    if labels.shape != (n,):
+      raise ValueError(f"stratify must have shape ({n},), got {labels.shape}.")
+    test_parts = []
+    for c in np.unique(labels):
+      rows = rng.permutation(np.flatnonzero(labels == c))
+      test_parts.append(rows[: int(round(n_test / n * len(rows)))])
+    is_test = np.zeros(n, bool)
+    is_test[np.concatenate(test_parts)] = True
+    order = rng.permutation(n)
+    train_idx, test_idx = order[~is_test[order]], order[is_test[order]]
+  else:
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    train_idx, test_idx = order[: n - n_test], order[n - n_test:]
+  out = []
+  for a in arrays:
+    out += [jnp.asarray(a[train_idx]), jnp.asarray(a[test_idx])]
+  return tuple(out)
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _parse_number(text: str) -> float | None:
+  try:
+    return float(text)
+  except ValueError:
+    return None
+
+
+def _read_rows(path: Path, delimiter: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+  """Returns the header and ``(line_number, cells)`` for every non-blank row."""
+  if not path.is_file():
+    raise ValueError(f"CSV file not found: {str(path)!r}.")
+  with path.open(newline="", encoding="utf-8-sig") as f:
+    reader = csv.reader(f, delimiter=delimiter)
+    header = None
+    rows = []
+    for cells in reader:
+      if not any(c.strip() for c in cells):
+        continue
+      if header is None:
+        header = [c.strip() for c in cells]
+        continue
+      rows.append((reader.line_num, [c.strip() for c in cells]))
+  if header is None:
+    raise ValueError(f"{str(path)!r} is empty: expected a header row with column names.")
+  if not rows:
+    raise ValueError(f"{str(path)!r} has a header but no data rows.")
+  duplicated = sorted({h for h in header if header.count(h) > 1})
+  if duplicated:
+    raise ValueError(f"{str(path)!r} has duplicated column names: {', '.join(duplicated)}.")
+  for line, cells in rows:
+    if len(cells) != len(header):
+      raise ValueError(f"{str(path)!r} line {line}: expected {len(header)} cells as in the "
+                       f"header, got {len(cells)}.")
+  return header, rows
+
+
+def _format_lines(lines: Sequence[int]) -> str:
+  shown = ", ".join(str(i) for i in lines[:10])
+  return shown + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+
+
+def _infer_task(values: list[str]) -> str:
+  numbers = [_parse_number(v) for v in values]
+  if any(v is None for v in numbers):
+    return "binary" if len(set(values)) <= 2 else "multiclass"
+  distinct = set(numbers)
+  if all(float(v).is_integer() for v in distinct) and len(distinct) <= 20:
+    return "binary" if len(distinct) <= 2 else "multiclass"
+  return "regression"
+
+
+def load_csv(
+    path: str | Path,
+    *,
+    target: str,
+    task: str | None = None,
+    drop_missing: bool = False,
+    delimiter: str = ",",
+) -> Dataset:
+  """Loads a CSV file with a header row into a :class:`Dataset`.
+
+  Every column except ``target`` is a numeric feature. Classification targets
+  may be numbers or strings; their sorted distinct values become the classes
+  ``0..k-1`` and ``target_names``. A cell that is empty or reads ``NA``,
+  ``NaN``, ``null`` or ``None`` is missing.
+
+  Args:
+    path: The CSV file.
+    target: Name of the target column.
+    task: ``"binary"``, ``"multiclass"``, ``"regression"``, or ``None`` to
+      infer: a non-numeric target, or integers with at most 20 distinct values,
+      is classification (binary for at most two classes); anything else is
+      regression.
+    drop_missing: Drop rows with missing cells instead of raising.
+    delimiter: The cell separator.
+
+  Returns:
+    A :class:`Dataset` with rows in file order.
+
+  Raises:
+    ValueError: with a message naming the problem: the file is missing or
+      empty; ``target`` is not a column (the message lists the columns); a
+      cell is not a number (its line number, column and value); rows have
+      missing cells (their line numbers; or pass ``drop_missing=True``); a
+      classification target has a single class; a row has the wrong number of
+      cells.
+
+  Examples:
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "toy.csv"
+    >>> _ = p.write_text("a,b,label\\n1,2,yes\\n3,4,no\\n5,6,yes\\n")
+    >>> ds = load_csv(p, target="label")
+    >>> ds.X.shape, ds.y, ds.target_names, ds.task
+    ((3, 2), Array([1, 0, 1], dtype=int32), ('no', 'yes'), 'binary')
+  """
+  path = Path(path)
+  if task is not None:
+    check_choice("task", task, _TASKS)
+  header, rows = _read_rows(path, delimiter)
+  if target not in header:
+    raise ValueError(f"target column {target!r} not found in {str(path)!r}; available "
+                     f"columns: {', '.join(header)}.")
+  missing = [line for line, cells in rows if any(c.lower() in _MISSING for c in cells)]
+  if missing:
+    if not drop_missing:
+      raise ValueError(f"{str(path)!r} has missing or NaN cells in line(s) "
+                       f"{_format_lines(missing)} (line 1 is the header); fill them or "
+                       f"drop those rows with drop_missing=True (CLI: --drop-missing).")
+    rows = [(line, cells) for line, cells in rows if line not in set(missing)]
+    if not rows:
+      raise ValueError(f"{str(path)!r}: every row has a missing cell; nothing is left.")
+  t = header.index(target)
+  features = [i for i in range(len(header)) if i != t]
+  X = np.empty((len(rows), len(features)), np.float64)
+  for r, (line, cells) in enumerate(rows):
+    for j, i in enumerate(features):
+      value = _parse_number(cells[i])
+      if value is None or not math.isfinite(value):
+        raise ValueError(f"{str(path)!r} line {line}, column {header[i]!r}: cannot read "
+                         f"{cells[i]!r} as a finite number.")
+      X[r, j] = value
+  y_text = [cells[t] for _, cells in rows]
+  task = task or _infer_task(y_text)
+  if task == "regression":
+    y = np.empty(len(rows), np.float64)
+    for r, ((line, _), text) in enumerate(zip(rows, y_text)):
+      value = _parse_number(text)
+      if value is None or not math.isfinite(value):
+        raise ValueError(f"{str(path)!r} line {line}, column {target!r}: cannot read "
+                         f"{text!r} as a finite number (task='regression').")
+      y[r] = value
+    return _as_dataset(X, y, [header[i] for i in features], [target], task)
+  numbers = [_parse_number(v) for v in y_text]
+  keys = numbers if all(v is not None for v in numbers) else y_text
+  classes = sorted(set(keys))
+  if len(classes) < 2:
+    raise ValueError(f"target column {target!r} in {str(path)!r} has a single class "
+                     f"({y_text[0]!r}); classification needs at least two classes.")
+  if task == "binary" and len(classes) > 2:
+    raise ValueError(f"task='binary' but target column {target!r} has {len(classes)} "
+                     f"classes; use task='multiclass'.")
+  index = {c: k for k, c in enumerate(classes)}
+  y = np.array([index[k] for k in keys], np.int32)
+  names = [f"{c:g}" if isinstance(c, float) else c for c in classes]
+  return _as_dataset(X, y, [header[i] for i in features], names, task)

@@ -1,3 +1,308 @@
-"""Placeholder: filled in by its issue."""
+"""Flax NNX train step and fit loop, and the library behind the command line.
 
-__all__: list[str] = []
+``make_train_step`` builds one ``nnx.jit``-compiled step for an ``nnx.Module``
+and an ``nnx.Optimizer``: loss plus optional penalty, per-sample weights,
+dropout keys drawn from the model's own ``nnx.Rngs`` streams, auxiliary
+metrics. ``fit`` runs epochs over shuffled minibatches with a progress bar,
+validation and early stopping. ``compare_losses``, ``parse_spec``,
+``regularization_path`` and ``write_report`` are what the ``lossreg-jax``
+subcommands (and notebooks) call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.typing import ArrayLike
+
+from lossreg_jax._compare import ComparisonResult, compare_losses
+from lossreg_jax._path import PathResult, regularization_path
+from lossreg_jax._report import write_report
+from lossreg_jax._spec import LossSpec, parse_spec
+
+__all__ = [
+    "ComparisonResult",
+    "LossSpec",
+    "PathResult",
+    "compare_losses",
+    "fit",
+    "make_eval_step",
+    "make_train_step",
+    "parse_spec",
+    "regularization_path",
+    "write_report",
+]
+
+LossFn = Callable[..., jax.Array]
+MetricsFn = Callable[[jax.Array, jax.Array], Mapping[str, jax.Array]]
+
+
+def _unpack(batch: Any) -> tuple[Any, Any, Any]:
+  """Returns ``(inputs, targets, weights or None)`` from a dict or a tuple."""
+  if isinstance(batch, Mapping):
+    unknown = set(batch) - {"inputs", "targets", "weights"}
+    if unknown or "inputs" not in batch or "targets" not in batch:
+      raise ValueError(f"batch dict needs the keys 'inputs' and 'targets' (and optionally "
+                       f"'weights'), got keys {sorted(batch)}.")
+    return batch["inputs"], batch["targets"], batch.get("weights")
+  if isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
+    return batch[0], batch[1], (batch[2] if len(batch) == 3 else None)
+  raise ValueError(f"batch must be a dict with 'inputs', 'targets' (and 'weights') or a "
+                   f"tuple (inputs, targets[, weights]), got {type(batch).__name__}.")
+
+
+def _objective(loss_fn, penalty):
+  def objective(model, inputs, targets, weights):
+    outputs = model(inputs)
+    if weights is None:
+      data = loss_fn(outputs, targets)
+    else:
+      data = loss_fn(outputs, targets, weights=weights)
+    reg = jnp.zeros((), jnp.float32)
+    if penalty is not None:
+      reg = penalty(nnx.state(model, nnx.Param))
+    return data + reg, (data, reg, outputs)
+  return objective
+
+
+def _aux(total, data, reg, outputs, targets, metrics_fn):
+  aux = {"loss": total, "data_loss": data, "penalty": reg}
+  if metrics_fn is not None:
+    aux.update(metrics_fn(outputs, targets))
+  return aux
+
+
+def make_train_step(
+    loss_fn: LossFn,
+    *,
+    penalty: Callable[[Any], jax.Array] | None = None,
+    metrics_fn: MetricsFn | None = None,
+) -> Callable[[nnx.Module, nnx.Optimizer, Any], tuple[jax.Array, dict]]:
+  """Builds a compiled train step ``step(model, optimizer, batch) -> (loss, aux)``.
+
+  The step computes ``loss_fn(model(inputs), targets[, weights=weights]) +
+  penalty(params)``, its gradient with respect to the model's ``nnx.Param``
+  variables, and applies ``optimizer.update(model, grads)`` in place. It is
+  ``nnx.jit``-compiled once per batch shape and model mode: the model's
+  ``nnx.Rngs`` streams (build it with ``rngs=nnx.Rngs(params=..., dropout=...)``)
+  are state that the step advances, so ``nnx.Dropout`` draws fresh masks on
+  every call without retracing. Dropout is active when the model is in
+  training mode (``model.train()``), inactive after ``model.eval()``.
+
+  Args:
+    loss_fn: ``loss_fn(outputs, targets) -> scalar``; called with
+      ``weights=`` when the batch has weights (every ``lossreg_jax.losses``
+      loss accepts it, e.g. ``losses.sigmoid_binary_cross_entropy``).
+    penalty: Optional ``penalty(params) -> scalar`` on
+      ``nnx.state(model, nnx.Param)``, added to the loss, e.g.
+      ``lambda p: 1e-3 * regularizers.l2_penalty(p, mask=regularizers.decay_mask(p))``.
+    metrics_fn: Optional ``metrics_fn(outputs, targets) -> {name: scalar}``
+      merged into ``aux``.
+
+  Returns:
+    ``step(model, optimizer, batch)`` with ``batch`` a dict with keys
+    ``inputs``, ``targets`` and optionally ``weights`` (per sample, shape
+    ``(batch,)``), or a tuple ``(inputs, targets[, weights])``. It returns the
+    total loss (scalar) and ``aux = {"loss", "data_loss", "penalty", **metrics}``.
+
+  Examples:
+    >>> import optax
+    >>> from flax import nnx
+    >>> from lossreg_jax import losses
+    >>> model = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
+    >>> opt = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
+    >>> step = make_train_step(lambda z, y, **kw: losses.squared_error(z[:, 0], y, **kw))
+    >>> batch = {"inputs": jnp.ones((4, 2)), "targets": jnp.zeros(4)}
+    >>> first, _ = step(model, opt, batch)
+    >>> second, aux = step(model, opt, batch)
+    >>> bool(second < first), sorted(aux)
+    (True, ['data_loss', 'loss', 'penalty'])
+  """
+  objective = _objective(loss_fn, penalty)
+
+  @nnx.jit
+  def step(model, optimizer, batch):
+    inputs, targets, weights = _unpack(batch)
+    grad_fn = nnx.value_and_grad(objective, has_aux=True)
+    (total, (data, reg, outputs)), grads = grad_fn(model, inputs, targets, weights)
+    optimizer.update(model, grads)
+    return total, _aux(total, data, reg, outputs, targets, metrics_fn)
+
+  return step
+
+
+def make_eval_step(
+    loss_fn: LossFn,
+    *,
+    penalty: Callable[[Any], jax.Array] | None = None,
+    metrics_fn: MetricsFn | None = None,
+) -> Callable[[nnx.Module, Any], tuple[jax.Array, dict]]:
+  """Builds a compiled ``eval_step(model, batch) -> (loss, aux)`` (no update).
+
+  Same objective and ``aux`` as :func:`make_train_step`; call ``model.eval()``
+  first so that dropout is off.
+
+  Args:
+    loss_fn: As in :func:`make_train_step`.
+    penalty: As in :func:`make_train_step`.
+    metrics_fn: As in :func:`make_train_step`.
+
+  Returns:
+    ``eval_step(model, batch)`` returning the total loss and ``aux``.
+
+  Examples:
+    >>> from flax import nnx
+    >>> from lossreg_jax import losses
+    >>> model = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
+    >>> evaluate = make_eval_step(lambda z, y: losses.absolute_error(z[:, 0], y))
+    >>> loss, aux = evaluate(model, (jnp.zeros((3, 2)), jnp.ones(3)))
+    >>> loss
+    Array(1., dtype=float32)
+  """
+  objective = _objective(loss_fn, penalty)
+
+  @nnx.jit
+  def eval_step(model, batch):
+    inputs, targets, weights = _unpack(batch)
+    total, (data, reg, outputs) = objective(model, inputs, targets, weights)
+    return total, _aux(total, data, reg, outputs, targets, metrics_fn)
+
+  return eval_step
+
+
+def _host_arrays(name: str, data: Any) -> tuple[np.ndarray, ...]:
+  parts = [np.asarray(a) for a in _unpack(data) if a is not None]
+  n = parts[0].shape[0] if parts[0].ndim else -1
+  if n < 1 or any(p.ndim == 0 or p.shape[0] != n for p in parts):
+    raise ValueError(f"{name} arrays must share a non-empty first dimension, got shapes "
+                     f"{[p.shape for p in parts]}.")
+  return tuple(parts)
+
+
+def _as_batch(parts):
+  return tuple(jnp.asarray(p) for p in parts)
+
+
+def fit(
+    model: nnx.Module,
+    optimizer: nnx.Optimizer,
+    train_data: Any,
+    *,
+    loss_fn: LossFn,
+    epochs: int,
+    batch_size: int,
+    key: jax.Array | int,
+    val_data: Any = None,
+    early_stopping: Any = None,
+    penalty: Callable[[Any], jax.Array] | None = None,
+    metrics_fn: MetricsFn | None = None,
+    progress: bool = True,
+) -> dict:
+  """Trains ``model`` in place over shuffled minibatches; returns the history.
+
+  Each epoch shuffles the rows with a fresh key split from ``key``, runs the
+  :func:`make_train_step` step on every minibatch (the last one may be
+  smaller, which compiles the step once more), then evaluates ``val_data`` in
+  one batch with dropout off. The monitored metric is the validation loss, or
+  the epoch's mean training loss without ``val_data``. ``early_stopping`` is
+  ``lossreg_jax.regularizers.early_stopping(...)``: its state is updated once
+  per epoch with the monitored metric and the params; training stops when it
+  says so and the best params are restored into ``model`` at the end. The
+  model is left in eval mode.
+
+  Args:
+    model: An ``nnx.Module`` (in-place updates).
+    optimizer: ``nnx.Optimizer(model, tx, wrt=nnx.Param)``.
+    train_data: ``(inputs, targets[, weights])`` or a dict with those keys,
+      arrays with ``n`` rows.
+    loss_fn: As in :func:`make_train_step`.
+    epochs: Most passes over the data.
+    batch_size: Rows per step.
+    key: ``jax.random`` key or int seed for the shuffling.
+    val_data: Optional validation data, same layout as ``train_data``.
+    early_stopping: Optional object with ``init(params)`` and
+      ``update(state, metric, params)``, e.g.
+      ``regularizers.early_stopping(patience=5)``.
+    penalty: As in :func:`make_train_step`.
+    metrics_fn: As in :func:`make_train_step`; on validation data its values
+      are recorded as ``val_<name>``.
+    progress: Show a tqdm progress bar over epochs.
+
+  Returns:
+    A dict with per-epoch lists ``train_loss`` (mean over rows), ``val_loss``
+    and ``val_<metric>`` (with ``val_data``), plus ``epochs_run``,
+    ``stopped_epoch`` (0-based epoch at which early stopping fired, or None)
+    and ``best_epoch`` (with early stopping).
+
+  Raises:
+    ValueError: for bad sizes or a malformed ``train_data``.
+
+  Examples:
+    >>> import optax
+    >>> from flax import nnx
+    >>> from lossreg_jax import losses
+    >>> model = nnx.Linear(3, 1, rngs=nnx.Rngs(0))
+    >>> opt = nnx.Optimizer(model, optax.adam(0.1), wrt=nnx.Param)
+    >>> X = jax.random.normal(jax.random.key(1), (64, 3)); y = X @ jnp.array([1.0, -2.0, 0.5])
+    >>> mse = lambda z, t, **kw: losses.squared_error(z[:, 0], t, **kw)
+    >>> h = fit(model, opt, (X, y), loss_fn=mse, epochs=20, batch_size=16, key=0,
+    ...         progress=False)
+    >>> len(h["train_loss"]), h["train_loss"][-1] < 0.1 * h["train_loss"][0]
+    (20, True)
+  """
+  for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+    if not isinstance(value, int) or value < 1:
+      raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+  train = _host_arrays("train_data", train_data)
+  val = None if val_data is None else _as_batch(_host_arrays("val_data", val_data))
+  n = train[0].shape[0]
+  key = jax.random.key(key) if isinstance(key, int) else key
+  step = make_train_step(loss_fn, penalty=penalty, metrics_fn=metrics_fn)
+  evaluate = make_eval_step(loss_fn, penalty=penalty, metrics_fn=metrics_fn)
+  history: dict = {"train_loss": [], "stopped_epoch": None}
+  es_state = None
+  if early_stopping is not None:
+    es_state = early_stopping.init(nnx.state(model, nnx.Param))
+  bar = range(epochs)
+  if progress:
+    from tqdm.auto import tqdm
+    bar = tqdm(bar, desc="fit", unit="epoch", leave=False)
+  for epoch in bar:
+    key, sub = jax.random.split(key)
+    order = np.asarray(jax.random.permutation(sub, n))
+    model.train()
+    batch_losses = []
+    for start in range(0, n, batch_size):
+      rows = order[start:start + batch_size]
+      loss, _ = step(model, optimizer, _as_batch(p[rows] for p in train))
+      batch_losses.append(loss * len(rows))
+    history["train_loss"].append(float(sum(batch_losses)) / n)
+    monitored = history["train_loss"][-1]
+    postfix = {"loss": f"{monitored:.4g}"}
+    if val is not None:
+      model.eval()
+      val_loss, aux = evaluate(model, val)
+      monitored = float(val_loss)
+      history.setdefault("val_loss", []).append(monitored)
+      for name, value in aux.items():
+        if name not in ("loss", "data_loss", "penalty"):
+          history.setdefault(f"val_{name}", []).append(float(value))
+      postfix["val_loss"] = f"{monitored:.4g}"
+    if progress:
+      bar.set_postfix(postfix)
+    if es_state is not None:
+      es_state = early_stopping.update(es_state, jnp.asarray(monitored, jnp.float32),
+                                       nnx.state(model, nnx.Param))
+      if bool(es_state.should_stop):
+        history["stopped_epoch"] = epoch
+        break
+  history["epochs_run"] = len(history["train_loss"])
+  if es_state is not None:
+    nnx.update(model, es_state.best_params)
+    history["best_epoch"] = int(es_state.best_step)  # update calls count epochs from 0
+  model.eval()
+  return history

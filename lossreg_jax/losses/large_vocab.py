@@ -1,3 +1,274 @@
-"""Placeholder: filled in by its issue."""
+"""Cross-entropy over a large vocabulary that never materializes the logits.
 
-__all__: list[str] = []
+``linear_softmax_cross_entropy(hidden, weight, labels)`` is the cross-entropy of
+``hidden @ weight`` against integer labels, computed one vocabulary chunk at a
+time: the forward pass keeps a running log-sum-exp, and a custom VJP recomputes
+each chunk's logits in the backward pass. Peak memory holds one ``(N, chunk)``
+block of logits instead of the ``(N, V)`` matrix (4 GiB in float32 for 8192
+tokens and a 131072-word vocabulary), plus the weight gradient itself.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import ArrayLike
+
+from lossreg_jax._validation import as_float_array, check_in_range, check_rank, is_static_number
+from lossreg_jax.losses._reduce import Reduction, broadcast_where, reduce_loss, sanitize
+
+__all__ = ["linear_softmax_cross_entropy"]
+
+
+def _acc_dtype(*arrays: jax.Array) -> jnp.dtype:
+  # Matmuls run in the inputs' dtype (bf16 / f16 on tensor cores) but always
+  # accumulate in at least float32.
+  return jnp.promote_types(jnp.result_type(*arrays), jnp.float32)
+
+
+def _chunk(weight: jax.Array, i: jax.Array, chunk: int):
+  """Columns ``[i * chunk, (i + 1) * chunk)`` of ``weight`` (the last chunk overlaps).
+
+  When ``V`` is not a multiple of ``chunk`` the last chunk starts at ``V - chunk``
+  instead of padding ``weight`` (which would copy it); its columns already seen
+  in the previous chunk are flagged invalid.
+  """
+  v = weight.shape[1]
+  start = jnp.minimum(i * chunk, v - chunk)
+  w = lax.dynamic_slice_in_dim(weight, start, chunk, axis=1)
+  cols = start + jnp.arange(chunk)
+  valid = cols >= i * chunk
+  return w, start, cols, valid
+
+
+def _chunk_logits(hidden: jax.Array, w: jax.Array) -> jax.Array:
+  return jnp.dot(hidden, w, preferred_element_type=_acc_dtype(hidden, w))
+
+
+def _forward_stats(hidden, weight, labels, chunk, smooth):
+  """One pass over the chunks: log-sum-exp, label logit and mean logit per token."""
+  n, v = hidden.shape[0], weight.shape[1]
+  acc = _acc_dtype(hidden, weight)
+  num_chunks = -(-v // chunk)
+  ragged = v % chunk != 0
+
+  def body(i, carry):
+    m, s, z_label, z_sum = carry
+    w, _, cols, valid = _chunk(weight, i, chunk)
+    logits = _chunk_logits(hidden, w)
+    if ragged:
+      logits = jnp.where(valid[None, :], logits, -jnp.inf)
+    # Online log-sum-exp: keep the running max m and sum s of exp(logit - m),
+    # rescaling s whenever the max grows, so no exp ever overflows.
+    m_new = jnp.maximum(m, jnp.max(logits, axis=1))
+    s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(logits - m_new[:, None]), axis=1)
+    hit = cols[None, :] == labels[:, None]
+    if ragged:
+      hit = hit & valid[None, :]
+    # The label logit is picked from the same block as the log-sum-exp, so that
+    # lse - z_label is exactly consistent (matters when logits are ~1e4).
+    z_label = z_label + jnp.sum(jnp.where(hit, logits, 0), axis=1)
+    if smooth:
+      z_sum = z_sum + jnp.sum(jnp.where(valid[None, :], logits, 0), axis=1)
+    return m_new, s, z_label, z_sum
+
+  init = (
+      jnp.full((n,), -jnp.inf, acc),
+      jnp.zeros((n,), acc),
+      jnp.zeros((n,), acc),
+      jnp.zeros((n,), acc),
+  )
+  m, s, z_label, z_sum = lax.fori_loop(0, num_chunks, body, init)
+  return m + jnp.log(s), z_label, z_sum / v
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _token_loss(hidden, weight, labels, smoothing, chunk, smooth):
+  loss, _ = _token_loss_fwd(hidden, weight, labels, smoothing, chunk, smooth)
+  return loss
+
+
+def _token_loss_fwd(hidden, weight, labels, smoothing, chunk, smooth):
+  lse, z_label, z_mean = _forward_stats(hidden, weight, labels, chunk, smooth)
+  if smooth:
+    # (1 - e) * (lse - z_y) + e * mean_c (lse - z_c)
+    loss = lse - (1 - smoothing) * z_label - smoothing * z_mean
+  else:
+    loss = lse - z_label
+  return loss, (hidden, weight, labels, smoothing, lse, z_label, z_mean)
+
+
+def _token_loss_bwd(chunk, smooth, residuals, ct):
+  hidden, weight, labels, smoothing, lse, z_label, z_mean = residuals
+  d, v = weight.shape
+  acc = _acc_dtype(hidden, weight)
+  mm_dtype = jnp.result_type(hidden, weight)
+  num_chunks = -(-v // chunk)
+  ragged = v % chunk != 0
+  ct = ct.astype(acc)
+
+  def body(i, carry):
+    d_hidden, d_weight = carry
+    w, start, cols, valid = _chunk(weight, i, chunk)
+    # Recompute this chunk's logits instead of storing all of them.
+    logits = _chunk_logits(hidden, w)
+    probs = jnp.exp(logits - lse[:, None])
+    onehot = (cols[None, :] == labels[:, None]).astype(acc)
+    if smooth:
+      g = probs - (1 - smoothing) * onehot - smoothing / v
+    else:
+      g = probs - onehot
+    if ragged:
+      g = jnp.where(valid[None, :], g, 0)
+    g = (g * ct[:, None]).astype(mm_dtype)
+    d_hidden = d_hidden + jnp.einsum("nc,dc->nd", g, w, preferred_element_type=acc)
+    d_w = jnp.einsum("nd,nc->dc", hidden, g, preferred_element_type=acc)
+    d_w = d_w.astype(weight.dtype)
+    if ragged:
+      # Columns of the overlapping last chunk that an earlier chunk wrote keep
+      # their value.
+      old = lax.dynamic_slice_in_dim(d_weight, start, chunk, axis=1)
+      d_w = jnp.where(valid[None, :], d_w, old)
+    d_weight = lax.dynamic_update_slice_in_dim(d_weight, d_w, start, axis=1)
+    return d_hidden, d_weight
+
+  init = (jnp.zeros(hidden.shape, acc), jnp.zeros(weight.shape, weight.dtype))
+  d_hidden, d_weight = lax.fori_loop(0, num_chunks, body, init)
+  if smooth:
+    d_smoothing = jnp.sum(ct * (z_label - z_mean)).astype(smoothing.dtype)
+  else:
+    d_smoothing = jnp.zeros_like(smoothing)
+  return d_hidden.astype(hidden.dtype), d_weight, None, d_smoothing
+
+
+_token_loss.defvjp(_token_loss_fwd, _token_loss_bwd)
+
+
+def linear_softmax_cross_entropy(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    labels: ArrayLike,
+    *,
+    chunk_size: int = 8192,
+    ignore_index: int | None = None,
+    label_smoothing: float | ArrayLike = 0.0,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> jax.Array:
+  r"""Softmax cross-entropy of ``hidden @ weight`` without materializing the logits.
+
+  Equals ``optax.losses.softmax_cross_entropy_with_integer_labels(hidden @ weight,
+  labels)`` per token (with ``label_smoothing`` as
+  ``softmax_cross_entropy_with_integer_labels``: ``(1 - e) * nll + e * mean_c
+  -log p_c``), but loops over vocabulary chunks of ``chunk_size`` columns, so
+  only one ``(N, chunk_size)`` block of logits exists at a time, in the forward
+  and in the backward pass.
+
+  The forward pass keeps a running max and a running sum of ``exp(logit - max)``
+  (an online log-sum-exp), so logits up to ~1e4 in magnitude stay finite. A
+  ``jax.custom_vjp`` recomputes each chunk's logits in the backward pass and
+  accumulates ``d_hidden += g @ W_chunkᵀ`` and ``d_weight[:, chunk] = hiddenᵀ @ g``
+  with ``g = softmax - onehot`` (minus the smoothing terms) times the per-token
+  cotangent. The custom VJP differentiates with respect to ``hidden``, ``weight``
+  and ``label_smoothing``; ``labels`` are integers and get no gradient. Matmuls
+  run in the inputs' dtype (bfloat16 / float16 use tensor cores) and accumulate
+  in float32; gradients come back in the inputs' dtypes. ``V`` need not be a
+  multiple of ``chunk_size``: the last chunk overlaps the previous one and its
+  repeated columns are masked (``weight`` is never padded or copied).
+
+  Args:
+    hidden: Final hidden states, shape ``[..., D]``, floating.
+    weight: Output projection, shape ``[D, V]``, floating.
+    labels: Integer class indices in ``[0, V)``, shape ``[...]``
+      (``hidden.shape[:-1]``). Other values (except ``ignore_index``) give a
+      NaN loss.
+    chunk_size: Vocabulary columns per chunk (a Python int > 0; clipped to
+      ``V``). Memory scales with ``N * chunk_size``; larger chunks are faster.
+    ignore_index: Label value whose tokens are excluded (folded into ``where``),
+      as PyTorch's ``ignore_index``.
+    label_smoothing: ``e`` in ``[0, 1]``; the target puts ``1 - e`` on the label
+      and ``e / V`` on every class.
+    weights: Broadcastable to ``labels``; per-token weights.
+    where: Boolean mask broadcastable to ``labels``; excluded tokens contribute
+      exactly 0.
+    reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
+
+  Returns:
+    Shape ``labels.shape`` with ``reduction="none"``, else a scalar, in the
+    result dtype of ``hidden`` and ``weight`` (accumulated in float32).
+
+  Raises:
+    TypeError: if ``hidden`` or ``weight`` is not floating, or ``labels`` is
+      not integer.
+    ValueError: if ``weight`` is not 2-D, the inner dimensions differ,
+      ``labels.shape != hidden.shape[:-1]``, ``chunk_size`` is not a positive
+      int or ``label_smoothing`` is outside ``[0, 1]``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> hidden = jnp.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> weight = jnp.array([[1.0, 0.0, -1.0], [0.0, 1.0, 0.5]])
+    >>> linear_softmax_cross_entropy(hidden, weight, jnp.array([0, 1]), chunk_size=2)
+    Array(0.4076..., dtype=float32)
+
+  References:
+    Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models", 2024;
+    Milakov & Gimelshein, "Online normalizer calculation for softmax", 2018.
+  """
+  hidden = as_float_array("hidden", hidden)
+  weight = as_float_array("weight", weight)
+  labels = jnp.asarray(labels)
+  check_rank("weight", weight, 2)
+  if hidden.ndim < 1 or hidden.shape[-1] != weight.shape[0]:
+    raise ValueError(
+        f"hidden's last dimension must equal weight's first (D), got hidden.shape="
+        f"{hidden.shape} and weight.shape={weight.shape}."
+    )
+  if not jnp.issubdtype(labels.dtype, jnp.integer):
+    raise TypeError(
+        f"labels must be integer class indices, got dtype {labels.dtype} with "
+        f"shape {labels.shape}."
+    )
+  if labels.shape != hidden.shape[:-1]:
+    raise ValueError(
+        f"labels.shape must equal hidden.shape[:-1]={hidden.shape[:-1]}, got "
+        f"labels.shape={labels.shape} (hidden.shape={hidden.shape})."
+    )
+  if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+    raise ValueError(f"chunk_size must be a positive Python int, got {chunk_size!r}.")
+  if weight.shape[1] == 0:
+    raise ValueError(f"weight must have at least one column (V > 0), got shape {weight.shape}.")
+  check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
+  smooth = not (is_static_number(label_smoothing) and float(label_smoothing) == 0.0)
+
+  batch_shape = labels.shape
+  d, v = weight.shape
+  out_dtype = jnp.result_type(hidden, weight)
+  acc = _acc_dtype(hidden, weight)
+  mask = broadcast_where(where, batch_shape)
+  if ignore_index is not None:
+    keep = labels != ignore_index
+    mask = keep if mask is None else mask & keep
+    labels = jnp.where(keep, labels, 0)  # any valid class: excluded anyway
+  if mask is not None:
+    # Excluded tokens' hidden states become 0, so a NaN there cannot reach the
+    # weight gradient (their cotangent is 0, but 0 * NaN is NaN).
+    hidden = sanitize(hidden, mask[..., None], 0)
+  smoothing = jnp.asarray(label_smoothing, acc)
+  loss = _token_loss(
+      hidden.reshape(-1, d),
+      weight,
+      labels.reshape(-1).astype(jnp.int32),
+      smoothing,
+      min(chunk_size, v),
+      smooth,
+  ).reshape(batch_shape)
+  # Labels outside [0, V) (other than ignore_index) cannot be checked under jit:
+  # their loss is NaN, as in softmax_cross_entropy_with_integer_labels.
+  loss = jnp.where((labels >= 0) & (labels < v), loss, jnp.nan)
+  # Reduce in float32, then return the inputs' dtype.
+  return reduce_loss(loss, weights=weights, where=mask, reduction=reduction).astype(out_dtype)

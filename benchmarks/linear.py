@@ -1,0 +1,165 @@
+"""Side-by-side timing of ``lossreg_jax.linear.elastic_net_cv`` vs scikit-learn.
+
+One problem, ``sklearn.datasets.make_regression(n_samples, n_features,
+noise=NOISE, random_state=0)``, goes through scikit-learn's
+``ElasticNetCV(l1_ratio=0.5, cv=5, alphas=n_alphas)`` (serial, and with
+``n_jobs=-1``: threads over folds) and through ``elastic_net_cv`` (float64 and
+float32) in ONE process, alternating so that both see the same machine load.
+Our first call is timed separately (trace + compile + run) and the compile time
+reported as its excess over the steady-state median. Reported: median seconds,
+ratio = scikit-learn / ours (> 1: ours faster), both selected alphas (and their
+grid index) and the largest relative difference of the mean CV error curves.
+
+Usage::
+
+  python benchmarks/linear.py [--n-samples 2000] [--n-features 200] [--cv 5]
+                              [--n-alphas 100] [--repeats 5]
+
+or ``from benchmarks.linear import run; print(format_table(run()))``. Nothing here
+is run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+if __package__ in (None, ""):  # `python benchmarks/linear.py`: make the repo importable
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax
+import numpy as np
+from sklearn.datasets import make_regression
+from sklearn.linear_model import ElasticNetCV
+
+from lossreg_jax import linear
+
+__all__ = ["NOISE", "run", "format_table", "main"]
+
+# Noisy enough that the CV optimum is inside the alpha grid, not at its end
+# (with little noise the smallest alpha always wins and "same alpha" is moot).
+NOISE = 400.0
+_SIZES = {"small": (2000, 200), "full": (20000, 1000)}
+
+
+def _median_time(fn, repeats: int) -> tuple[float, object]:
+  times, out = [], None
+  for _ in range(repeats):
+    start = time.perf_counter()
+    out = fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times), out
+
+
+def run(n_samples: int = 2000, n_features: int = 200, cv: int = 5, n_alphas: int = 100,
+        *, repeats: int = 5, size: str | None = None) -> dict:
+  """Times scikit-learn's ElasticNetCV and ``elastic_net_cv`` on one problem.
+
+  Args:
+    n_samples, n_features: Shape of ``make_regression``'s problem.
+    cv: Number of (contiguous, ``KFold``) folds.
+    n_alphas: Alphas per grid.
+    repeats: Timed runs of each method (the median is reported).
+    size: ``"small"`` (2000 x 200) or ``"full"`` (20000 x 1000) overrides the
+      shape (used by ``benchmarks/run.py``).
+
+  Returns:
+    A dict with the problem, the environment, per-method median seconds,
+    compile seconds, selected alphas and agreement figures.
+  """
+  if size is not None:
+    n_samples, n_features = _SIZES[size]
+  X, y = make_regression(n_samples, n_features, noise=NOISE, random_state=0)
+  out = dict(n_samples=n_samples, n_features=n_features, cv=cv, n_alphas=n_alphas,
+             noise=NOISE, backend=jax.default_backend(), cpu_count=os.cpu_count(),
+             load_avg=os.getloadavg()[0], methods={})
+
+  def sklearn_fit(n_jobs):
+    return lambda: ElasticNetCV(l1_ratio=0.5, cv=cv, alphas=n_alphas, n_jobs=n_jobs).fit(X, y)
+
+  def ours(x64):
+    def fit():
+      with jax.enable_x64(x64):
+        res = linear.elastic_net_cv(X, y, l1_ratio=0.5, cv=cv, n_alphas=n_alphas)
+        return jax.block_until_ready(res)
+    return fit
+
+  methods = {
+      "sklearn ElasticNetCV": sklearn_fit(None),
+      "sklearn ElasticNetCV n_jobs=-1": sklearn_fit(-1),
+      "elastic_net_cv float64": ours(True),
+      "elastic_net_cv float32": ours(False),
+  }
+  first = {}
+  for name, fn in methods.items():  # warm up: jit compile, BLAS threads
+    start = time.perf_counter()
+    fn()
+    first[name] = time.perf_counter() - start
+  results = {name: [] for name in methods}
+  last = {}
+  for _ in range(repeats):  # alternate so that every method sees the same load
+    for name, fn in methods.items():
+      seconds, last[name] = _median_time(fn, 1)
+      results[name].append(seconds)
+
+  ref = last["sklearn ElasticNetCV"]
+  ref_mean = ref.mse_path_.mean(axis=1)
+  base = statistics.median(results["sklearn ElasticNetCV"])
+  for name in methods:
+    median = statistics.median(results[name])
+    fit = last[name]
+    if name.startswith("sklearn"):
+      alpha, mean_mse, coef = fit.alpha_, fit.mse_path_.mean(axis=1), fit.coef_
+    else:
+      alpha, mean_mse, coef = float(fit.alpha), np.asarray(fit.mse_path).mean(axis=1), fit.coef
+    out["methods"][name] = dict(
+        seconds=median,
+        compile_seconds=max(first[name] - median, 0.0) if not name.startswith("sklearn") else None,
+        ratio=base / median,
+        alpha=float(alpha),
+        alpha_index=int(np.argmin(mean_mse)),
+        same_alpha=bool(np.isclose(alpha, ref.alpha_, rtol=1e-5)),
+        mse_rel_diff=float(np.max(np.abs(mean_mse / ref_mean - 1))),
+        coef_rel_diff=float(np.max(np.abs(np.asarray(coef) - ref.coef_)) / np.max(np.abs(ref.coef_))),
+    )
+  out["load_avg_after"] = os.getloadavg()[0]
+  return out
+
+
+def format_table(result: dict) -> str:
+  """The result of ``run`` as a printable table."""
+  lines = [
+      f"elastic_net_cv vs sklearn ElasticNetCV: make_regression({result['n_samples']}, "
+      f"{result['n_features']}, noise={result['noise']:g}), cv={result['cv']}, "
+      f"n_alphas={result['n_alphas']}, l1_ratio=0.5; backend={result['backend']}, "
+      f"{result['cpu_count']} CPUs, load {result['load_avg']:.1f} -> {result['load_avg_after']:.1f}",
+      f"{'method':34s} {'median s':>9s} {'compile s':>9s} {'sk/ours':>8s} {'alpha':>10s} "
+      f"{'idx':>4s} {'same':>5s} {'mse diff':>9s} {'coef diff':>9s}",
+  ]
+  for name, r in result["methods"].items():
+    comp = "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.2f}"
+    lines.append(
+        f"{name:34s} {r['seconds']:9.4f} {comp:>9s} {r['ratio']:8.2f} {r['alpha']:10.5g} "
+        f"{r['alpha_index']:4d} {str(r['same_alpha']):>5s} {r['mse_rel_diff']:9.1e} "
+        f"{r['coef_rel_diff']:9.1e}"
+    )
+  return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--n-samples", type=int, default=2000)
+  p.add_argument("--n-features", type=int, default=200)
+  p.add_argument("--cv", type=int, default=5)
+  p.add_argument("--n-alphas", type=int, default=100)
+  p.add_argument("--repeats", type=int, default=5)
+  a = p.parse_args(argv)
+  print(format_table(run(a.n_samples, a.n_features, a.cv, a.n_alphas, repeats=a.repeats)))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

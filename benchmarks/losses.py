@@ -1,0 +1,136 @@
+"""Side-by-side timing of lossreg_jax's regression and classification losses vs optax.
+
+Each row times ``jax.jit(jax.value_and_grad(loss))`` (mean reduction, gradient
+with respect to the predictions / logits) of one of our losses and of optax's
+equivalent on the same inputs, in one process, alternating the two so both see
+the same machine load. Reported: the median time of each, ``ratio`` = optax /
+ours (> 1 means ours is faster) and ``bytes`` = inputs read + gradient written,
+so ``bytes / seconds`` is the achieved bandwidth.
+
+Usage::
+
+  python benchmarks/losses.py [--n N] [--repeats R]
+
+or, from Python, ``from benchmarks.losses import run; rows = run(n=2**20)``.
+Nothing here is run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lossreg_jax import losses
+
+__all__ = ["run", "format_table", "main"]
+
+_NUM_CLASSES = 1000
+
+
+def _time(fn: Callable, args: tuple) -> float:
+  start = time.perf_counter()
+  jax.block_until_ready(fn(*args))
+  return time.perf_counter() - start
+
+
+def _cases(n: int, key: jax.Array) -> list[tuple[str, Callable, Callable | None, str, tuple]]:
+  """(name, ours, baseline, baseline name, args) with the loss arguments."""
+  k1, k2, k3 = jax.random.split(key, 3)
+  pred = jax.random.normal(k1, (n,), jnp.float32)
+  target = jax.random.normal(k2, (n,), jnp.float32)
+  logits = 3 * pred
+  labels01 = jax.random.bernoulli(k3, 0.3, (n,)).astype(jnp.float32)
+  signs = 2 * labels01 - 1
+  rows = max(n // _NUM_CLASSES, 1)
+  cls_logits = logits[: rows * _NUM_CLASSES].reshape(rows, _NUM_CLASSES)
+  int_labels = jax.random.randint(k3, (rows,), 0, _NUM_CLASSES)
+  onehot = jax.nn.one_hot(int_labels, _NUM_CLASSES, dtype=jnp.float32)
+  ol = optax.losses
+  return [
+      ("squared_error", losses.squared_error,
+       lambda p, t: ol.squared_error(p, t).mean(), "optax", (pred, target)),
+      ("absolute_error", losses.absolute_error,
+       lambda p, t: jnp.abs(p - t).mean(), "jnp.abs", (pred, target)),
+      ("huber_loss", losses.huber_loss,
+       lambda p, t: ol.huber_loss(p, t).mean(), "optax", (pred, target)),
+      ("log_cosh", losses.log_cosh,
+       lambda p, t: ol.log_cosh(p, t).mean(), "optax", (pred, target)),
+      ("sigmoid_binary_cross_entropy", losses.sigmoid_binary_cross_entropy,
+       lambda x, y: ol.sigmoid_binary_cross_entropy(x, y).mean(), "optax",
+       (logits, labels01)),
+      ("sigmoid_focal_loss", losses.sigmoid_focal_loss,
+       lambda x, y: ol.sigmoid_focal_loss(x, y).mean(), "optax", (logits, labels01)),
+      ("hinge_loss", losses.hinge_loss,
+       lambda p, t: ol.hinge_loss(p, t).mean(), "optax", (pred, signs)),
+      (f"softmax_cross_entropy[{_NUM_CLASSES}]", losses.softmax_cross_entropy,
+       lambda x, y: ol.softmax_cross_entropy(x, y).mean(), "optax",
+       (cls_logits, onehot)),
+      (f"softmax_ce_integer_labels[{_NUM_CLASSES}]",
+       losses.softmax_cross_entropy_with_integer_labels,
+       lambda x, y: ol.softmax_cross_entropy_with_integer_labels(x, y).mean(), "optax",
+       (cls_logits, int_labels)),
+  ]
+
+
+def run(n: int = 2**22, repeats: int = 20) -> list[dict]:
+  """Times value-and-grad of each loss and its optax equivalent on ``n`` elements.
+
+  Args:
+    n: Number of float32 elements of the predictions / logits (softmax losses
+      use ``n // 1000`` rows of 1000 classes).
+    repeats: Timed calls of each function after one warm-up call.
+
+  Returns:
+    One dict per loss with keys ``name``, ``shape``, ``baseline`` (what was
+    compared), ``ours_s`` and ``baseline_s`` (median seconds), ``ratio``
+    (baseline_s / ours_s) and ``bytes`` (inputs read + gradient written).
+  """
+  results = []
+  for name, ours, base, base_name, args in _cases(n, jax.random.key(0)):
+    f_ours = jax.jit(jax.value_and_grad(ours))
+    f_base = jax.jit(jax.value_and_grad(base))
+    _time(f_ours, args)  # compile + warm up
+    _time(f_base, args)
+    t_ours, t_base = [], []
+    for _ in range(repeats):  # alternate so both see the same machine load
+      t_ours.append(_time(f_ours, args))
+      t_base.append(_time(f_base, args))
+    ours_s, base_s = statistics.median(t_ours), statistics.median(t_base)
+    nbytes = sum(a.nbytes for a in args) + args[0].nbytes
+    results.append(dict(
+        name=name, shape=tuple(args[0].shape), baseline=base_name, ours_s=ours_s,
+        baseline_s=base_s, ratio=base_s / ours_s, bytes=nbytes))
+  return results
+
+
+def format_table(rows: list[dict]) -> str:
+  """Formats ``run``'s rows as a fixed-width text table."""
+  head = (f"{'loss':<36} {'shape':>14} {'ours ms':>9} {'base ms':>9} "
+          f"{'base':>8} {'base/ours':>9} {'ours GB/s':>9}")
+  lines = [head, "-" * len(head)]
+  for r in rows:
+    lines.append(
+        f"{r['name']:<36} {str(r['shape']):>14} {1e3 * r['ours_s']:9.2f} "
+        f"{1e3 * r['baseline_s']:9.2f} {r['baseline']:>8} {r['ratio']:9.2f} "
+        f"{r['bytes'] / r['ours_s'] / 1e9:9.2f}")
+  return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--n", type=int, default=2**22, help="elements per input")
+  parser.add_argument("--repeats", type=int, default=20, help="timed calls per loss")
+  args = parser.parse_args(argv)
+  print(f"jax {jax.__version__}, optax {optax.__version__}, backend "
+        f"{jax.default_backend()}, n={args.n}, repeats={args.repeats}")
+  print(format_table(run(n=args.n, repeats=args.repeats)))
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,183 @@
+"""The loss / regularizer spec strings of ``compare_losses`` and the CLI.
+
+Grammar (no ``eval``: every value is read with ``float()``)::
+
+  SPEC  := TERM ('+' TERM)*          at most one loss term
+  TERM  := NAME [':' ARGS]
+  ARGS  := VALUE                     only for l1, l2 and dropout
+         | KEY=VALUE (',' KEY=VALUE)*
+
+e.g. ``bce``, ``bce:positive_weight=3``, ``focal:alpha=0.25,gamma=2``,
+``hinge``, ``ce:label_smoothing=0.1``, ``l2:1e-3``, ``elastic:alpha=1e-3,l1_ratio=0.5``,
+``bce:positive_weight=3+l2:1e-3``, ``dropout:0.2``. A spec without a loss term
+uses ``bce`` for binary and ``ce`` for multiclass labels. A ``+`` that belongs
+to a number (``1e+3``) is not a separator.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import NamedTuple
+
+# name -> (parameters with defaults (None: required), tasks, positional parameter)
+_LOSSES = {
+    "bce": ({"positive_weight": 1.0, "label_smoothing": 0.0}, ("binary",), None),
+    "focal": ({"alpha": None, "gamma": 2.0}, ("binary",), None),
+    "hinge": ({}, ("binary",), None),
+    "ce": ({"label_smoothing": 0.0}, ("binary", "multiclass"), None),
+}
+_ALPHA_DEFAULT_NONE = {("focal", "alpha")}  # optional parameter whose default is None
+_PENALTIES = {
+    "l2": ({"strength": None}, "strength"),
+    "l1": ({"strength": None}, "strength"),
+    "elastic": ({"alpha": None, "l1_ratio": 0.5}, None),
+    "dropout": ({"rate": None}, "rate"),
+}
+# parameter -> (low, high, high inclusive)
+_RANGES = {
+    "positive_weight": (0.0, math.inf, False), "label_smoothing": (0.0, 1.0, True),
+    "alpha": (0.0, math.inf, False), "gamma": (0.0, math.inf, False),
+    "strength": (0.0, math.inf, False), "l1_ratio": (0.0, 1.0, True),
+    "rate": (0.0, 1.0, False),
+}
+_SPLIT = re.compile(r"\+(?=\s*[A-Za-z_])")
+
+
+class LossSpec(NamedTuple):
+  """A parsed spec: one loss (or ``None`` for the task's default) and penalties.
+
+  Attributes:
+    text: The spec as written (stripped); used as its label.
+    loss: ``"bce"``, ``"focal"``, ``"hinge"``, ``"ce"`` or ``None``.
+    loss_params: Keyword arguments of the loss, e.g. ``{"positive_weight": 3.0}``.
+    penalties: ``((name, params), ...)`` with names ``"l1"``, ``"l2"``,
+      ``"elastic"``, ``"dropout"``.
+  """
+
+  text: str
+  loss: str | None
+  loss_params: dict
+  penalties: tuple
+
+
+def _valid_names() -> str:
+  return (f"valid losses: {', '.join(_LOSSES)}; valid regularizers: "
+          f"{', '.join(_PENALTIES)}")
+
+
+def _number(spec: str, name: str, key: str, text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise ValueError(f"in spec {spec!r}: {name} parameter {key!r} must be a number, "
+                     f"got {text!r}.") from None
+  low, high, high_inclusive = _RANGES[key]
+  if key == "alpha" and name == "focal":
+    high, high_inclusive = 1.0, True
+  if not (low <= value and (value <= high if high_inclusive else value < high)):
+    right = "]" if high_inclusive else ")"
+    raise ValueError(f"in spec {spec!r}: {name} parameter {key!r} must be in "
+                     f"[{low:g}, {high:g}{right}, got {value:g}.")
+  return value
+
+
+def _parse_term(spec: str, term: str) -> tuple[str, dict]:
+  name, _, args = term.partition(":")
+  name = name.strip().lower()
+  if name in _LOSSES:
+    defaults, _, positional = _LOSSES[name]
+  elif name in _PENALTIES:
+    defaults, positional = _PENALTIES[name]
+  else:
+    raise ValueError(f"unknown term {name!r} in spec {spec!r}; {_valid_names()}.")
+  params: dict = {}
+  items = [a.strip() for a in args.split(",")] if args.strip() else []
+  for item in items:
+    if "=" not in item:
+      if positional is None or params or len(items) > 1:
+        want = (f"a single value ({name}:VALUE) or {positional}=VALUE" if positional
+                else f"KEY=VALUE with KEY in: {', '.join(defaults) or '(none)'}")
+        raise ValueError(f"in spec {spec!r}: {name} takes {want}; got {item!r}.")
+      params[positional] = _number(spec, name, positional, item)
+      continue
+    key, _, value = (s.strip() for s in item.partition("="))
+    if key not in defaults:
+      valid = ", ".join(defaults) if defaults else "none"
+      raise ValueError(f"unknown parameter {key!r} for {name!r} in spec {spec!r}; valid "
+                       f"parameters: {valid}.")
+    if key in params:
+      raise ValueError(f"in spec {spec!r}: parameter {key!r} of {name} is given twice.")
+    params[key] = _number(spec, name, key, value)
+  for key, default in defaults.items():
+    if key in params:
+      continue
+    if default is None and (name, key) not in _ALPHA_DEFAULT_NONE:
+      raise ValueError(f"in spec {spec!r}: {name} needs {key}=VALUE (e.g. '{name}:"
+                       f"{key}=1e-3').")
+    if default is not None:
+      params[key] = default
+  return name, params
+
+
+def parse_spec(spec: str) -> LossSpec:
+  """Parses a loss / regularizer spec such as ``"bce:positive_weight=3+l2:1e-3"``.
+
+  Terms are joined by ``+``; each is ``NAME`` or ``NAME:ARGS`` with ``ARGS``
+  either ``KEY=VALUE`` pairs separated by commas or, for ``l1``, ``l2`` and
+  ``dropout``, a single value. Values are read with ``float()`` (never
+  evaluated). Losses (at most one per spec): ``bce`` (``positive_weight``,
+  ``label_smoothing``), ``focal`` (``alpha``, ``gamma``), ``hinge``, ``ce``
+  (``label_smoothing``; softmax over one logit per class). Regularizers:
+  ``l2:STRENGTH`` (adds ``strength * l2_penalty``), ``l1:STRENGTH``,
+  ``elastic:alpha=A,l1_ratio=R`` (``elastic_net_penalty``), ``dropout:RATE``
+  (on the hidden layer). Penalties apply to weight matrices only, not biases.
+
+  Args:
+    spec: The spec string.
+
+  Returns:
+    A :class:`LossSpec`.
+
+  Raises:
+    ValueError: for an empty spec, an unknown name or parameter (the message
+      lists the valid ones), a value that is not a number or out of range, a
+      missing required value, two losses or a repeated regularizer.
+
+  Examples:
+    >>> parse_spec("bce:positive_weight=3+l2:1e-3")
+    LossSpec(text='bce:positive_weight=3+l2:1e-3', loss='bce', loss_params={'positive_weight': 3.0, 'label_smoothing': 0.0}, penalties=(('l2', {'strength': 0.001}),))
+    >>> parse_spec("focal:gama=2")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown parameter 'gama' for 'focal' in spec 'focal:gama=2'; valid parameters: alpha, gamma.
+  """
+  if not isinstance(spec, str) or not spec.strip():
+    raise ValueError(f"spec must be a non-empty string such as 'bce' or 'focal:gamma=2', "
+                     f"got {spec!r}; {_valid_names()}.")
+  text = spec.strip()
+  loss, loss_params, penalties = None, {}, []
+  for term in _SPLIT.split(text):
+    if not term.strip():
+      raise ValueError(f"empty term in spec {text!r} (a stray '+'?).")
+    name, params = _parse_term(text, term)
+    if name in _LOSSES:
+      if loss is not None:
+        raise ValueError(f"spec {text!r} has two losses ({loss!r} and {name!r}); combine "
+                         f"one loss with regularizers, e.g. 'bce+l2:1e-3'.")
+      loss, loss_params = name, params
+    else:
+      if any(name == n for n, _ in penalties):
+        raise ValueError(f"spec {text!r} repeats the regularizer {name!r}.")
+      penalties.append((name, params))
+  return LossSpec(text, loss, loss_params, tuple(penalties))
+
+
+def resolve_loss(spec: LossSpec, task: str, num_classes: int) -> tuple[str, dict]:
+  """Returns the loss name and parameters for ``task``, or raises ``ValueError``."""
+  if spec.loss is None:
+    return ("bce", dict(_LOSSES["bce"][0])) if task == "binary" else ("ce", {"label_smoothing": 0.0})
+  if task not in _LOSSES[spec.loss][1]:
+    raise ValueError(f"loss {spec.loss!r} in spec {spec.text!r} needs binary labels; the "
+                     f"data have {num_classes} classes: use 'ce'.")
+  return spec.loss, dict(spec.loss_params)

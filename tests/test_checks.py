@@ -1,0 +1,155 @@
+"""Tests for lossreg_jax.checks.check_loss."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from lossreg_jax import checks
+
+N = 16  # random inputs per property: enough to find the counterexamples below
+
+
+def squared_error(p, t):
+  return (p - t) ** 2
+
+
+def test_squared_error_passes_everything_and_prints_a_table():
+  report = checks.check_loss(squared_error, num_samples=N)
+  assert report.passed, str(report)
+  assert report.failures == []
+  assert [r.name for r in report.results] == list(checks.PROPERTIES)
+  text = str(report)
+  assert "squared_error" in text and "task='regression'" in text
+  for name in checks.PROPERTIES:
+    assert name in text
+  assert text.count("PASS") == len(checks.PROPERTIES) and "FAIL" not in text
+  assert "zero" in report["minimal_at_perfect"].detail
+  with pytest.raises(KeyError, match="no property"):
+    report["smooth"]
+
+
+def test_non_convex_loss_fails_convexity_with_a_true_counterexample():
+  def welsch(p, t):
+    return 1 - jnp.exp(-(p - t) ** 2)
+
+  report = checks.check_loss(welsch, num_samples=N)
+  assert [r.name for r in report.failures] == ["convex"], str(report)
+  ce = report["convex"].counterexample
+  f = lambda p: float(jnp.sum(welsch(p, ce["targets"])))
+  mid = (ce["a"] + ce["b"]) / 2
+  assert f(mid) > (f(ce["a"]) + f(ce["b"])) / 2 + 1e-5
+  np.testing.assert_allclose(ce["f_midpoint"], f(mid), rtol=1e-5)
+  text = str(report)
+  assert "FAIL" in text and "counterexample for convex" in text and "f_midpoint" in text
+
+
+def test_negative_loss_fails_non_negativity():
+  report = checks.check_loss(lambda p, t: (p - t) ** 2 - 1.0, num_samples=N)
+  result = report["non_negative"]
+  assert not result.passed and not report.passed
+  ce = result.counterexample
+  assert np.min((ce["predictions"] - ce["targets"]) ** 2 - 1.0) < 0
+  assert np.min(ce["loss"]) < 0
+  # A constant offset keeps the minimum at the perfect prediction, but not zero.
+  assert report["minimal_at_perfect"].passed
+  assert "not zero" in report["minimal_at_perfect"].detail
+
+
+def test_nan_gradient_at_the_perfect_prediction_fails_finite_gradients():
+  sqrt_abs = lambda p, t: jnp.sqrt(jnp.abs(p - t))
+  report = checks.check_loss(sqrt_abs, num_samples=N)
+  result = report["finite_gradients"]
+  assert not result.passed, str(report)
+  assert "perfect" in result.detail
+  ce = result.counterexample
+  np.testing.assert_array_equal(ce["predictions"], ce["targets"])
+  grad = jax.grad(lambda p: jnp.sum(sqrt_abs(p, ce["targets"])))(ce["predictions"])
+  assert not np.all(np.isfinite(grad))
+  assert report["differentiable"].passed  # smooth away from p = t
+
+
+def test_python_branching_on_values_fails_jit():
+  def branchy(p, t):
+    if float(jnp.sum(p - t)) > 0:
+      return jnp.sum((p - t) ** 2)
+    return jnp.sum(jnp.abs(p - t))
+
+  report = checks.check_loss(branchy, num_samples=N)
+  assert report["evaluates"].passed
+  assert report["non_negative"].passed  # evaluated one by one when vmap fails
+  assert not report["jit"].passed
+  assert "raised" in report["jit"].detail and "Concretization" in report["jit"].detail
+  assert not report["vmap"].passed and not report["grad"].passed
+
+
+def test_wrong_custom_gradient_fails_differentiability():
+  @jax.custom_jvp
+  def square(x):
+    return x**2
+
+  @square.defjvp
+  def _(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return x**2, 3 * x * dx  # wrong: should be 2x
+
+  report = checks.check_loss(lambda p, t: square(p - t), num_samples=N)
+  result = report["differentiable"]
+  assert not result.passed
+  ce = result.counterexample
+  np.testing.assert_allclose(ce["autodiff"], 1.5 * ce["finite_difference"], rtol=1e-4)
+  assert report["convex"].passed
+
+
+def test_loss_minimal_away_from_the_target_fails():
+  report = checks.check_loss(lambda p, t: (p - t - 1.0) ** 2, num_samples=N)
+  result = report["minimal_at_perfect"]
+  assert not result.passed
+  ce = result.counterexample
+  assert ce["loss_at_better"] < ce["loss_at_perfect"]
+
+
+def test_binary_and_multiclass_tasks():
+  ok = checks.check_loss(optax.sigmoid_binary_cross_entropy, task="binary", num_samples=N)
+  assert ok.passed, str(ok)
+  naive = lambda x, y: -(y * jnp.log(jax.nn.sigmoid(x)) + (1 - y) * jnp.log(1 - jax.nn.sigmoid(x)))
+  bad = checks.check_loss(naive, task="binary", num_samples=N)
+  # log(1 - sigmoid(20)) = log(0) in float32: 0 * -inf = NaN already at perfect logits.
+  assert not bad["finite_gradients"].passed and "non-finite" in bad["finite_gradients"].detail
+  assert np.isnan(bad["finite_gradients"].counterexample["loss"])
+
+  def clipped_bce(p, y):
+    p = jnp.clip(p, 1e-7, 1 - 1e-7)
+    return -(y * jnp.log(p) + (1 - y) * jnp.log(1 - p))
+
+  probs = checks.check_loss(clipped_bce, task="binary", binary_inputs="probabilities",
+                            num_samples=N)
+  assert probs.passed, str(probs)
+  multi = checks.check_loss(optax.softmax_cross_entropy, task="multiclass", num_samples=N,
+                            num_classes=4)
+  assert multi.passed, str(multi)
+  assert multi["evaluates"].detail.startswith("returns shape (4,)")
+
+
+def test_a_loss_that_cannot_run_fails_without_running_the_rest():
+  def broken(p, t):
+    raise RuntimeError("boom")
+
+  report = checks.check_loss(broken, num_samples=N)
+  assert not report["evaluates"].passed and "RuntimeError: boom" in report["evaluates"].detail
+  assert all(not r.passed and r.detail.startswith("not run") for r in report.results[1:])
+  assert "FAIL" in str(report)
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match="task"):
+    checks.check_loss(squared_error, task="ranking")
+  with pytest.raises(TypeError, match="fn"):
+    checks.check_loss("squared_error")
+  with pytest.raises(ValueError, match="num_samples"):
+    checks.check_loss(squared_error, num_samples=1)
+  with pytest.raises(ValueError, match="binary_inputs"):
+    checks.check_loss(squared_error, task="binary", binary_inputs="odds")

@@ -1,0 +1,239 @@
+"""Tests for lossreg_jax.linear against scikit-learn (float64, tight tolerances)."""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn import datasets
+from sklearn import linear_model as sklm
+from sklearn.model_selection import KFold
+
+from lossreg_jax import linear
+
+TIGHT = 1e-12
+
+
+def _diabetes():
+  return datasets.load_diabetes(return_X_y=True)
+
+
+def _random_problem(n=60, p=8, seed=0):
+  rng = np.random.default_rng(seed)
+  X = rng.normal(size=(n, p)) + rng.normal(size=p)  # non-centered columns
+  coef = np.where(rng.random(p) < 0.5, 0.0, rng.normal(size=p) * 3)
+  y = X @ coef + 2.0 + rng.normal(size=n)
+  return X, y
+
+
+def _centered_norm2(y, sample_weight=None):
+  w = np.ones_like(y) if sample_weight is None else sample_weight * len(y) / sample_weight.sum()
+  yc = y - np.average(y, weights=w)
+  return np.sum(w * yc**2)
+
+
+# ------------------------------------------------------------------ ridge
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ridge_matches_sklearn(x64, fit_intercept, weighted):
+  X, y = _random_problem()
+  sw = np.random.default_rng(1).uniform(0.1, 3.0, len(y)) if weighted else None
+  ref = sklm.Ridge(alpha=2.5, fit_intercept=fit_intercept).fit(X, y, sample_weight=sw)
+  fit = jax.jit(partial(linear.ridge, alpha=2.5, fit_intercept=fit_intercept))(
+      X, y, sample_weight=sw)
+  np.testing.assert_allclose(fit.coef, ref.coef_, rtol=1e-10, atol=1e-10)
+  np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-10, atol=1e-10)
+  assert fit.dual_gap == 0 and fit.n_iter == 0
+
+
+def test_ridge_wide_uses_kernel_form_and_is_differentiable(x64):
+  X, y = _random_problem(n=10, p=30, seed=2)
+  ref = sklm.Ridge(alpha=0.7).fit(X, y)
+  fit = linear.ridge(X, y, alpha=0.7)
+  np.testing.assert_allclose(fit.coef, ref.coef_, rtol=1e-9, atol=1e-10)
+  np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-9)
+  grad = jax.grad(lambda a: jnp.sum(linear.ridge(X, y, alpha=a).coef ** 2))(0.7)
+  assert np.isfinite(grad) and grad < 0  # more shrinkage, smaller coefficients
+
+
+# ------------------------------------------------------------------ elastic net / lasso
+
+
+@pytest.mark.parametrize("problem", ["diabetes", "random"])
+def test_elastic_net_and_lasso_match_sklearn(x64, problem):
+  X, y = _diabetes() if problem == "diabetes" else _random_problem()
+  fit_fn = partial(linear.elastic_net, tol=TIGHT, max_iter=100_000)
+  scale = np.max(np.abs((X - X.mean(0)).T @ (y - y.mean()))) / len(y)
+  for frac, l1_ratio in [(0.5, 1.0), (0.05, 1.0), (0.01, 0.5), (0.1, 0.2), (2.0, 0.7)]:
+    alpha = frac * scale
+    ref = sklm.ElasticNet(alpha=alpha, l1_ratio=l1_ratio, tol=TIGHT, max_iter=100_000).fit(X, y)
+    fit = fit_fn(X, y, alpha=alpha, l1_ratio=l1_ratio)
+    np.testing.assert_allclose(fit.coef, ref.coef_, rtol=1e-6, atol=1e-6 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-7)
+    np.testing.assert_array_equal(np.asarray(fit.coef) == 0, ref.coef_ == 0)
+    assert 0 < fit.n_iter < 100_000 or np.all(ref.coef_ == 0)
+    assert fit.dual_gap <= TIGHT * _centered_norm2(y) / len(y)
+  lasso = linear.lasso(X, y, alpha=0.05 * scale, tol=TIGHT, max_iter=100_000)
+  ref = sklm.Lasso(alpha=0.05 * scale, tol=TIGHT, max_iter=100_000).fit(X, y)
+  np.testing.assert_allclose(lasso.coef, ref.coef_, rtol=1e-6, atol=1e-6 * np.abs(ref.coef_).max())
+  np.testing.assert_array_equal(np.asarray(lasso.coef) == 0, ref.coef_ == 0)
+
+
+def test_elastic_net_sample_weight(x64):
+  X, y = _random_problem(seed=3)
+  sw = np.random.default_rng(4).uniform(0.0, 4.0, len(y))
+  sw[:5] = 0.0  # zero weights drop rows
+  ref = sklm.ElasticNet(alpha=0.3, l1_ratio=0.6, tol=TIGHT, max_iter=100_000).fit(
+      X, y, sample_weight=sw)
+  fit = linear.elastic_net(X, y, alpha=0.3, l1_ratio=0.6, tol=TIGHT, max_iter=100_000,
+                           sample_weight=sw)
+  np.testing.assert_allclose(fit.coef, ref.coef_, rtol=1e-6, atol=1e-8)
+  np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-6, atol=1e-8)
+  np.testing.assert_array_equal(np.asarray(fit.coef) == 0, ref.coef_ == 0)
+  assert fit.dual_gap <= TIGHT * _centered_norm2(y, sw) / len(y)
+
+
+def test_elastic_net_under_jit_equals_eager(x64):
+  X, y = _random_problem()
+  kwargs = dict(alpha=0.2, l1_ratio=0.3, tol=TIGHT, max_iter=100_000)
+  eager = linear.elastic_net(X, y, **kwargs)
+  jitted = jax.jit(partial(linear.elastic_net, **kwargs))(X, y)
+  for a, b in zip(eager, jitted):
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_elastic_net_wide_problem_and_vmap(x64):
+  # n < p: the solver multiplies by X instead of forming the Gram matrix.
+  X, y = _random_problem(n=15, p=40, seed=5)
+  alphas = np.array([0.5, 0.1])
+  got = jax.vmap(lambda a: linear.elastic_net(X, y, alpha=a, l1_ratio=0.9, tol=TIGHT,
+                                              max_iter=100_000).coef)(alphas)
+  for alpha, coef in zip(alphas, got):
+    ref = sklm.ElasticNet(alpha=alpha, l1_ratio=0.9, tol=TIGHT, max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(coef, ref.coef_, rtol=1e-5, atol=1e-7)
+
+
+def test_elastic_net_float32_default_is_close_and_finite():
+  X, y = _diabetes()
+  fit = linear.elastic_net(X, y, alpha=0.01, l1_ratio=0.5)
+  ref = sklm.ElasticNet(alpha=0.01, l1_ratio=0.5).fit(X, y)
+  assert fit.coef.dtype == jnp.float32 and np.all(np.isfinite(fit.coef))
+  np.testing.assert_allclose(fit.coef, ref.coef_, rtol=2e-2, atol=1e-2 * np.abs(ref.coef_).max())
+
+
+# ------------------------------------------------------------------ path
+
+
+def test_path_matches_enet_path(x64):
+  X, y = _diabetes()
+  alphas, coefs = linear.elastic_net_path(X, y, l1_ratio=0.8, n_alphas=30, eps=1e-2,
+                                          fit_intercept=False, tol=TIGHT, max_iter=100_000)
+  ref_alphas, ref_coefs, _ = sklm.enet_path(X, y, l1_ratio=0.8, alphas=30, eps=1e-2,
+                                            tol=TIGHT, max_iter=100_000)
+  assert coefs.shape == ref_coefs.shape == (X.shape[1], 30)
+  np.testing.assert_allclose(alphas, ref_alphas, rtol=1e-12)
+  np.testing.assert_allclose(coefs, ref_coefs, rtol=1e-6, atol=1e-6 * np.abs(ref_coefs).max())
+  np.testing.assert_array_equal(np.asarray(coefs) == 0, ref_coefs == 0)
+
+
+def test_path_with_intercept_equals_elastic_net_per_alpha(x64):
+  X, y = _random_problem(seed=6)
+  alphas, coefs = linear.elastic_net_path(X, y, l1_ratio=0.5, n_alphas=5, tol=TIGHT,
+                                          max_iter=100_000)
+  ref_alphas = sklm.ElasticNetCV(l1_ratio=0.5, alphas=5, cv=2).fit(X, y).alphas_
+  np.testing.assert_allclose(alphas, ref_alphas, rtol=1e-12)
+  for k in [1, 3, 4]:
+    ref = sklm.ElasticNet(alpha=float(alphas[k]), l1_ratio=0.5, tol=TIGHT, max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(coefs[:, k], ref.coef_, rtol=1e-6, atol=1e-8)
+  assert np.all(coefs[:, 0] == 0)  # alpha_max zeroes every coefficient
+
+
+# ------------------------------------------------------------------ CV
+
+
+def test_cv_list_of_l1_ratios_matches_elastic_net_cv(x64):
+  X, y = _diabetes()  # 442 rows: folds of 89, 89, 88, 88, 88 as KFold(5)
+  ref = sklm.ElasticNetCV(l1_ratio=[0.2, 0.9], cv=KFold(5), alphas=10, tol=1e-10,
+                          max_iter=100_000).fit(X, y)
+  got = linear.elastic_net_cv(X, y, l1_ratio=[0.2, 0.9], n_alphas=10, tol=1e-10,
+                              max_iter=100_000)
+  assert got.alphas.shape == ref.alphas_.shape == (2, 10)
+  assert got.mse_path.shape == ref.mse_path_.shape == (2, 10, 5)
+  np.testing.assert_allclose(got.alphas, ref.alphas_, rtol=1e-12)
+  np.testing.assert_allclose(got.mse_path, ref.mse_path_, rtol=1e-4)
+  np.testing.assert_allclose(got.alpha, ref.alpha_, rtol=1e-12)
+  np.testing.assert_allclose(got.l1_ratio, ref.l1_ratio_)
+  np.testing.assert_allclose(got.coef, ref.coef_, rtol=1e-5, atol=1e-5 * np.abs(ref.coef_).max())
+  np.testing.assert_allclose(got.intercept, ref.intercept_, rtol=1e-6)
+
+
+def test_cv_explicit_alphas_and_shuffled_folds(x64):
+  X, y = _random_problem(n=40, p=5, seed=8)
+  key = jax.random.key(3)
+  perm = np.asarray(jax.random.permutation(key, len(y)))
+  grid = np.array([0.01, 1.0, 0.1])
+  ref = sklm.ElasticNetCV(l1_ratio=0.7, cv=KFold(3), alphas=grid, tol=1e-10,
+                          max_iter=100_000).fit(X[perm], y[perm])
+  got = jax.jit(partial(linear.elastic_net_cv, l1_ratio=0.7, cv=3, alphas=grid, tol=1e-10,
+                        max_iter=100_000))(X, y, key=key)
+  assert got.alphas.shape == (3,) and got.mse_path.shape == ref.mse_path_.shape == (3, 3)
+  np.testing.assert_allclose(got.alphas, ref.alphas_, rtol=1e-12)  # sorted descending
+  np.testing.assert_allclose(got.mse_path, ref.mse_path_, rtol=1e-4)
+  np.testing.assert_allclose(got.alpha, ref.alpha_)
+  np.testing.assert_allclose(got.coef, ref.coef_, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(got.intercept, ref.intercept_, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_bad_inputs_raise_naming_the_argument():
+  X, y = _random_problem(n=12, p=3)
+  with pytest.raises(ValueError, match="X and y"):
+    linear.elastic_net(X, y[:-1])
+  with pytest.raises(ValueError, match="X must have rank 2"):
+    linear.ridge(X[:, 0], y)
+  with pytest.raises(ValueError, match="y must have rank 1"):
+    linear.lasso(X, y[:, None])
+  with pytest.raises(ValueError, match="X contains NaN"):
+    linear.elastic_net(np.where(X > 1, np.nan, X), y)
+  with pytest.raises(ValueError, match="y contains NaN"):
+    linear.elastic_net_cv(X, np.full_like(y, np.nan))
+  with pytest.raises(ValueError, match="alpha must be in"):
+    linear.ridge(X, y, alpha=-1.0)
+  with pytest.raises(ValueError, match="alpha must be in"):
+    linear.lasso(X, y, alpha=-0.1)
+  with pytest.raises(ValueError, match="l1_ratio must be in"):
+    linear.elastic_net(X, y, l1_ratio=1.5)
+  with pytest.raises(ValueError, match="l1_ratio must be in"):
+    linear.elastic_net_cv(X, y, l1_ratio=[0.5, -0.2])
+  with pytest.raises(ValueError, match="l1_ratio=0"):
+    linear.elastic_net_path(X, y, l1_ratio=0.0)
+  with pytest.raises(ValueError, match="cv must be"):
+    linear.elastic_net_cv(X, y, cv=13)
+  with pytest.raises(ValueError, match="cv must be"):
+    linear.elastic_net_cv(X, y, cv=1)
+  with pytest.raises(ValueError, match="max_iter"):
+    linear.elastic_net(X, y, max_iter=0)
+  with pytest.raises(ValueError, match="sample_weight"):
+    linear.elastic_net(X, y, sample_weight=np.ones(5))
+  with pytest.raises(ValueError, match="alphas must be"):
+    linear.elastic_net_path(X, y, alphas=[0.1, -1.0])
+
+
+def test_cv_float32_far_from_origin_is_accurate():
+  # Same shapes as the elastic_net_cv doctest (shared compile). Columns centered
+  # far from 0: the folds' centering is a rank-one correction after a global
+  # centering, so float32 keeps its accuracy.
+  rng = np.random.default_rng(9)
+  X = (rng.normal(size=(20, 2)) + 1e4).astype(np.float32)
+  y = (X.astype(np.float64) @ [1.0, -2.0] + rng.normal(size=20)).astype(np.float32)
+  got = linear.elastic_net_cv(X, y, cv=4, n_alphas=10)
+  ref = sklm.ElasticNetCV(cv=KFold(4), alphas=10, tol=1e-10).fit(X.astype(np.float64), y)
+  assert got.mse_path.dtype == jnp.float32
+  np.testing.assert_allclose(got.alphas, ref.alphas_, rtol=1e-4)
+  np.testing.assert_allclose(got.mse_path, ref.mse_path_, rtol=2e-2)
+  np.testing.assert_allclose(got.alpha, ref.alpha_, rtol=1e-4)

@@ -1,0 +1,273 @@
+"""Tests for lossreg_jax.training: NNX train step, fit, and the CLI library."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from lossreg_jax import datasets, losses, metrics, regularizers, selection, training
+
+
+class MLP(nnx.Module):
+
+  def __init__(self, din, dout, *, rate=0.0, rngs):
+    self.hidden = nnx.Linear(din, 8, rngs=rngs)
+    self.drop = nnx.Dropout(rate, rngs=rngs)
+    self.out = nnx.Linear(8, dout, rngs=rngs)
+
+  def __call__(self, x):
+    return self.out(self.drop(jax.nn.relu(self.hidden(x))))[:, 0]
+
+
+def toy_binary(n=32, d=3, seed=0):
+  rng = np.random.default_rng(seed)
+  X = rng.normal(size=(n, d)).astype(np.float32)
+  y = (X @ np.array([1.5, -2.0, 0.5][:d]) > 0).astype(np.float32)
+  return jnp.asarray(X), jnp.asarray(y)
+
+
+def bce(z, y, **kw):
+  return losses.sigmoid_binary_cross_entropy(z, y, **kw)
+
+
+def functional_logits(state, x):
+  """The MLP written by hand from its nnx state (an outside reference)."""
+  h = jax.nn.relu(x @ state["hidden"]["kernel"] + state["hidden"]["bias"][None])
+  return (h @ state["out"]["kernel"] + state["out"]["bias"][None])[:, 0]
+
+
+def plain_params(model):
+  return jax.tree.map(lambda v: jnp.asarray(v), nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+
+
+def test_step_equals_optax_reference_and_decreases_loss():
+  X, y = toy_binary()
+  model = MLP(3, 1, rngs=nnx.Rngs(params=0, dropout=1))
+  before = plain_params(model)
+  opt = nnx.Optimizer(model, optax.sgd(0.5), wrt=nnx.Param)
+  step = training.make_train_step(bce)
+  loss0, aux = step(model, opt, {"inputs": X, "targets": y})
+  # Reference: plain JAX gradient of the same function, one SGD step by hand.
+  ref_loss, ref_grad = jax.value_and_grad(lambda p: bce(functional_logits(p, X), y))(before)
+  np.testing.assert_allclose(loss0, ref_loss, rtol=1e-6)
+  expected = jax.tree.map(lambda p, g: p - 0.5 * g, before, ref_grad)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               plain_params(model), expected)
+  assert set(aux) == {"loss", "data_loss", "penalty"} and float(aux["penalty"]) == 0.0
+  values = [float(step(model, opt, (X, y))[0]) for _ in range(30)]
+  assert values[-1] < 0.5 * float(loss0)
+
+
+def test_step_traced_once_and_fresh_dropout_masks():
+  traces = []
+
+  def counting_loss(z, t):
+    traces.append(1)  # a Python side effect runs only while tracing
+    return bce(z, t)
+
+  X, y = toy_binary()
+  model = MLP(3, 1, rate=0.5, rngs=nnx.Rngs(params=0, dropout=1))
+  opt = nnx.Optimizer(model, optax.sgd(0.0), wrt=nnx.Param)  # lr 0: params stay put
+  step = training.make_train_step(counting_loss)
+  model.train()
+  train_losses = [float(step(model, opt, (X, y))[0]) for _ in range(4)]
+  assert len(traces) == 1
+  assert len(set(train_losses)) == 4  # a fresh dropout mask every call
+  model.eval()
+  eval_losses = [float(step(model, opt, (X, y))[0]) for _ in range(3)]
+  assert len(traces) == 2  # one more trace for the eval mode, then cached
+  assert len(set(eval_losses)) == 1
+  np.testing.assert_allclose(eval_losses[0], bce(functional_logits(plain_params(model), X), y),
+                             rtol=1e-6)
+
+
+def test_penalty_added_to_loss_and_gradient():
+  X, y = toy_binary()
+  model = MLP(3, 1, rngs=nnx.Rngs(0))
+  before = plain_params(model)
+  lr, strength = 0.1, 0.3
+  penalty = lambda p: strength * regularizers.l2_penalty(p, mask=regularizers.decay_mask(p))
+  opt = nnx.Optimizer(model, optax.sgd(lr), wrt=nnx.Param)
+  zero_loss = lambda z, t: 0.0 * jnp.sum(z)
+  loss, aux = training.make_train_step(zero_loss, penalty=penalty)(model, opt, (X, y))
+  kernels = before["hidden"]["kernel"], before["out"]["kernel"]
+  expected = strength * 0.5 * sum(float(jnp.sum(k ** 2)) for k in kernels)
+  np.testing.assert_allclose([loss, aux["penalty"]], [expected, expected], rtol=1e-5)
+  after = plain_params(model)
+  # Gradient of ½·s·||W||² is s·W on kernels only: W <- (1 - lr·s)·W, biases fixed.
+  np.testing.assert_allclose(after["hidden"]["kernel"], (1 - lr * strength) * kernels[0],
+                             rtol=1e-6)
+  np.testing.assert_array_equal(after["hidden"]["bias"], before["hidden"]["bias"])
+
+
+def test_weights_honoured_and_metrics_in_aux():
+  X, y = toy_binary(n=8)
+  w = jnp.array([1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0])
+  keep = np.flatnonzero(np.asarray(w))
+  loss_fn = lambda z, t, **kw: losses.sigmoid_binary_cross_entropy(
+      z, t, reduction="weighted_mean", **kw)
+  acc = lambda z, t: {"accuracy": metrics.accuracy((z > 0).astype(jnp.int32),
+                                                   t.astype(jnp.int32))}
+  results = []
+  for batch in ({"inputs": X, "targets": y, "weights": w}, (X[keep], y[keep])):
+    model = MLP(3, 1, rngs=nnx.Rngs(0))
+    opt = nnx.Optimizer(model, optax.sgd(0.3), wrt=nnx.Param)
+    loss, aux = training.make_train_step(loss_fn, metrics_fn=acc)(model, opt, batch)
+    results.append((loss, plain_params(model), aux))
+  np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+               results[0][1], results[1][1])
+  assert 0.0 <= float(results[0][2]["accuracy"]) <= 1.0
+  with pytest.raises(ValueError, match="batch"):
+    training.make_train_step(loss_fn)(model, opt, {"x": X, "targets": y})
+
+
+def test_fit_history_validation_and_early_stopping_restores_best():
+  X, y = toy_binary(n=48)
+  X_val, y_val = X[:16], 1.0 - y[:16]  # flipped labels: validation loss only rises
+
+  def run(epochs, **kw):
+    model = MLP(3, 1, rate=0.1, rngs=nnx.Rngs(params=0, dropout=1))
+    opt = nnx.Optimizer(model, optax.adam(0.05), wrt=nnx.Param)
+    acc = lambda z, t: {"accuracy": jnp.mean((z > 0) == (t > 0.5))}
+    hist = training.fit(model, opt, (X, y), loss_fn=bce, epochs=epochs, batch_size=16,
+                        key=jax.random.key(3), val_data=(X_val, y_val), metrics_fn=acc,
+                        progress=False, **kw)
+    return model, hist
+
+  one_model, one = run(1)
+  es = regularizers.early_stopping(patience=2)
+  model, hist = run(20, early_stopping=es)
+  assert hist["stopped_epoch"] is not None and hist["stopped_epoch"] < 19
+  assert hist["epochs_run"] == hist["stopped_epoch"] + 1 == len(hist["val_loss"])
+  assert len(hist["val_accuracy"]) == hist["epochs_run"]
+  best = int(np.argmin(hist["val_loss"]))
+  assert best == 0 and hist["best_epoch"] == best
+  # Restored params are those after the best (first) epoch.
+  jax.tree.map(np.testing.assert_array_equal, plain_params(model), plain_params(one_model))
+  assert hist["train_loss"][0] == pytest.approx(one["train_loss"][0])
+  assert model.drop.deterministic  # left in eval mode
+  with pytest.raises(ValueError, match="epochs"):
+    training.fit(model, nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param), (X, y),
+                 loss_fn=bce, epochs=0, batch_size=4, key=0, progress=False)
+
+
+# ------------------------------------------------------------- spec parser
+
+
+@pytest.mark.parametrize("text, loss, params, penalties", [
+    ("bce", "bce", {"positive_weight": 1.0, "label_smoothing": 0.0}, ()),
+    ("bce:positive_weight=3", "bce", {"positive_weight": 3.0, "label_smoothing": 0.0}, ()),
+    ("focal:gamma=2", "focal", {"gamma": 2.0}, ()),
+    ("focal:alpha=0.25,gamma=2", "focal", {"alpha": 0.25, "gamma": 2.0}, ()),
+    ("hinge", "hinge", {}, ()),
+    ("l2:1e-3", None, {}, (("l2", {"strength": 1e-3}),)),
+    ("l1:1e+2", None, {}, (("l1", {"strength": 100.0}),)),
+    ("elastic:alpha=0.01,l1_ratio=0.2", None, {},
+     (("elastic", {"alpha": 0.01, "l1_ratio": 0.2}),)),
+    (" bce:positive_weight=3 + l2:1e-3+dropout:0.2 ", "bce",
+     {"positive_weight": 3.0, "label_smoothing": 0.0},
+     (("l2", {"strength": 1e-3}), ("dropout", {"rate": 0.2}))),
+])
+def test_parse_spec(text, loss, params, penalties):
+  spec = training.parse_spec(text)
+  assert (spec.text, spec.loss, spec.loss_params, spec.penalties) == (
+      text.strip(), loss, params, penalties)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("bce:positive_wieght=3", r"unknown parameter 'positive_wieght'.*positive_weight, "
+                              r"label_smoothing"),
+    ("mse", r"unknown term 'mse'.*valid losses: bce, focal, hinge, ce.*l2, l1, elastic, dropout"),
+    ("focal:gamma=two", r"'gamma' must be a number, got 'two'"),
+    ("focal:gamma=__import__('os')", "must be a number"),
+    ("l2", "l2 needs strength"),
+    ("bce+focal", "two losses"),
+    ("l2:1+l2:2", "repeats"),
+    ("focal:alpha=2", r"must be in \[0, 1\]"),
+    ("hinge:3", "KEY=VALUE"),
+    ("bce+", "valid"),
+    ("", "non-empty"),
+])
+def test_parse_spec_errors(text, message):
+  with pytest.raises(ValueError, match=message):
+    training.parse_spec(text)
+
+
+# ------------------------------------------------------------ compare_losses
+
+
+def test_compare_vmapped_folds_equal_loop():
+  X, y = toy_binary(n=60, d=3, seed=1)
+  y = y.astype(jnp.int32)
+  kw = dict(folds=3, epochs=3, batch_size=16, seed=2)
+  specs = ["bce:positive_weight=2+l2:1e-2+dropout:0.3"]
+  fast = training.compare_losses(X, y, specs, **kw)
+  slow = training.compare_losses(X, y, specs, vmap_folds=False, **kw)
+  for m in ("accuracy", "precision", "recall", "f1"):
+    np.testing.assert_allclose(fast.scores[specs[0]][m], slow.scores[specs[0]][m], atol=1e-6)
+  np.testing.assert_allclose(fast.train_loss[specs[0]], slow.train_loss[specs[0]], rtol=1e-4)
+  assert fast.train_loss[specs[0]].shape == (3, 3)
+
+
+def test_compare_linear_model_scores_and_summary():
+  ds = datasets.load("breast_cancer")
+  res = training.compare_losses(ds.X, ds.y, ["bce", "hinge+l1:1e-3", "focal:alpha=0.25"],
+                                folds=3, epochs=4, hidden=0, seed=0)
+  assert res.task == "binary" and res.specs == ("bce", "hinge+l1:1e-3", "focal:alpha=0.25")
+  for spec in res.specs:
+    acc = res.scores[spec]["accuracy"]
+    assert acc.shape == (3,) and np.all(acc > 0.85)
+  # F1 per fold is the harmonic mean of that fold's precision and recall.
+  p, r, f = (res.scores["bce"][m] for m in ("precision", "recall", "f1"))
+  np.testing.assert_allclose(f, 2 * p * r / (p + r), rtol=1e-5)
+  summary = res.summary()
+  assert summary["bce"]["f1"][0] == pytest.approx(float(np.mean(f)))
+  assert "hinge+l1:1e-3" in res.table() and " ± " in res.table()
+  json.dumps(res.to_dict())
+
+
+def test_compare_multiclass_and_task_errors():
+  ds = datasets.load("wine")
+  res = training.compare_losses(ds.X, ds.y, ["ce", "ce:label_smoothing=0.1+l2:1e-3"],
+                                folds=3, epochs=3)
+  assert res.task == "multiclass" and float(res.scores["ce"]["accuracy"].mean()) > 0.8
+  with pytest.raises(ValueError, match="'bce'.*3 classes.*'ce'"):
+    training.compare_losses(ds.X, ds.y, ["bce"], folds=3, epochs=1)
+  with pytest.raises(ValueError, match="class labels"):
+    training.compare_losses(ds.X, ds.y.astype(jnp.float32), ["ce"])
+  with pytest.raises(ValueError, match="folds"):
+    training.compare_losses(ds.X, ds.y, ["ce"], folds=1)
+
+
+def test_kfold_masks_are_the_folds_used():
+  # compare_losses holds every row out exactly once (via selection.kfold_masks).
+  masks = selection.kfold_masks(30, 3, key=jax.random.key(0), stratify=jnp.arange(30) % 2)
+  assert masks.shape == (3, 30) and np.all(np.asarray(masks).sum(0) == 1)
+
+
+def test_regularization_path_and_report(tmp_path):
+  ds = datasets.load("diabetes")
+  res = training.regularization_path(ds.X, ds.y, n_alphas=15, cv=3,
+                                     feature_names=ds.feature_names, vs_sklearn=True)
+  from sklearn.linear_model import enet_path
+  assert res.coefs.shape == (10, 15) and res.mse_path.shape == (15, 3)
+  assert res.alpha in res.alphas and res.sklearn["alpha"] == pytest.approx(res.alpha, rel=1e-3)
+  # Same grid as scikit-learn's enet_path (centred data, as with fit_intercept).
+  Xc = np.asarray(ds.X, np.float64) - np.asarray(ds.X, np.float64).mean(0)
+  sk_alphas, _, _ = enet_path(Xc, np.asarray(ds.y, np.float64) - float(ds.y.mean()),
+                              l1_ratio=0.5, n_alphas=15)
+  np.testing.assert_allclose(res.alphas, sk_alphas, rtol=1e-4)
+  written = training.write_report(res, tmp_path / "out", context={"dataset": "diabetes"})
+  assert {p.name for p in written} == {"report.md", "results.json", "coef_path.png",
+                                       "cv_curve.png"}
+  assert (tmp_path / "out" / "coef_path.png").read_bytes()[:4] == b"\x89PNG"
+  data = json.loads((tmp_path / "out" / "results.json").read_text())
+  assert data["alpha"] == pytest.approx(res.alpha) and "bmi" in data["coef"]
+  assert "chosen alpha" in (tmp_path / "out" / "report.md").read_text()
+  with pytest.raises(TypeError, match="ComparisonResult"):
+    training.write_report({"a": 1}, tmp_path)
