@@ -63,8 +63,8 @@ def run(n_samples: int = 2000, n_features: int = 200, cv: int = 5, n_alphas: int
     cv: Number of (contiguous, ``KFold``) folds.
     n_alphas: Alphas per grid.
     repeats: Timed runs of each method (the median is reported).
-    size: ``"small"`` (2000 x 200) or ``"full"`` (20000 x 1000) overrides the
-      shape (used by ``benchmarks/run.py``).
+    size: ``"small"`` (2000 x 200) or ``"full"`` (20000 x 1000, at most 3
+      repeats) overrides the shape (used by ``benchmarks/run.py``).
 
   Returns:
     A dict with the problem, the environment, per-method median seconds,
@@ -72,6 +72,8 @@ def run(n_samples: int = 2000, n_features: int = 200, cv: int = 5, n_alphas: int
   """
   if size is not None:
     n_samples, n_features = _SIZES[size]
+    if size == "full":
+      repeats = min(repeats, 3)  # scikit-learn takes seconds per fit at this size
   X, y = make_regression(n_samples, n_features, noise=NOISE, random_state=0)
   out = dict(n_samples=n_samples, n_features=n_features, cv=cv, n_alphas=n_alphas,
              noise=NOISE, backend=jax.default_backend(), cpu_count=os.cpu_count(),
@@ -123,7 +125,8 @@ def run(n_samples: int = 2000, n_features: int = 200, cv: int = 5, n_alphas: int
         alpha_index=int(np.argmin(mean_mse)),
         same_alpha=bool(np.isclose(alpha, ref.alpha_, rtol=1e-5)),
         mse_rel_diff=float(np.max(np.abs(mean_mse / ref_mean - 1))),
-        coef_rel_diff=float(np.max(np.abs(np.asarray(coef) - ref.coef_)) / np.max(np.abs(ref.coef_))),
+        coef_rel_diff=float(np.max(np.abs(np.asarray(coef) - ref.coef_))
+                            / np.max(np.abs(ref.coef_))),
     )
   out["load_avg_after"] = os.getloadavg()[0]
   return out
@@ -135,7 +138,8 @@ def format_table(result: dict) -> str:
       f"elastic_net_cv vs sklearn ElasticNetCV: make_regression({result['n_samples']}, "
       f"{result['n_features']}, noise={result['noise']:g}), cv={result['cv']}, "
       f"n_alphas={result['n_alphas']}, l1_ratio=0.5; backend={result['backend']}, "
-      f"{result['cpu_count']} CPUs, load {result['load_avg']:.1f} -> {result['load_avg_after']:.1f}",
+      f"{result['cpu_count']} CPUs, load {result['load_avg']:.1f} -> "
+      f"{result['load_avg_after']:.1f}",
       f"{'method':34s} {'median s':>9s} {'compile s':>9s} {'sk/ours':>8s} {'alpha':>10s} "
       f"{'idx':>4s} {'same':>5s} {'mse diff':>9s} {'coef diff':>9s}",
   ]

@@ -39,42 +39,43 @@ def _time(fn: Callable, args: tuple) -> float:
   return time.perf_counter() - start
 
 
-def _cases(n: int, key: jax.Array) -> list[tuple[str, Callable, Callable | None, str, tuple]]:
-  """(name, ours, baseline, baseline name, args) with the loss arguments."""
+def _cases(n: int, key: jax.Array) -> list[tuple[str, Callable, Callable, str, Callable]]:
+  """(name, ours, baseline, baseline name, make_args): inputs are made per case,
+  so that only one case's arrays are alive at a time (large ``n`` on a GPU)."""
   k1, k2, k3 = jax.random.split(key, 3)
-  pred = jax.random.normal(k1, (n,), jnp.float32)
-  target = jax.random.normal(k2, (n,), jnp.float32)
-  logits = 3 * pred
-  labels01 = jax.random.bernoulli(k3, 0.3, (n,)).astype(jnp.float32)
-  signs = 2 * labels01 - 1
   rows = max(n // _NUM_CLASSES, 1)
-  cls_logits = logits[: rows * _NUM_CLASSES].reshape(rows, _NUM_CLASSES)
-  int_labels = jax.random.randint(k3, (rows,), 0, _NUM_CLASSES)
-  onehot = jax.nn.one_hot(int_labels, _NUM_CLASSES, dtype=jnp.float32)
+  pred = lambda: jax.random.normal(k1, (n,), jnp.float32)
+  target = lambda: jax.random.normal(k2, (n,), jnp.float32)
+  labels01 = lambda: jax.random.bernoulli(k3, 0.3, (n,)).astype(jnp.float32)
+  cls_logits = lambda: 3 * jax.random.normal(k1, (rows, _NUM_CLASSES), jnp.float32)
+  int_labels = lambda: jax.random.randint(k3, (rows,), 0, _NUM_CLASSES)
+  onehot = lambda: jax.nn.one_hot(int_labels(), _NUM_CLASSES, dtype=jnp.float32)
   ol = optax.losses
   return [
       ("squared_error", losses.squared_error,
-       lambda p, t: ol.squared_error(p, t).mean(), "optax", (pred, target)),
+       lambda p, t: ol.squared_error(p, t).mean(), "optax", lambda: (pred(), target())),
       ("absolute_error", losses.absolute_error,
-       lambda p, t: jnp.abs(p - t).mean(), "jnp.abs", (pred, target)),
+       lambda p, t: jnp.abs(p - t).mean(), "jnp.abs", lambda: (pred(), target())),
       ("huber_loss", losses.huber_loss,
-       lambda p, t: ol.huber_loss(p, t).mean(), "optax", (pred, target)),
+       lambda p, t: ol.huber_loss(p, t).mean(), "optax", lambda: (pred(), target())),
       ("log_cosh", losses.log_cosh,
-       lambda p, t: ol.log_cosh(p, t).mean(), "optax", (pred, target)),
+       lambda p, t: ol.log_cosh(p, t).mean(), "optax", lambda: (pred(), target())),
       ("sigmoid_binary_cross_entropy", losses.sigmoid_binary_cross_entropy,
        lambda x, y: ol.sigmoid_binary_cross_entropy(x, y).mean(), "optax",
-       (logits, labels01)),
+       lambda: (3 * pred(), labels01())),
       ("sigmoid_focal_loss", losses.sigmoid_focal_loss,
-       lambda x, y: ol.sigmoid_focal_loss(x, y).mean(), "optax", (logits, labels01)),
+       lambda x, y: ol.sigmoid_focal_loss(x, y).mean(), "optax",
+       lambda: (3 * pred(), labels01())),
       ("hinge_loss", losses.hinge_loss,
-       lambda p, t: ol.hinge_loss(p, t).mean(), "optax", (pred, signs)),
+       lambda p, t: ol.hinge_loss(p, t).mean(), "optax",
+       lambda: (pred(), 2 * labels01() - 1)),
       (f"softmax_cross_entropy[{_NUM_CLASSES}]", losses.softmax_cross_entropy,
        lambda x, y: ol.softmax_cross_entropy(x, y).mean(), "optax",
-       (cls_logits, onehot)),
+       lambda: (cls_logits(), onehot())),
       (f"softmax_ce_integer_labels[{_NUM_CLASSES}]",
        losses.softmax_cross_entropy_with_integer_labels,
        lambda x, y: ol.softmax_cross_entropy_with_integer_labels(x, y).mean(), "optax",
-       (cls_logits, int_labels)),
+       lambda: (cls_logits(), int_labels())),
   ]
 
 
@@ -92,7 +93,8 @@ def run(n: int = 2**22, repeats: int = 20) -> list[dict]:
     (baseline_s / ours_s) and ``bytes`` (inputs read + gradient written).
   """
   results = []
-  for name, ours, base, base_name, args in _cases(n, jax.random.key(0)):
+  for name, ours, base, base_name, make_args in _cases(n, jax.random.key(0)):
+    args = jax.block_until_ready(make_args())
     f_ours = jax.jit(jax.value_and_grad(ours))
     f_base = jax.jit(jax.value_and_grad(base))
     _time(f_ours, args)  # compile + warm up
@@ -106,6 +108,7 @@ def run(n: int = 2**22, repeats: int = 20) -> list[dict]:
     results.append(dict(
         name=name, shape=tuple(args[0].shape), baseline=base_name, ours_s=ours_s,
         baseline_s=base_s, ratio=base_s / ours_s, bytes=nbytes))
+    del args, f_ours, f_base
   return results
 
 

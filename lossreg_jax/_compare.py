@@ -228,7 +228,7 @@ def _infer_task(y: np.ndarray, task: str | None) -> tuple[str, int]:
 def compare_losses(
     X: ArrayLike,
     y: ArrayLike,
-    specs: Sequence[str | LossSpec] = DEFAULT_SPECS,
+    specs: Sequence[str | LossSpec],
     *,
     task: str | None = None,
     folds: int = 5,
@@ -255,7 +255,8 @@ def compare_losses(
   Args:
     X: Features, shape ``(n, d)``.
     y: Integer class labels, shape ``(n,)``.
-    specs: Spec strings (see :func:`parse_spec`) or parsed specs.
+    specs: Spec strings (see :func:`parse_spec`) or parsed specs; the CLI's
+      default is ``["bce", "bce:positive_weight=3", "focal:gamma=2"]``.
     task: ``"binary"`` / ``"multiclass"`` to check against the labels, or None.
     folds: Number of CV folds ``k >= 2``.
     seed: Seeds the folds, the initialization, the shuffling and dropout.
@@ -276,9 +277,10 @@ def compare_losses(
   Examples:
     >>> from lossreg_jax import datasets
     >>> ds = datasets.load("breast_cancer")
-    >>> res = compare_losses(ds.X, ds.y, ["bce", "hinge+l2:1e-3"], folds=3, epochs=2)
+    >>> res = compare_losses(ds.X, ds.y, ["bce", "hinge+l1:1e-3"], folds=3, epochs=2,
+    ...                      hidden=4, learning_rate=0.05)
     >>> res.specs, sorted(res.scores["bce"]), res.scores["bce"]["f1"].shape
-    (('bce', 'hinge+l2:1e-3'), ['accuracy', 'f1', 'precision', 'recall'], (3,))
+    (('bce', 'hinge+l1:1e-3'), ['accuracy', 'f1', 'precision', 'recall'], (3,))
     >>> float(res.scores["bce"]["accuracy"].mean()) > 0.9
     True
   """

@@ -132,9 +132,9 @@ def regularization_path(
   Examples:
     >>> from lossreg_jax import datasets
     >>> ds = datasets.load("diabetes")
-    >>> res = regularization_path(ds.X, ds.y, n_alphas=20, cv=3)
+    >>> res = regularization_path(ds.X, ds.y, n_alphas=12, cv=3)
     >>> res.coefs.shape, res.mse_path.shape, bool(res.alphas.min() <= res.alpha)
-    ((10, 20), (20, 3), True)
+    ((10, 12), (12, 3), True)
   """
   X = np.asarray(X, np.float32)
   y = np.asarray(y, np.float32)

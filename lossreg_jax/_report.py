@@ -32,10 +32,12 @@ def _metrics_plot(result: ComparisonResult, path: Path) -> None:
     ax.bar(x + (i - (n - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=spec)
   ax.set_xticks(x, METRICS)
   low = min(summary[s][m][0] - summary[s][m][1] for s in result.specs for m in METRICS)
-  ax.set_ylim(max(0.0, low - 0.05), 1.0)
+  high = max(summary[s][m][0] + summary[s][m][1] for s in result.specs for m in METRICS)
+  ax.set_ylim(max(0.0, low - 0.05), max(1.0, high) + 0.01)
   folds = result.settings["folds"]
   ax.set_ylabel(f"held-out score (mean ± std over {folds} folds)")
-  ax.legend(fontsize="small", loc="lower right")
+  ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.08),
+            ncol=min(n, 3), frameon=False)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
@@ -113,7 +115,9 @@ def _compare_markdown(result: ComparisonResult, context) -> str:
   for spec, row in result.summary().items():
     cells = " | ".join(f"{row[m][0]:.3f} ± {row[m][1]:.3f}" for m in METRICS)
     lines.append(f"| `{spec}` | {cells} | {result.seconds[spec]:.1f} |")
-  lines += ["", "![metrics](metrics.png)", "", "![training loss](train_loss.png)", ""]
+  lines += ["", "Seconds include compilation; specs that differ only in their numbers "
+            "(`bce` and `bce:positive_weight=3`) share one compiled program.", "",
+            "![metrics](metrics.png)", "", "![training loss](train_loss.png)", ""]
   return "\n".join(lines)
 
 
@@ -154,7 +158,7 @@ def write_report(
     >>> from lossreg_jax import datasets
     >>> from lossreg_jax.training import regularization_path
     >>> ds = datasets.load("diabetes")
-    >>> res = regularization_path(ds.X, ds.y, n_alphas=10, cv=3)
+    >>> res = regularization_path(ds.X, ds.y, n_alphas=12, cv=3)
     >>> sorted(p.name for p in write_report(res, tempfile.mkdtemp()))
     ['coef_path.png', 'cv_curve.png', 'report.md', 'results.json']
   """

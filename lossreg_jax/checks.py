@@ -18,10 +18,11 @@ from jax.typing import ArrayLike
 from lossreg_jax._validation import check_choice as _check_choice
 from lossreg_jax._validation import check_in_range as _check_in_range
 
-__all__ = ["LossReport", "PropertyResult", "check_loss"]
+__all__ = ["PROPERTIES", "LossReport", "PropertyResult", "check_loss"]
 
 TASKS: tuple[str, ...] = ("regression", "binary", "multiclass")
 BINARY_INPUTS: tuple[str, ...] = ("logits", "probabilities")
+# The properties check_loss reports, in order.
 PROPERTIES: tuple[str, ...] = (
     "evaluates", "non_negative", "minimal_at_perfect", "convex", "finite_gradients",
     "differentiable", "jit", "vmap", "grad",
@@ -39,6 +40,10 @@ class PropertyResult:
     detail: One line for people: what was measured, or why it failed.
     counterexample: On failure, the inputs (and values) that broke the
       property, as NumPy arrays by name; else ``None``.
+
+  Examples:
+    >>> PropertyResult("convex", True, "f(midpoint) <= mean of the ends").passed
+    True
   """
 
   name: str
@@ -54,6 +59,25 @@ class LossReport:
   ``str(report)`` is a table for the terminal followed by the counterexamples
   of the failed properties. ``report.passed`` is True when every property held;
   ``report.failures`` lists the others; ``report["convex"]`` looks one up.
+
+  Attributes:
+    loss_name: The name of the checked function.
+    task: The task its inputs were drawn for.
+    results: One ``PropertyResult`` per property, in ``PROPERTIES`` order.
+
+  Examples:
+    >>> report = LossReport("my_loss", "regression", (
+    ...     PropertyResult("non_negative", True, "min loss 0"),
+    ...     PropertyResult("convex", False, "f(midpoint) > mean of the ends")))
+    >>> report.passed, [r.name for r in report.failures]
+    (False, ['convex'])
+    >>> print(report)  # doctest: +NORMALIZE_WHITESPACE
+    check_loss(my_loss, task='regression'): 1/2 properties hold
+    <BLANKLINE>
+      property      result  detail
+      ------------  ------  ----------------------------------------
+      non_negative  PASS    min loss 0
+      convex        FAIL    f(midpoint) > mean of the ends
   """
 
   loss_name: str
@@ -62,10 +86,12 @@ class LossReport:
 
   @property
   def passed(self) -> bool:
+    """True when every property held."""
     return all(r.passed for r in self.results)
 
   @property
   def failures(self) -> list[PropertyResult]:
+    """The results that did not hold, in order."""
     return [r for r in self.results if not r.passed]
 
   def __getitem__(self, name: str) -> PropertyResult:
@@ -122,47 +148,57 @@ class _Inputs:
   direction: np.ndarray        # unit directions for finite differences
 
 
+def _numpy_rng(key) -> np.random.Generator:
+  """A NumPy generator seeded by a ``jax.random`` key (typed or raw ``uint32``).
+
+  Inputs are drawn with NumPy: eager ``jax.random`` calls would each compile.
+  """
+  key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+  if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    key = jax.random.key_data(key)
+  return np.random.default_rng(np.asarray(key, np.uint32).ravel().tolist())
+
+
 def _make_inputs(key, task, binary_inputs, num_samples, shape, num_classes, scale,
                  extreme_scale) -> _Inputs:
-  keys = jax.random.split(key, 8)
+  rng = _numpy_rng(key)
   s = (num_samples, *shape)
-  normal = lambda k, sh=s: np.asarray(jax.random.normal(k, sh), np.float32)
-  uniform = lambda k, lo, hi, sh=s: np.asarray(jax.random.uniform(k, sh, minval=lo, maxval=hi),
-                                               np.float32)
+  normal = lambda sh=s: rng.standard_normal(sh).astype(np.float32)
+  uniform = lambda lo, hi, sh=s: rng.uniform(lo, hi, sh).astype(np.float32)
   if task == "regression":
-    t = scale * normal(keys[0])
-    p, q = scale * normal(keys[1]), scale * normal(keys[2])
+    t = scale * normal()
+    p, q = scale * normal(), scale * normal()
     perfect = t
-    perturbed = t + 0.1 * scale * normal(keys[3])
-    ext_p, ext_t = extreme_scale * normal(keys[4]), extreme_scale * normal(keys[5])
+    perturbed = t + 0.1 * scale * normal()
+    ext_p, ext_t = extreme_scale * normal(), extreme_scale * normal()
     fd = p
   elif task == "binary":
-    t = (uniform(keys[0], 0, 1) < 0.5).astype(np.float32)
+    t = (uniform(0, 1) < 0.5).astype(np.float32)
     sign = 2 * t - 1
-    ext_t = (uniform(keys[5], 0, 1) < 0.5).astype(np.float32)
+    ext_t = (uniform(0, 1) < 0.5).astype(np.float32)
     if binary_inputs == "logits":
-      p, q = scale * normal(keys[1]), scale * normal(keys[2])
+      p, q = scale * normal(), scale * normal()
       perfect = _PERFECT_LOGIT * sign
-      perturbed = perfect - sign * uniform(keys[3], 0, 4)  # still confident, less so
-      ext_p = extreme_scale * normal(keys[4])
+      perturbed = perfect - sign * uniform(0, 4)  # still confident, less so
+      ext_p = extreme_scale * normal()
       fd = p
     else:
-      p, q = uniform(keys[1], 0.02, 0.98), uniform(keys[2], 0.02, 0.98)
+      p, q = uniform(0.02, 0.98), uniform(0.02, 0.98)
       perfect = t
-      perturbed = t - sign * uniform(keys[3], 0, 0.1)
-      ext_p = (uniform(keys[4], 0, 1) < 0.5).astype(np.float32)  # exactly 0 and 1
-      fd = uniform(keys[6], 0.1, 0.9)
+      perturbed = t - sign * uniform(0, 0.1)
+      ext_p = (uniform(0, 1) < 0.5).astype(np.float32)  # exactly 0 and 1
+      fd = uniform(0.1, 0.9)
   else:  # multiclass: logits and one-hot targets on a last axis of num_classes
     sc = (*s, num_classes)
     eye = np.eye(num_classes, dtype=np.float32)
-    t = eye[np.asarray(jax.random.randint(keys[0], s, 0, num_classes))]
-    p, q = scale * normal(keys[1], sc), scale * normal(keys[2], sc)
+    t = eye[rng.integers(0, num_classes, s)]
+    p, q = scale * normal(sc), scale * normal(sc)
     perfect = _PERFECT_LOGIT * t
-    perturbed = perfect + normal(keys[3], sc)
-    ext_p = extreme_scale * normal(keys[4], sc)
-    ext_t = eye[np.asarray(jax.random.randint(keys[5], s, 0, num_classes))]
+    perturbed = perfect + normal(sc)
+    ext_p = extreme_scale * normal(sc)
+    ext_t = eye[rng.integers(0, num_classes, s)]
     fd = p
-  direction = normal(keys[7], fd.shape)
+  direction = normal(fd.shape)
   norms = np.sqrt(np.sum(direction.reshape(num_samples, -1) ** 2, axis=1))
   direction = direction / norms.reshape((num_samples,) + (1,) * (direction.ndim - 1))
   return _Inputs(t, p, q, perfect, perturbed, ext_p, ext_t, fd, direction)
@@ -237,7 +273,8 @@ class _Checker:
     if bad.size:
       i = int(bad[0])
       return PropertyResult(
-          "minimal_at_perfect", False, f"non-finite loss {at_perfect[i]} at the perfect prediction",
+          "minimal_at_perfect", False,
+          f"non-finite loss {at_perfect[i]} at the perfect prediction",
           dict(targets=x.targets[i], perfect_prediction=x.perfect[i]))
     for label, others in (("random", x.predictions), ("nearby", x.perturbed)):
       at_other = _per_sample(self.values(others, x.targets))
@@ -390,8 +427,8 @@ def check_loss(
 ) -> LossReport:
   """Checks the properties a loss usually should have, on random inputs.
 
-  ``fn(predictions, targets)`` may return a scalar or an elementwise loss
-  (its sum is differentiated). Inputs per task, each of shape ``shape`` (for
+  ``fn(predictions, targets)`` may return a scalar or an elementwise loss;
+  non-negativity looks at every element, the other properties at its sum. Inputs per task, each of shape ``shape`` (for
   ``"multiclass"``, ``shape + (num_classes,)``):
 
   * ``"regression"``: real predictions and targets, ``N(0, scale²)``; the
@@ -422,7 +459,8 @@ def check_loss(
   Args:
     fn: The loss, ``fn(predictions, targets) -> scalar or elementwise``.
     task: ``"regression"``, ``"binary"`` or ``"multiclass"``.
-    key: ``jax.random`` key for the inputs; ``None`` uses ``jax.random.key(0)``.
+    key: ``jax.random`` key (typed or raw) that seeds the NumPy generator of
+      the inputs; ``None`` uses ``jax.random.key(0)``. Same key, same inputs.
     num_samples: Number of random inputs per property (at least 2).
     shape: Shape of one input (without the class axis).
     num_classes: Classes of the ``"multiclass"`` task.

@@ -24,15 +24,8 @@ from jax.typing import ArrayLike
 from lossreg_jax._validation import as_float_array, check_choice, check_same_shape
 from lossreg_jax.losses._reduce import broadcast_where
 
-__all__ = [
-    "accuracy",
-    "confusion_matrix",
-    "f1_score",
-    "fbeta_score",
-    "precision",
-    "recall",
-    "roc_auc",
-]
+__all__ = ["accuracy", "confusion_matrix", "f1_score", "fbeta_score", "precision", "recall",
+           "roc_auc"]
 
 Average = Literal["binary", "micro", "macro", "weighted"] | None
 _AVERAGES = ("binary", "micro", "macro", "weighted", None)
@@ -146,8 +139,8 @@ def _resolve_num_classes(num_classes, pv, tv, fn: str) -> int:
       raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
   elif pv is None:
     raise ValueError(
-        f"{fn} needs num_classes=<static int> when predictions or labels are "
-        f"traced (under jax.jit / jax.vmap); got num_classes=None. Pass it as "
+        f"{fn} needs num_classes=<static int> when predictions, labels or where "
+        f"are traced (under jax.jit / jax.vmap); got num_classes=None. Pass it as "
         f"a keyword and mark it static, e.g. jax.jit(partial({fn}, num_classes=3))."
     )
   for name, v in (("predictions", pv), ("labels", tv)):
@@ -165,9 +158,7 @@ def _resolve_num_classes(num_classes, pv, tv, fn: str) -> int:
 
 def _check_binary(name: str, v: np.ndarray | None, context: str) -> None:
   if v is not None and not np.isin(v, (0, 1)).all():
-    raise ValueError(
-        f"{context} needs 0/1 {name}, got values {np.unique(v).tolist()}."
-    )
+    raise ValueError(f"{context} needs 0/1 {name}, got values {np.unique(v).tolist()}.")
 
 
 def _check_zero_division(zero_division):

@@ -194,7 +194,7 @@ def cross_validate(
     ...   coef = jnp.linalg.solve(gram, Xc.T @ (train_w * yc))
     ...   residual = y - (X @ coef + y_mean - x_mean @ coef)
     ...   return {"mse": test_w @ residual**2 / test_w.sum(), "coef": coef}
-    >>> X = jax.random.normal(jax.random.key(0), (40, 3))
+    >>> X = jnp.sin(jnp.arange(120.0) ** 2).reshape(40, 3)
     >>> y = X @ jnp.array([1.0, -2.0, 0.5]) + 3.0
     >>> scores = cross_validate(fit_eval, (X, y), kfold_masks(40, 5))
     >>> scores["mse"].shape, scores["coef"].shape
@@ -282,9 +282,10 @@ def rfe(
       or with fewer than 2 columns, or a coef of the wrong shape.
 
   Examples:
-    >>> def fit_fn(X, y):  # least squares
-    ...   return jnp.linalg.lstsq(X, y)[0]
-    >>> X = jax.random.normal(jax.random.key(0), (50, 4))
+    >>> @jax.jit
+    ... def fit_fn(X, y):  # least squares by the normal equations
+    ...   return jnp.linalg.solve(X.T @ X, X.T @ y)
+    >>> X = jnp.sin(jnp.arange(200.0) ** 2).reshape(50, 4)
     >>> y = X @ jnp.array([0.1, 3.0, -2.0, 0.0])
     >>> rfe(fit_fn, X, y, n_features_to_select=2)
     RFEResult(support=Array([False,  True,  True, False], dtype=bool),

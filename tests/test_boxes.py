@@ -64,6 +64,11 @@ REFERENCES = {
 }
 
 
+def _all_losses(**kwargs):
+  """All four losses of the same boxes, as a dict by name."""
+  return lambda p, t: {name: getattr(losses, name)(p, t, **kwargs) for name in LOSSES}
+
+
 def random_boxes(n, seed=0):
   """Valid xyxy boxes and nearby (sometimes disjoint) valid targets, float32."""
   rng = np.random.default_rng(seed)
@@ -89,23 +94,23 @@ def to_format(xyxy, fmt):
 
 # ---------------------------------------------------------------- reference values
 
-@pytest.mark.parametrize("name", LOSSES)
-def test_matches_published_formula_under_jit(name):
+def test_matches_published_formulas_under_jit():
   pred, target = random_boxes(64)
-  expected = REFERENCES[name](pred, target)
   assert np.any(np_iou_loss(pred, target) == 1), "the sample should include disjoint boxes"
-  fn = getattr(losses, name)
-  got, mean = jax.jit(lambda p, t: (fn(p, t, reduction="none"), fn(p, t)))(pred, target)
-  assert got.shape == (64,) and got.dtype == jnp.float32
-  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=2e-6)
-  np.testing.assert_allclose(mean, expected.mean(), rtol=1e-5)
+  none, mean = jax.jit(lambda p, t: (_all_losses(reduction="none")(p, t),
+                                     _all_losses()(p, t)))(pred, target)
+  for name in LOSSES:
+    expected = REFERENCES[name](pred, target)
+    assert none[name].shape == (64,) and none[name].dtype == jnp.float32
+    np.testing.assert_allclose(none[name], expected, rtol=1e-5, atol=2e-6, err_msg=name)
+    np.testing.assert_allclose(mean[name], expected.mean(), rtol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("fmt", ["xywh", "cxcywh"])
 def test_box_formats_agree_with_xyxy(fmt):
   pred, target = random_boxes(16, seed=1)
-  got = jax.jit(lambda p, t: {name: getattr(losses, name)(p, t, box_format=fmt, reduction="none")
-                              for name in LOSSES})(to_format(pred, fmt), to_format(target, fmt))
+  got = jax.jit(_all_losses(box_format=fmt, reduction="none"))(to_format(pred, fmt),
+                                                                 to_format(target, fmt))
   for name in LOSSES:
     np.testing.assert_allclose(got[name], REFERENCES[name](pred, target), rtol=1e-5, atol=1e-5,
                                err_msg=name)
@@ -192,36 +197,35 @@ DEGENERATE_TARGET = np.array([
 ], np.float32)
 
 
-@pytest.mark.parametrize("name", LOSSES)
-def test_degenerate_boxes_have_finite_values_and_gradients(name):
-  fn = getattr(losses, name)
-  value, grads = jax.jit(jax.value_and_grad(
-      lambda p, t: fn(p, t, reduction="sum"), argnums=(0, 1)))(DEGENERATE_PRED, DEGENERATE_TARGET)
+def test_degenerate_boxes_have_finite_values_and_gradients():
+  total = lambda p, t: sum(_all_losses(reduction="sum")(p, t).values())
+  run = jax.jit(lambda p, t: (
+      {name: jax.grad(lambda p, t: getattr(losses, name)(p, t, reduction="sum"),
+                      argnums=(0, 1))(p, t) for name in LOSSES},
+      _all_losses(reduction="none")(p, t), total(p, t)))
+  grads, each, value = run(DEGENERATE_PRED, DEGENERATE_TARGET)
   assert np.isfinite(value)
-  assert all(np.all(np.isfinite(g)) for g in grads)
-  each = fn(DEGENERATE_PRED, DEGENERATE_TARGET, reduction="none")
-  assert np.all(np.isfinite(each)) and np.all(each >= -1e-6)
+  for name in LOSSES:
+    assert all(np.all(np.isfinite(g)) for g in grads[name]), name
+    assert np.all(np.isfinite(each[name])) and np.all(each[name] >= -1e-6), name
 
 
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
 def test_half_precision_pixel_boxes_compute_in_float32(dtype):
   # Pixel boxes: areas (~1e5) overflow float16 (max 65504) unless computed in float32.
   pred, target = random_boxes(16, seed=5)
-  pred, target = 60 * pred, 60 * target
-  p, t = jnp.asarray(pred, dtype), jnp.asarray(target, dtype)
-
-  @partial(jax.jit, static_argnums=0)
-  def run(fn, p):
-    value, grad = jax.value_and_grad(lambda p: fn(p, t, reduction="sum"))(p)
-    return value, grad, fn(p, t, reduction="none")
-
+  p, t = jnp.asarray(60 * pred, dtype), jnp.asarray(60 * target, dtype)
+  run = jax.jit(lambda p, t: (
+      {name: jax.value_and_grad(lambda p: getattr(losses, name)(p, t, reduction="sum"))(p)
+       for name in LOSSES}, _all_losses(reduction="none")(p, t)))
+  value_grad, each = run(p, t)
   for name in LOSSES:
-    value, grad, each = run(getattr(losses, name), p)
-    assert each.dtype == dtype and value.dtype == dtype
+    value, grad = value_grad[name]
+    assert each[name].dtype == dtype and value.dtype == dtype
     assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad, np.float32)))
     expected = REFERENCES[name](np.asarray(p, np.float32), np.asarray(t, np.float32))
-    np.testing.assert_allclose(np.asarray(each, np.float32), expected, rtol=2e-2, atol=2e-2,
-                               err_msg=name)
+    np.testing.assert_allclose(np.asarray(each[name], np.float32), expected, rtol=2e-2,
+                               atol=2e-2, err_msg=name)
 
 
 def test_where_excludes_boxes_with_finite_gradients():
@@ -231,17 +235,22 @@ def test_where_excludes_boxes_with_finite_gradients():
   where = np.array([True, True, False, True, False, True])
   weights = np.array([1.0, 2.0, 3.0, 0.5, 1.0, 1.5], np.float32)
 
-  @partial(jax.jit, static_argnums=0)
-  def run(fn, pred):
-    value, grad = jax.value_and_grad(
-        lambda p: fn(p, target, weights=weights, where=where))(pred)
-    wmean = fn(pred, target, weights=weights, where=where, reduction="weighted_mean")
-    none = fn(pred, target, where=where, reduction="none")
-    total = fn(pred, target, where=where, reduction="sum")
-    return value, grad, wmean, none, total
+  @jax.jit
+  def run(pred):
+    out = {}
+    for name in LOSSES:
+      fn = getattr(losses, name)
+      value, grad = jax.value_and_grad(
+          lambda p: fn(p, target, weights=weights, where=where))(pred)
+      wmean = fn(pred, target, weights=weights, where=where, reduction="weighted_mean")
+      none = fn(pred, target, where=where, reduction="none")
+      total = fn(pred, target, where=where, reduction="sum")
+      out[name] = (value, grad, wmean, none, total)
+    return out
 
+  results = run(pred)
   for name in LOSSES:
-    value, grad, wmean, none, total = run(getattr(losses, name), pred)
+    value, grad, wmean, none, total = results[name]
     ref = REFERENCES[name](pred[where], target[where])
     np.testing.assert_allclose(value, np.sum(weights[where] * ref) / where.sum(), rtol=1e-5)
     assert np.all(np.isfinite(grad)) and np.all(grad[~where] == 0)

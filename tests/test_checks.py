@@ -153,3 +153,14 @@ def test_bad_arguments():
     checks.check_loss(squared_error, num_samples=1)
   with pytest.raises(ValueError, match="binary_inputs"):
     checks.check_loss(squared_error, task="binary", binary_inputs="odds")
+
+
+def test_the_key_fixes_the_inputs():
+  welsch = lambda p, t: 1 - jnp.exp(-(p - t) ** 2)
+  typed = checks.check_loss(welsch, key=jax.random.key(3), num_samples=N)["convex"]
+  raw = checks.check_loss(welsch, key=jax.random.PRNGKey(3), num_samples=N)["convex"]
+  assert not typed.passed and not raw.passed
+  for name in ("a", "b", "targets"):
+    np.testing.assert_array_equal(typed.counterexample[name], raw.counterexample[name])
+  other = checks.check_loss(welsch, key=jax.random.key(4), num_samples=N)["convex"]
+  assert not np.array_equal(other.counterexample["a"], typed.counterexample["a"])

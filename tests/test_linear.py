@@ -146,7 +146,8 @@ def test_path_with_intercept_equals_elastic_net_per_alpha(x64):
   ref_alphas = sklm.ElasticNetCV(l1_ratio=0.5, alphas=5, cv=2).fit(X, y).alphas_
   np.testing.assert_allclose(alphas, ref_alphas, rtol=1e-12)
   for k in [1, 3, 4]:
-    ref = sklm.ElasticNet(alpha=float(alphas[k]), l1_ratio=0.5, tol=TIGHT, max_iter=100_000).fit(X, y)
+    ref = sklm.ElasticNet(alpha=float(alphas[k]), l1_ratio=0.5, tol=TIGHT,
+                          max_iter=100_000).fit(X, y)
     np.testing.assert_allclose(coefs[:, k], ref.coef_, rtol=1e-6, atol=1e-8)
   assert np.all(coefs[:, 0] == 0)  # alpha_max zeroes every coefficient
 

@@ -137,8 +137,8 @@ def test_empty_selection_gives_zero_division_never_nan(average):
   preds, labels, _, _ = _data(seed=5, num_classes=2)
   nothing = np.zeros(N, bool)
   for zd in (0.0, 1.0):
-    fn = jax.jit(partial(metrics.f1_score, average=average, num_classes=2, zero_division=zd))
-    got = np.asarray(fn(preds, labels, where=nothing))
+    got = np.asarray(metrics.f1_score(preds, labels, average=average, num_classes=2,
+                                      zero_division=zd, where=nothing))
     np.testing.assert_array_equal(got, np.full_like(got, zd))
 
 
@@ -167,8 +167,8 @@ def test_accuracy_matches_sklearn():
 def test_confusion_matrix_matches_sklearn(normalize):
   preds, labels, weights, where = _data(seed=8)
   preds[labels == 3] = 0  # an empty column, and class C never appears: an empty row
-  fn = jax.jit(partial(metrics.confusion_matrix, num_classes=C + 1, normalize=normalize))
-  got = fn(preds, labels, weights=weights, where=where)
+  got = metrics.confusion_matrix(preds, labels, num_classes=C + 1, normalize=normalize,
+                                 weights=weights, where=where)
   expected = skm.confusion_matrix(labels[where], preds[where], labels=np.arange(C + 1),
                                   sample_weight=weights[where], normalize=normalize)
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
@@ -176,7 +176,7 @@ def test_confusion_matrix_matches_sklearn(normalize):
 
 def test_confusion_matrix_counts_are_exact_int_sums():
   preds, labels, weights, _ = _data(seed=9)
-  counts = metrics.confusion_matrix(preds, labels)
+  counts = jax.jit(partial(metrics.confusion_matrix, num_classes=C))(preds, labels)
   assert counts.dtype == jnp.int32 and counts.shape == (C, C)
   np.testing.assert_array_equal(counts, skm.confusion_matrix(labels, preds))
   # Sums, not means: the matrices of two halves (shards) add up to the whole.
@@ -206,8 +206,8 @@ def _roc_data(seed):
 def test_roc_auc_matches_sklearn_with_ties_weights_and_mask():
   scores, labels, weights, where = _roc_data(seed=0)
   assert len(np.unique(scores)) < N // 4
-  fn = jax.jit(metrics.roc_auc)
-  np.testing.assert_allclose(fn(scores, labels), skm.roc_auc_score(labels, scores),
+  fn = metrics.roc_auc
+  np.testing.assert_allclose(jax.jit(fn)(scores, labels), skm.roc_auc_score(labels, scores),
                              rtol=1e-6)
   np.testing.assert_allclose(fn(scores, labels, weights=weights),
                              skm.roc_auc_score(labels, scores, sample_weight=weights),
@@ -221,6 +221,13 @@ def test_roc_auc_matches_sklearn_with_ties_weights_and_mask():
   np.testing.assert_allclose(fn(distinct, labels), skm.roc_auc_score(labels, distinct),
                              rtol=1e-6)
   np.testing.assert_allclose(fn(np.zeros(N, np.float32), labels), 0.5)
+  # Low-precision and huge scores: ranks are all that matter.
+  for dtype in (jnp.bfloat16, jnp.float16):
+    low = jnp.asarray(distinct * 1e4, dtype)
+    got = fn(low, labels)
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, skm.roc_auc_score(labels, np.asarray(low, np.float64)),
+                               rtol=1e-6)
 
 
 def test_roc_auc_one_class_gives_zero_division_and_finite_grad():
@@ -261,3 +268,11 @@ def test_bad_inputs_raise():
     metrics.roc_auc(jnp.array([0.1, 0.2]), jnp.array([0, 2]))
   with pytest.raises(ValueError, match="weights"):
     metrics.accuracy(p, p, weights=jnp.ones(2))
+
+
+@pytest.mark.parametrize("beta", [0.0, 2.0, float("inf")])
+def test_fbeta_limits_match_sklearn(beta):
+  preds, labels, weights, _ = _data(seed=12)
+  got = metrics.fbeta_score(preds, labels, beta=beta, average="macro", weights=weights)
+  expected = skm.fbeta_score(labels, preds, beta=beta, average="macro", sample_weight=weights)
+  np.testing.assert_allclose(got, expected, rtol=1e-5)

@@ -181,7 +181,8 @@ def class_weights(
     CVPR 2019.
   """
   check_choice("scheme", scheme, CLASS_WEIGHT_SCHEMES)
-  if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 1:
+  is_int = isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool)
+  if not is_int or num_classes < 1:
     raise ValueError(f"num_classes must be a static int >= 1, got {num_classes!r}.")
   check_in_range("beta", beta, 0.0, 1.0, high_inclusive=False)
   labels = jnp.asarray(labels)

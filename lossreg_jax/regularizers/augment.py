@@ -114,6 +114,10 @@ def _transform(images: jax.Array, params: _AffineParams, fill_mode: str, cval) -
   # (integers rounded to nearest and clipped to their dtype's range).
   work = images if dtype in (jnp.dtype("float32"), jnp.dtype("float64")) else images.astype(jnp.float32)
 
+  # jax.scipy.ndimage.map_coordinates (reflect, wrap) takes cval as a static
+  # argument; it is unused there, so only "constant" gets the (traced) value.
+  cval = cval if fill_mode == "constant" else 0.0
+
   def warp(image, p):
     matrix = _inverse_matrix(p, height, width).astype(work.dtype)
     return dm_pix.affine_transform(image, matrix, mode=_FILL_MODES[fill_mode], cval=cval)
@@ -191,8 +195,10 @@ def _random_affine(key, images, *, rotation_range=0.0, width_shift_range=0.0,
       rotation_range, width_shift_range, height_shift_range, shear_range, zoom_lower,
       zoom_upper)) + (jnp.asarray(bool(horizontal_flip)), jnp.asarray(bool(vertical_flip)),
                       jnp.asarray(flip_probability, jnp.float32))
+  # With a warp the flips are part of the matrix: `flip` only selects the
+  # flip-only program, so all warps of one shape share a compiled program.
   return _augment(key, images, ranges, jnp.asarray(cval, jnp.float32), fill_mode=fill_mode,
-                  warp=warp, flip=flip)
+                  warp=warp, flip=flip and not warp)
 
 
 _FILL_DOC = """fill_mode: How points outside the input are filled, as Keras: ``"nearest"``

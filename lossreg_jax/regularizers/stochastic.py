@@ -191,13 +191,20 @@ def mixup(
     Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018.
   """
   x, y = _check_mix_inputs(x, y, alpha)
-  return _mixup(key, x, y, alpha)
+  lam, perm_key = _beta_and_key(key, alpha)
+  return _mixup(lam, perm_key, x, y)
 
 
 @jax.jit
-def _mixup(key, x, y, alpha):
-  lam_key, perm_key = jax.random.split(key)
-  lam = jax.random.beta(lam_key, alpha, alpha)
+def _beta_and_key(key, alpha):
+  # Its own program, compiled once for every input shape: the Beta (Gamma
+  # rejection) sampler is by far the slowest part of mixup / cutmix to compile.
+  lam_key, key = jax.random.split(key)
+  return jax.random.beta(lam_key, alpha, alpha), key
+
+
+@jax.jit
+def _mixup(lam, perm_key, x, y):
   perm = jax.random.permutation(perm_key, x.shape[0])
   return _mix(lam, x, x[perm]), _mix(lam, y, y[perm])
 
@@ -247,14 +254,14 @@ def cutmix(
   """
   x, y = _check_mix_inputs(x, y, alpha)
   check_rank("x", x, 4)
-  return _cutmix(key, x, y, alpha)
+  lam, box_key = _beta_and_key(key, alpha)
+  return _cutmix(lam, box_key, x, y)
 
 
 @jax.jit
-def _cutmix(key, x, y, alpha):
+def _cutmix(lam, key, x, y):
   _, height, width, _ = x.shape
-  lam_key, perm_key, row_key, col_key = jax.random.split(key, 4)
-  lam = jax.random.beta(lam_key, alpha, alpha)
+  perm_key, row_key, col_key = jax.random.split(key, 3)
   perm = jax.random.permutation(perm_key, x.shape[0])
 
   ratio = jnp.sqrt(1.0 - lam)
