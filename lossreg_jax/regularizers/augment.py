@@ -112,7 +112,8 @@ def _transform(images: jax.Array, params: _AffineParams, fill_mode: str, cval) -
   dtype = images.dtype
   # Integer and half-precision images are resampled in float32, then cast back
   # (integers rounded to nearest and clipped to their dtype's range).
-  work = images if dtype in (jnp.dtype("float32"), jnp.dtype("float64")) else images.astype(jnp.float32)
+  full_precision = dtype in (jnp.dtype("float32"), jnp.dtype("float64"))
+  work = images if full_precision else images.astype(jnp.float32)
 
   # jax.scipy.ndimage.map_coordinates (reflect, wrap) takes cval as a static
   # argument; it is unused there, so only "constant" gets the (traced) value.
