@@ -85,7 +85,8 @@ def _is_concrete(x) -> bool:
 
 def _check_finite(name: str, x: jax.Array) -> None:
   # Only concrete arrays can be inspected; under jit NaN propagates to the result.
-  if _is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+  # NumPy, not jnp: inside a trace a jnp op on a captured constant is traced too.
+  if _is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
     raise ValueError(f"{name} contains NaN or infinity (shape {x.shape}); remove or impute them.")
 
 

@@ -238,3 +238,14 @@ def test_cv_float32_far_from_origin_is_accurate():
   np.testing.assert_allclose(got.alphas, ref.alphas_, rtol=1e-4)
   np.testing.assert_allclose(got.mse_path, ref.mse_path_, rtol=2e-2)
   np.testing.assert_allclose(got.alpha, ref.alpha_, rtol=1e-4)
+
+
+def test_fits_close_over_concrete_data_under_jit():
+  # Data captured from outside a jitted function is concrete; checking it for NaN
+  # must not create traced booleans (regression: TracerBoolConversionError).
+  rng = np.random.default_rng(3)
+  X = jnp.asarray(rng.normal(size=(40, 5)), jnp.float32)
+  y = jnp.asarray(X @ jnp.arange(1.0, 6.0) + 0.1 * rng.normal(size=40), jnp.float32)
+  coef = jax.jit(lambda a: linear.ridge(X, y, alpha=a).coef)(1.0)
+  expected = linear.ridge(X, y, alpha=1.0).coef
+  np.testing.assert_allclose(coef, expected, rtol=1e-5)

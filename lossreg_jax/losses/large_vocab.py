@@ -1,32 +1,42 @@
 """Cross-entropy over a large vocabulary that never materializes the logits.
 
 ``linear_softmax_cross_entropy(hidden, weight, labels)`` is the cross-entropy of
-``hidden @ weight`` against integer labels, computed one vocabulary chunk at a
-time: the forward pass keeps a running log-sum-exp, and a custom VJP recomputes
-each chunk's logits in the backward pass. Peak memory holds one ``(N, chunk)``
-block of logits instead of the ``(N, V)`` matrix (4 GiB in float32 for 8192
-tokens and a 131072-word vocabulary), plus the weight gradient itself.
+``hidden @ weight`` against integer labels, computed without the ``(N, V)``
+logits matrix (4 GiB in float32 for 8192 tokens and a 131072-word vocabulary).
+Two strategies:
+
+* ``"tokens"`` (scalar reductions; ``_large_vocab_fused.py``): chunks of tokens,
+  each chunk's full-vocabulary logits, loss and both gradients computed in the
+  forward pass (3 matmuls, as on materialized logits).
+* ``"vocab"`` (any reduction; here): chunks of the vocabulary, a running
+  log-sum-exp in the forward pass, and a custom VJP that recomputes each
+  chunk's logits in the backward pass (4 matmuls).
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import as_float_array, check_in_range, check_rank, is_static_number
+from lossreg_jax._validation import (
+    as_float_array,
+    check_choice,
+    check_in_range,
+    check_rank,
+    is_static_number,
+)
+from lossreg_jax.losses._large_vocab_fused import acc_dtype as _acc_dtype
+from lossreg_jax.losses._large_vocab_fused import auto_token_chunk, fused_loss
 from lossreg_jax.losses._reduce import Reduction, broadcast_where, reduce_loss, sanitize
 
 __all__ = ["linear_softmax_cross_entropy"]
 
-
-def _acc_dtype(*arrays: jax.Array) -> jnp.dtype:
-  # Matmuls run in the inputs' dtype (bf16 / f16 on tensor cores) but always
-  # accumulate in at least float32.
-  return jnp.promote_types(jnp.result_type(*arrays), jnp.float32)
+Strategy = Literal["auto", "vocab", "tokens"]
 
 
 def _chunk(weight: jax.Array, i: jax.Array, chunk: int):
@@ -147,12 +157,31 @@ def _token_loss_bwd(chunk, smooth, residuals, ct):
 _token_loss.defvjp(_token_loss_fwd, _token_loss_bwd)
 
 
+def _positive_int(name: str, value) -> None:
+  if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    raise ValueError(f"{name} must be a positive Python int, got {value!r}.")
+
+
+def _token_scale(batch_shape, dtype, weights, mask, reduction) -> jax.Array:
+  """Each token's coefficient in the reduction, from ``reduce_loss`` itself.
+
+  ``reduce_loss`` is linear in the loss, so its gradient at any loss is the
+  vector of coefficients ``weight * mask / normalizer`` (0 for an empty
+  selection): the same semantics, computed before the token loop. It stays
+  differentiable with respect to ``weights``.
+  """
+  return jax.grad(lambda loss: reduce_loss(loss, weights=weights, where=mask,
+                                           reduction=reduction))(jnp.zeros(batch_shape, dtype))
+
+
 def linear_softmax_cross_entropy(
     hidden: ArrayLike,
     weight: ArrayLike,
     labels: ArrayLike,
     *,
     chunk_size: int = 8192,
+    token_chunk_size: int | None = None,
+    strategy: Strategy = "auto",
     ignore_index: int | None = None,
     label_smoothing: float | ArrayLike = 0.0,
     weights: ArrayLike | None = None,
@@ -164,21 +193,39 @@ def linear_softmax_cross_entropy(
   Equals ``optax.losses.softmax_cross_entropy_with_integer_labels(hidden @ weight,
   labels)`` per token (with ``label_smoothing`` as
   ``softmax_cross_entropy_with_integer_labels``: ``(1 - e) * nll + e * mean_c
-  -log p_c``), but loops over vocabulary chunks of ``chunk_size`` columns, so
-  only one ``(N, chunk_size)`` block of logits exists at a time, in the forward
-  and in the backward pass.
+  -log p_c``), reduced as every loss, but only a block of the logits exists at
+  a time. Two strategies give the same values and gradients:
 
-  The forward pass keeps a running max and a running sum of ``exp(logit - max)``
-  (an online log-sum-exp), so logits up to ~1e4 in magnitude stay finite. A
-  ``jax.custom_vjp`` recomputes each chunk's logits in the backward pass and
-  accumulates ``d_hidden += g @ W_chunkᵀ`` and ``d_weight[:, chunk] = hiddenᵀ @ g``
-  with ``g = softmax - onehot`` (minus the smoothing terms) times the per-token
-  cotangent. The custom VJP differentiates with respect to ``hidden``, ``weight``
-  and ``label_smoothing``; ``labels`` are integers and get no gradient. Matmuls
-  run in the inputs' dtype (bfloat16 / float16 use tensor cores) and accumulate
-  in float32; gradients come back in the inputs' dtypes. ``V`` need not be a
-  multiple of ``chunk_size``: the last chunk overlaps the previous one and its
-  repeated columns are masked (``weight`` is never padded or copied).
+  * ``"tokens"`` (scalar reductions only): loops over chunks of
+    ``token_chunk_size`` tokens. For each, the chunk's full-vocabulary logits
+    give an exact log-sum-exp (max-subtracted, so logits ~1e4 stay finite),
+    the loss terms and ``g = softmax - onehot`` (minus the smoothing terms),
+    then ``d_hidden[chunk] = scale * g @ Wᵀ`` and ``d_weight += (scale *
+    hidden[chunk])ᵀ @ g``, where ``scale`` is each token's coefficient in the
+    reduction (weights, mask and normalizer, known in advance because the
+    cotangent of a scalar loss is a scalar). 3 matmuls, as on materialized
+    logits; the gradients are computed inside the forward pass of a
+    ``jax.custom_vjp`` and the backward pass only multiplies them by the
+    cotangent. Without differentiation only the forward matmul runs. With
+    bfloat16 / float16 weights the sum over token chunks of the weight
+    gradient runs in that dtype (as Liger-Kernel; a float32 accumulator would
+    cost ``4 * D * V`` bytes): each chunk's matmul accumulates in float32, and
+    the ``ceil(N / token_chunk_size)`` partial sums are rounded.
+  * ``"vocab"`` (any reduction): loops over vocabulary chunks of
+    ``chunk_size`` columns with a running max and running sum of
+    ``exp(logit - max)`` (an online log-sum-exp); a ``jax.custom_vjp``
+    recomputes each chunk's logits in the backward pass and accumulates
+    ``d_hidden += g @ W_chunkᵀ`` and ``d_weight[:, chunk] = hiddenᵀ @ g``
+    (4 matmuls). Each column of the weight gradient is rounded once.
+
+  ``"auto"`` picks ``"tokens"`` unless ``reduction="none"``. Both differentiate
+  with respect to ``hidden``, ``weight``, ``label_smoothing`` and ``weights``
+  (reverse mode only: no ``jax.jvp``); ``labels`` get no gradient. Matmuls run
+  in the inputs' dtype (bfloat16 / float16 use tensor cores) and accumulate in
+  float32; gradients come back in the inputs' dtypes. Ragged sizes (``V`` not a
+  multiple of ``chunk_size``, ``N`` not a multiple of ``token_chunk_size``)
+  overlap the last chunk with the previous one and mask the repeated part:
+  ``hidden`` and ``weight`` are never padded or copied.
 
   Args:
     hidden: Final hidden states, shape ``[..., D]``, floating.
@@ -186,8 +233,13 @@ def linear_softmax_cross_entropy(
     labels: Integer class indices in ``[0, V)``, shape ``[...]``
       (``hidden.shape[:-1]``). Other values (except ``ignore_index``) give a
       NaN loss.
-    chunk_size: Vocabulary columns per chunk (a Python int > 0; clipped to
-      ``V``). Memory scales with ``N * chunk_size``; larger chunks are faster.
+    chunk_size: ``"vocab"``: vocabulary columns per chunk (a Python int > 0;
+      clipped to ``V``). Memory scales with ``N * chunk_size``.
+    token_chunk_size: ``"tokens"``: tokens per chunk (a Python int > 0,
+      clipped to ``N``). ``None`` picks the most rows whose float32
+      ``(rows, V)`` logits block fits in 256 MiB (512 for ``V = 131072``).
+      Memory scales with ``token_chunk_size * V``; larger chunks are faster.
+    strategy: ``"auto"``, ``"tokens"`` or ``"vocab"`` (see above).
     ignore_index: Label value whose tokens are excluded (folded into ``where``),
       as PyTorch's ``ignore_index``.
     label_smoothing: ``e`` in ``[0, 1]``; the target puts ``1 - e`` on the label
@@ -205,8 +257,10 @@ def linear_softmax_cross_entropy(
     TypeError: if ``hidden`` or ``weight`` is not floating, or ``labels`` is
       not integer.
     ValueError: if ``weight`` is not 2-D, the inner dimensions differ,
-      ``labels.shape != hidden.shape[:-1]``, ``chunk_size`` is not a positive
-      int or ``label_smoothing`` is outside ``[0, 1]``.
+      ``labels.shape != hidden.shape[:-1]``, ``chunk_size`` or
+      ``token_chunk_size`` is not a positive int, ``label_smoothing`` is
+      outside ``[0, 1]``, ``strategy`` is unknown, or ``strategy="tokens"``
+      with ``reduction="none"``.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -214,9 +268,14 @@ def linear_softmax_cross_entropy(
     >>> weight = jnp.array([[1.0, 0.0, -1.0], [0.0, 1.0, 0.5]])
     >>> linear_softmax_cross_entropy(hidden, weight, jnp.array([0, 1]), chunk_size=2)
     Array(0.4076..., dtype=float32)
+    >>> linear_softmax_cross_entropy(hidden, weight, jnp.array([0, 1]), strategy="vocab",
+    ...                              chunk_size=2)
+    Array(0.4076..., dtype=float32)
 
   References:
     Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models", 2024;
+    Hsu et al., "Liger Kernel: Efficient Triton Kernels for LLM Training", 2024
+    (fused linear cross-entropy);
     Milakov & Gimelshein, "Online normalizer calculation for softmax", 2018.
   """
   hidden = as_float_array("hidden", hidden)
@@ -238,8 +297,16 @@ def linear_softmax_cross_entropy(
         f"labels.shape must equal hidden.shape[:-1]={hidden.shape[:-1]}, got "
         f"labels.shape={labels.shape} (hidden.shape={hidden.shape})."
     )
-  if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
-    raise ValueError(f"chunk_size must be a positive Python int, got {chunk_size!r}.")
+  _positive_int("chunk_size", chunk_size)
+  if token_chunk_size is not None:
+    _positive_int("token_chunk_size", token_chunk_size)
+  check_choice("strategy", strategy, ("auto", "vocab", "tokens"))
+  check_choice("reduction", reduction, ("none", "sum", "mean", "weighted_mean"))
+  if strategy == "tokens" and reduction == "none":
+    raise ValueError(
+        'strategy="tokens" needs a scalar loss (reduction "sum", "mean" or '
+        '"weighted_mean"), got reduction="none"; use strategy="vocab" or "auto".'
+    )
   if weight.shape[1] == 0:
     raise ValueError(f"weight must have at least one column (V > 0), got shape {weight.shape}.")
   check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
@@ -247,25 +314,29 @@ def linear_softmax_cross_entropy(
 
   batch_shape = labels.shape
   d, v = weight.shape
+  n = labels.size
   out_dtype = jnp.result_type(hidden, weight)
   acc = _acc_dtype(hidden, weight)
   mask = broadcast_where(where, batch_shape)
   if ignore_index is not None:
     keep = labels != ignore_index
     mask = keep if mask is None else mask & keep
-    labels = jnp.where(keep, labels, 0)  # any valid class: excluded anyway
   if mask is not None:
-    # Excluded tokens' hidden states become 0, so a NaN there cannot reach the
-    # weight gradient (their cotangent is 0, but 0 * NaN is NaN).
+    # Excluded tokens' hidden states become 0 and their labels a valid class,
+    # so their loss is finite: a NaN there cannot reach the weight gradient
+    # (their cotangent is 0, but 0 * NaN is NaN).
     hidden = sanitize(hidden, mask[..., None], 0)
+    labels = jnp.where(mask, labels, 0)
   smoothing = jnp.asarray(label_smoothing, acc)
+  hidden = hidden.reshape(-1, d)
+  flat_labels = labels.reshape(-1).astype(jnp.int32)
+  if reduction != "none" and strategy != "vocab" and n > 0:
+    chunk = auto_token_chunk(n, v, acc) if token_chunk_size is None else token_chunk_size
+    scale = _token_scale(batch_shape, acc, weights, mask, reduction).reshape(-1)
+    loss = fused_loss(hidden, weight, flat_labels, scale, smoothing, min(chunk, n), smooth)
+    return loss.astype(out_dtype)
   loss = _token_loss(
-      hidden.reshape(-1, d),
-      weight,
-      labels.reshape(-1).astype(jnp.int32),
-      smoothing,
-      min(chunk_size, v),
-      smooth,
+      hidden, weight, flat_labels, smoothing, min(chunk_size, v), smooth
   ).reshape(batch_shape)
   # Labels outside [0, V) (other than ignore_index) cannot be checked under jit:
   # their loss is NaN, as in softmax_cross_entropy_with_integer_labels.
