@@ -21,6 +21,7 @@ from lossreg_jax._validation import (
     check_same_shape,
     is_static_number,
 )
+from lossreg_jax.losses._focal import focal_core, static_integer_power
 from lossreg_jax.losses._reduce import (
     Reduction,
     _broadcast_arg,
@@ -243,9 +244,13 @@ def sigmoid_focal_loss(
   """Focal loss: sigmoid cross-entropy scaled by ``(1 − p_t)^gamma``.
 
   ``p_t = p·y + (1 − p)·(1 − y)``; ``alpha`` (if given) scales positives by
-  ``alpha`` and negatives by ``1 − alpha``. ``log(1 − p_t)`` is formed in log
-  space from ``exp(−|x|)``, so logits of any magnitude give finite values and
-  gradients. Elementwise it equals ``optax.losses.sigmoid_focal_loss``; with
+  ``alpha`` and negatives by ``1 − alpha``. ``1 − p_t`` is formed from
+  ``exp(−|x|)`` without cancellation, so logits of any magnitude give finite
+  values and gradients. A whole-number ``gamma`` (a Python or concrete scalar,
+  e.g. the default 2.0) is applied by multiplications rather than
+  ``exp(γ·log(·))``, and the derivative (w.r.t. logits, labels and a traced
+  ``gamma``) is a custom JVP, so that value and gradient each take one pass over
+  memory. Elementwise it equals ``optax.losses.sigmoid_focal_loss``; with
   ``alpha=0.25`` it equals ``torchvision.ops.sigmoid_focal_loss``.
 
   Args:
@@ -277,21 +282,7 @@ def sigmoid_focal_loss(
   logits, labels = check_pair("logits", logits, "labels", labels)
   dtype = logits.dtype
   x, y = _upcast(sanitize(logits, where, 0), sanitize(labels, where, 0))
-  pos = x >= 0
-  neg_abs = jnp.where(pos, -x, x)  # −|x|: both kinks take one branch at x == 0
-  e = jnp.exp(neg_abs)  # in (0, 1]: never overflows
-  log1p_e = jnp.log1p(e)
-  ce = (1 - y) * x + log1p_e + jnp.where(pos, 0, -x)  # softplus(−x) = −log σ(x)
-  # 1 − p_t = (1 − y)·p + y·(1 − p). Of p and 1 − p, the one on the logit's side
-  # is 1/(1 + e) and the other e/(1 + e), so
-  # log(1 − p_t) = log(near + far·e) − log1p(e), near + far = 1. When near == 0
-  # (a hard label, confidently right) it is −|x| − log1p(e): finite even where
-  # e underflows. The inner where keeps the unused log's gradient finite.
-  near = jnp.where(pos, 1 - y, y)
-  has_near = near > 0
-  arg = jnp.where(has_near, near + (1 - near) * e, 1)
-  log_one_minus_pt = jnp.where(has_near, jnp.log(arg), neg_abs) - log1p_e
-  loss = ce * jnp.exp(jnp.asarray(gamma, x.dtype) * log_one_minus_pt)
+  loss = focal_core(x, y, jnp.asarray(gamma, x.dtype), static_integer_power(gamma))
   if alpha is not None:
     a = jnp.asarray(alpha, x.dtype)
     loss = (a * y + (1 - a) * (1 - y)) * loss
