@@ -2,13 +2,16 @@
 
 Times ``jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))`` (gradients with
 respect to ``hidden`` and ``weight``) of
-``lossreg_jax.losses.linear_softmax_cross_entropy`` and of
-``optax.losses.softmax_cross_entropy_with_integer_labels(hidden @ weight,
-labels).mean()`` in one process, alternating the two. It also reports each
-compiled program's temporary memory (``memory_analysis()``) and, where the
-device reports it (GPU), the allocator's peak bytes in use after each one ran.
-Ours runs first, so its peak is not inflated by optax's (the peak counter never
-goes down within a process).
+``lossreg_jax.losses.linear_softmax_cross_entropy`` with both strategies
+(``"tokens"``: fused, token-chunked, 3 matmuls; ``"vocab"``: vocabulary-chunked,
+4 matmuls) and of ``optax.losses.softmax_cross_entropy_with_integer_labels(
+hidden @ weight, labels).mean()`` in one process, alternating them. It also
+reports each compiled program's temporary memory (``memory_analysis()``) and,
+where the device reports it (GPU), the allocator's peak bytes in use after each
+one first ran. The peak counter never goes down within a process, so each
+figure is the peak of everything run so far: ours run first (tokens, then
+vocab), so optax's larger peak does not hide theirs; vocab's figure is a true
+peak only where it exceeds tokens'.
 
 Usage::
 
@@ -56,24 +59,29 @@ def run(
     chunk_size: int = 8192,
     dtype: str = "bfloat16",
     repeats: int = 5,
+    token_chunk_size: int | None = None,
 ) -> dict:
-  """Times forward + backward of ours and of optax on materialized logits.
+  """Times forward + backward of both our strategies and of optax on materialized logits.
 
   Args:
     n: Tokens (rows of ``hidden``).
     d: Hidden size.
     v: Vocabulary size.
-    chunk_size: Our vocabulary chunk.
+    chunk_size: The ``"vocab"`` strategy's vocabulary chunk.
     dtype: Input dtype of ``hidden`` and ``weight`` (``"bfloat16"``,
       ``"float16"`` or ``"float32"``).
     repeats: Timed calls of each after one warm-up call.
+    token_chunk_size: The ``"tokens"`` strategy's token chunk (``None``: automatic).
 
   Returns:
-    A dict with the shapes, ``ours_s`` / ``optax_s`` (median seconds),
-    ``ratio`` (optax_s / ours_s), ``*_tflops`` (6·N·D·V matmul FLOPs per second),
-    ``*_temp_bytes`` (compiled temporary memory), ``*_peak_bytes`` (device peak
-    after each ran, ``None`` where not reported), ``logits_bytes`` (N·V·4),
-    ``ours_loss`` / ``optax_loss`` and their ``loss_rel_diff``.
+    A dict with the shapes and, for each of ``tokens``, ``vocab`` and
+    ``optax``: ``<name>_s`` (median seconds), ``<name>_tflops`` (6·N·D·V matmul
+    FLOPs per second), ``<name>_temp_bytes`` (compiled temporary memory),
+    ``<name>_peak_bytes`` (device peak so far after it ran, ``None`` where not
+    reported), ``<name>_loss``; ``<name>_ratio`` (optax_s / <name>_s) and
+    ``<name>_loss_rel_diff`` for ours; ``logits_bytes`` (N·V·4); ``rows`` (the
+    table's rows as dicts). The ``ours_*`` keys, ``ratio`` and
+    ``loss_rel_diff`` repeat the default strategy's (``"tokens"``).
   """
   dt = jnp.dtype(dtype)
   k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
@@ -83,16 +91,21 @@ def run(
   args = (hidden, weight, labels)
   jax.block_until_ready(args)
 
-  def ours(h, w, y):
-    return losses.linear_softmax_cross_entropy(h, w, y, chunk_size=chunk_size)
+  def tokens(h, w, y):
+    return losses.linear_softmax_cross_entropy(h, w, y, strategy="tokens",
+                                               token_chunk_size=token_chunk_size)
+
+  def vocab(h, w, y):
+    return losses.linear_softmax_cross_entropy(h, w, y, strategy="vocab", chunk_size=chunk_size)
 
   def materialized(h, w, y):
     return optax.losses.softmax_cross_entropy_with_integer_labels(h @ w, y).mean()
 
-  result = dict(n=n, d=d, v=v, chunk_size=chunk_size, dtype=str(dt), repeats=repeats,
-                logits_bytes=n * v * 4, backend=jax.default_backend())
+  result = dict(n=n, d=d, v=v, chunk_size=chunk_size, token_chunk_size=token_chunk_size,
+                dtype=str(dt), repeats=repeats, logits_bytes=n * v * 4,
+                backend=jax.default_backend())
   fns = {}
-  for name, loss in (("ours", ours), ("optax", materialized)):
+  for name, loss in (("tokens", tokens), ("vocab", vocab), ("optax", materialized)):
     compiled = jax.jit(jax.value_and_grad(loss, argnums=(0, 1))).lower(*args).compile()
     mem = compiled.memory_analysis()
     if isinstance(mem, (list, tuple)):  # some jax versions: one entry per device
@@ -102,8 +115,8 @@ def run(
     result[f"{name}_loss"] = float(value)
     result[f"{name}_peak_bytes"] = _peak_bytes()  # ours first: see the module doc
     fns[name] = compiled
-  times = {"ours": [], "optax": []}
-  for _ in range(repeats):  # alternate so both see the same machine load
+  times = {name: [] for name in fns}
+  for _ in range(repeats):  # alternate so all see the same machine load
     for name, fn in fns.items():
       times[name].append(_time(fn, args))
   flops = 6 * n * d * v  # forward matmul + the two gradient matmuls
@@ -111,10 +124,23 @@ def run(
     sec = statistics.median(times[name])
     result[f"{name}_s"] = sec
     result[f"{name}_tflops"] = flops / sec / 1e12
-  result["ratio"] = result["optax_s"] / result["ours_s"]
-  result["loss_rel_diff"] = abs(result["ours_loss"] - result["optax_loss"]) / max(
-      abs(result["optax_loss"]), 1e-30)
+  for name in ("tokens", "vocab"):
+    result[f"{name}_ratio"] = result["optax_s"] / result[f"{name}_s"]
+    result[f"{name}_loss_rel_diff"] = abs(result[f"{name}_loss"] - result["optax_loss"]) / max(
+        abs(result["optax_loss"]), 1e-30)
+  for key in ("s", "tflops", "temp_bytes", "peak_bytes", "loss"):  # the default strategy
+    result[f"ours_{key}"] = result[f"tokens_{key}"]
+  result["ratio"] = result["tokens_ratio"]
+  result["loss_rel_diff"] = result["tokens_loss_rel_diff"]
+  result["rows"] = [
+      dict(name=label, ms=1e3 * result[f"{key}_s"], tflops=result[f"{key}_tflops"],
+           temp_bytes=result[f"{key}_temp_bytes"], peak_bytes=result[f"{key}_peak_bytes"],
+           loss=result[f"{key}_loss"])
+      for key, label in _ROWS]
   return result
+
+
+_ROWS = (("tokens", "ours (tokens)"), ("vocab", "ours (vocab)"), ("optax", "optax"))
 
 
 def _mib(x) -> str:
@@ -123,17 +149,21 @@ def _mib(x) -> str:
 
 def format_table(r: dict) -> str:
   """Formats ``run``'s dict as a text table."""
+  token_chunk = r.get("token_chunk_size") or "auto"
   lines = [
       f"large vocab: hidden ({r['n']}, {r['d']}) @ weight ({r['d']}, {r['v']}) {r['dtype']}, "
-      f"chunk {r['chunk_size']}, logits (f32) {_mib(r['logits_bytes'])} MiB",
-      f"{'':<8} {'ms':>10} {'TFLOP/s':>9} {'temp MiB':>10} {'peak MiB':>10} {'loss':>12}",
+      f"vocab chunk {r['chunk_size']}, token chunk {token_chunk}, "
+      f"logits (f32) {_mib(r['logits_bytes'])} MiB",
+      f"{'':<14} {'ms':>10} {'TFLOP/s':>9} {'temp MiB':>10} {'peak MiB':>10} {'loss':>12}",
   ]
-  for name in ("ours", "optax"):
+  for key, label in _ROWS:
     lines.append(
-        f"{name:<8} {1e3 * r[name + '_s']:10.2f} {r[name + '_tflops']:9.3f} "
-        f"{_mib(r[name + '_temp_bytes']):>10} {_mib(r[name + '_peak_bytes']):>10} "
-        f"{r[name + '_loss']:12.6f}")
-  lines.append(f"optax/ours time {r['ratio']:.2f}x, loss rel diff {r['loss_rel_diff']:.2e}")
+        f"{label:<14} {1e3 * r[key + '_s']:10.2f} {r[key + '_tflops']:9.3f} "
+        f"{_mib(r[key + '_temp_bytes']):>10} {_mib(r[key + '_peak_bytes']):>10} "
+        f"{r[key + '_loss']:12.6f}")
+  for key, label in _ROWS[:2]:
+    lines.append(f"{label}: optax/ours time {r[key + '_ratio']:.2f}x, "
+                 f"loss rel diff {r[key + '_loss_rel_diff']:.2e}")
   return "\n".join(lines)
 
 
@@ -145,9 +175,11 @@ def main(argv: list[str] | None = None) -> dict:
   p.add_argument("--chunk-size", type=int, default=8192)
   p.add_argument("--dtype", default="bfloat16")
   p.add_argument("--repeats", type=int, default=5)
+  p.add_argument("--token-chunk-size", type=int, default=None)
   a = p.parse_args(argv)
   print(f"jax {jax.__version__}, optax {optax.__version__}, devices {jax.devices()}")
-  r = run(n=a.n, d=a.d, v=a.v, chunk_size=a.chunk_size, dtype=a.dtype, repeats=a.repeats)
+  r = run(n=a.n, d=a.d, v=a.v, chunk_size=a.chunk_size, dtype=a.dtype, repeats=a.repeats,
+          token_chunk_size=a.token_chunk_size)
   print(format_table(r))
   return r
 

@@ -2,9 +2,10 @@
 
 Sections (``--only`` picks some, comma- or space-separated):
 
-* ``copy``: measured device copy bandwidth, a jitted ``x + 1`` over ``n`` float32
-  (reads and writes ``n`` floats: ``2·n·4`` bytes per call). Always run when
-  ``losses`` is, since their bandwidth is reported as a share of it.
+* ``copy``: measured device memory bandwidth, the best of a few memory-bound
+  kernels over ``n`` float32 (a plain copy, a donated ``x + 1``, ``a + b``; see
+  ``copy_bandwidth``). Always run when ``losses`` is, since their bandwidth is
+  reported as a share of it.
 * ``losses``: value-and-grad of every elementwise loss vs optax
   (``benchmarks/losses.py``), with GB/s and the share of copy bandwidth.
 * ``large_vocab``: chunked large-vocabulary cross-entropy vs optax on
@@ -87,25 +88,64 @@ def _call_with_supported(fn, options: dict):
   return fn(**{k: v for k, v in options.items() if k in params})
 
 
-def copy_bandwidth(n: int, repeats: int = 10) -> dict:
-  """Measures device copy bandwidth with a jitted ``x + 1`` on ``n`` float32.
-
-  Each call reads ``n`` floats and writes ``n`` floats (``2·n·4`` bytes); the
-  input buffer is donated, so the output may reuse it, as an in-place update.
-  Returns ``n``, ``bytes`` per call, the median ``seconds`` and ``gbps``.
-  """
-  step = jax.jit(lambda x: x + 1, donate_argnums=0)
-  x = jnp.zeros((n,), jnp.float32)
-  x = jax.block_until_ready(step(x))  # compile + warm up
+def _median_seconds(fn, repeats: int) -> float:
+  """Median wall time of ``fn()`` (which blocks) over ``repeats`` calls after a warm-up."""
+  fn()  # compile + warm up
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    x = jax.block_until_ready(step(x))
+    fn()
     times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def copy_bandwidth(n: int, repeats: int = 10) -> dict:
+  """Measures device memory bandwidth with a few memory-bound kernels on ``n`` float32.
+
+  Kernels, each with the bytes it must move per call:
+
+  * ``copy``: a jitted ``jnp.copy(x)`` into a new buffer (``2·n·4`` bytes; XLA
+    emits a device-to-device copy);
+  * ``x + 1 (donated)``: the input buffer is donated, so the output may reuse
+    it, as an in-place update (``2·n·4`` bytes);
+  * ``a + b``: two inputs, one output (``3·n·4`` bytes), the read-heavy mix of a
+    loss's value and gradient.
+
+  The highest GB/s is the reference ("copy bandwidth") for the losses' share:
+  no single kernel reaches the device's peak on every backend.
+
+  Returns:
+    ``n``, ``kernel`` (the best one's name), its ``bytes``, median ``seconds``
+    and ``gbps``, and ``kernels``: one such dict per kernel.
+  """
+  nbytes = n * 4
+  kernels = []
+
+  def record(name, moved, sec):
+    kernels.append(dict(name=name, bytes=moved, seconds=sec, gbps=moved / sec / 1e9))
+
+  x = jnp.zeros((n,), jnp.float32)
+  copy = jax.jit(jnp.copy)
+  record("copy", 2 * nbytes, _median_seconds(lambda: jax.block_until_ready(copy(x)), repeats))
   del x
-  sec = statistics.median(times)
-  nbytes = 2 * n * 4
-  return dict(n=n, bytes=nbytes, seconds=sec, gbps=nbytes / sec / 1e9)
+
+  step = jax.jit(lambda x: x + 1, donate_argnums=0)
+  state = [jnp.zeros((n,), jnp.float32)]
+
+  def donated():
+    state[0] = jax.block_until_ready(step(state[0]))
+
+  record("x + 1 (donated)", 2 * nbytes, _median_seconds(donated, repeats))
+  del state[0]
+
+  a, b = jnp.zeros((n,), jnp.float32), jnp.ones((n,), jnp.float32)
+  add = jax.jit(jnp.add)
+  record("a + b", 3 * nbytes, _median_seconds(lambda: jax.block_until_ready(add(a, b)), repeats))
+  del a, b
+
+  best = max(kernels, key=lambda k: k["gbps"])
+  return dict(n=n, kernel=best["name"], bytes=best["bytes"], seconds=best["seconds"],
+              gbps=best["gbps"], kernels=kernels)
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -221,8 +261,10 @@ def _pct(x) -> str:
 def _format_losses(res: dict, copy: dict | None) -> str:
   lines = []
   if copy:
-    lines.append(f"copy bandwidth: {copy['gbps']:.1f} GB/s (x + 1 on {copy['n']} float32, "
-                 f"{1e3 * copy['seconds']:.3f} ms)")
+    lines.append(f"copy bandwidth: {copy['gbps']:.1f} GB/s (best of the kernels below, "
+                 f"{copy['n']} float32 each)")
+    for k in copy.get("kernels", ()):
+      lines.append(f"  {k['name']:<16} {1e3 * k['seconds']:9.3f} ms {k['gbps']:9.1f} GB/s")
   if res.get("note"):
     lines.append(f"note: {res['note']}")
   head = (f"{'loss':<36} {'shape':>16} {'ours ms':>9} {'base ms':>9} {'base':>8} "

@@ -15,6 +15,11 @@ import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+# Scripts that tests run in their own process (they set process-wide JAX flags
+# such as the simulated device count and x64): never import them here, not even
+# for --doctest-modules.
+collect_ignore = ["sharding_cases.py", "linear_sharding_cases.py"]
+
 
 @pytest.fixture
 def x64():

@@ -282,10 +282,8 @@ def sigmoid_focal_loss(
   logits, labels = check_pair("logits", logits, "labels", labels)
   dtype = logits.dtype
   x, y = _upcast(sanitize(logits, where, 0), sanitize(labels, where, 0))
-  loss = focal_core(x, y, jnp.asarray(gamma, x.dtype), static_integer_power(gamma))
-  if alpha is not None:
-    a = jnp.asarray(alpha, x.dtype)
-    loss = (a * y + (1 - a) * (1 - y)) * loss
+  a = None if alpha is None else jnp.asarray(alpha, x.dtype)
+  loss = focal_core(x, y, jnp.asarray(gamma, x.dtype), a, static_integer_power(gamma))
   return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
 
 
