@@ -22,8 +22,11 @@ from jax import lax
 __all__: list[str] = []
 
 # The automatic token chunk keeps one (token_chunk, V) logits block in the
-# accumulation dtype (float32) at or under this many bytes.
-LOGITS_BLOCK_BYTES = 256 * 2**20
+# accumulation dtype (float32) at or under this many bytes. Measured on an H200 at
+# (8192 x 4096) @ (4096 x 131072) bf16: 512 rows (256 MiB) ran at 1.18x optax's
+# time, 1024 rows (512 MiB) at 1.08x with 778 MiB of temporaries, 2048 rows at
+# 1.04x but 1555 MiB (benchmarks/results/h200_full.log).
+LOGITS_BLOCK_BYTES = 512 * 2**20
 
 
 def acc_dtype(*arrays: jax.Array) -> jnp.dtype:

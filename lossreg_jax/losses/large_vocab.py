@@ -237,7 +237,7 @@ def linear_softmax_cross_entropy(
       clipped to ``V``). Memory scales with ``N * chunk_size``.
     token_chunk_size: ``"tokens"``: tokens per chunk (a Python int > 0,
       clipped to ``N``). ``None`` picks the most rows whose float32
-      ``(rows, V)`` logits block fits in 256 MiB (512 for ``V = 131072``).
+      ``(rows, V)`` logits block fits in 512 MiB (1024 for ``V = 131072``).
       Memory scales with ``token_chunk_size * V``; larger chunks are faster.
     strategy: ``"auto"``, ``"tokens"`` or ``"vocab"`` (see above).
     ignore_index: Label value whose tokens are excluded (folded into ``where``),
