@@ -112,7 +112,8 @@ def reduce_loss(
     loss = jnp.where(mask, loss, jnp.zeros((), dtype))
   if reduction == "none":
     return loss
-  acc = jnp.promote_types(dtype, jnp.float32)
+  # Explicit (no implicit promotion): half precision sums in float32.
+  acc = jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else jnp.dtype(dtype)
   total = jnp.sum(loss, dtype=acc)
   if reduction == "sum":
     return total.astype(dtype)
