@@ -1,4 +1,4 @@
-"""Private solvers behind ``lossreg_jax.linear``: batched FISTA on Gram matrices.
+"""Private solvers behind ``lossreg_jax.linear``: batched FISTA on Gram matrices, ridge solves.
 
 Every elastic-net problem here is written in scikit-learn's coordinate-descent
 scale (``sklearn/linear_model/_cd_fast.pyx``)::
@@ -312,3 +312,56 @@ def sharded_fista(
       local, mesh=mesh, in_specs=(P(), P(), P(), split, split, P(), P()),
       out_specs=SolverResult(P(None, axis, None), split, split), check_vma=False,
   )(gram, q, y_norm2, l1, l2, lipschitz, tol)
+
+
+# ---------------------------------------------------------------- ridge
+
+
+# A Cholesky factor whose pivots satisfy min(d)^2 <= this * dim * eps * max(d)^2
+# proves cond(A) >= (max d / min d)^2 beyond what the working precision resolves.
+_SINGULAR_FACTOR = 100.0
+
+
+def cholesky_solve(a, b):
+  """``solve(a, b, assume_a="pos")`` guarded against a singular ``a``.
+
+  Returns ``(solve, singular)``: ``solve()`` is the computation of
+  ``jax.scipy.linalg.solve(a, b, assume_a="pos")`` (one Cholesky factorization,
+  reused for the gradient); ``singular`` is True when the factorization failed
+  (NaN) or its pivots show that ``a`` is singular to working precision.
+  """
+  factor, lower = jax.scipy.linalg.cho_factor(lax.stop_gradient(a))
+  # For A = U'U, lambda_min <= min U_ii^2 and lambda_max >= max U_ii^2.
+  pivots = jnp.abs(jnp.diagonal(factor)) ** 2
+  tiny = _SINGULAR_FACTOR * a.shape[0] * jnp.finfo(a.dtype).eps * jnp.max(pivots)
+  singular = ~jnp.all(jnp.isfinite(factor)) | (jnp.min(pivots) <= tiny)
+  # A singular factor is swapped for the identity: the solve's transpose then
+  # stays finite when lax.cond (a select under vmap) discards this branch.
+  factor = jnp.where(singular, jnp.eye(a.shape[0], dtype=a.dtype), factor)
+
+  def solve():
+    return lax.custom_linear_solve(
+        lambda v: a @ v, b, solve=lambda _, v: jax.scipy.linalg.cho_solve((factor, lower), v),
+        symmetric=True)
+
+  return solve, singular
+
+
+def min_norm_ridge(x, y, alpha):
+  """Minimum-norm ridge solution by a pseudo-inverse (any rank, any ``alpha >= 0``).
+
+  Ridge is least squares on ``[X; sqrt(alpha) I] w ~ [y; 0]`` (``n >= p``), or
+  the minimum-norm solution of ``[X, sqrt(alpha) I] [w; z] = y`` (``n < p``);
+  for ``alpha = 0`` both are ``pinv(X) @ y``, the minimum-norm least-squares
+  solution (``np.linalg.lstsq``, ``LinearRegression``). ``pinv`` has a
+  constant-rank derivative, so gradients in ``X`` and ``y`` stay finite.
+  """
+  n, p = x.shape
+  positive = alpha > 0
+  # Double where: sqrt has an infinite slope at 0; give alpha = 0 a zero gradient.
+  root = jnp.where(positive, jnp.sqrt(jnp.where(positive, alpha, 1.0)), 0.0)
+  if n >= p:
+    design = jnp.concatenate([x, root * jnp.eye(p, dtype=x.dtype)], axis=0)
+    return jnp.linalg.pinv(design) @ jnp.concatenate([y, jnp.zeros(p, x.dtype)])
+  design = jnp.concatenate([x, root * jnp.eye(n, dtype=x.dtype)], axis=1)
+  return (jnp.linalg.pinv(design) @ y)[:p]

@@ -143,10 +143,15 @@ def _ridge_impl(X, y, sample_weight, alpha, *, fit_intercept):
   n, p = data.x.shape
   if n >= p:  # primal: (X'X + alpha I) w = X'y
     gram = data.x.T @ data.x + alpha * jnp.eye(p, dtype=X.dtype)
-    coef = jax.scipy.linalg.solve(gram, data.x.T @ data.y, assume_a="pos")
+    solve, singular = _solvers.cholesky_solve(gram, data.x.T @ data.y)
   else:  # dual (kernel) form, as scikit-learn's cholesky solver for p > n
     kernel = data.x @ data.x.T + alpha * jnp.eye(n, dtype=X.dtype)
-    coef = data.x.T @ jax.scipy.linalg.solve(kernel, data.y, assume_a="pos")
+    dual_solve, singular = _solvers.cholesky_solve(kernel, data.y)
+    solve = lambda: data.x.T @ dual_solve()
+  # Singular system (rank-deficient X with alpha ~ 0): the minimum-norm solution,
+  # as scikit-learn's fallback to its SVD solver. lax.cond runs one branch under
+  # jit (both under vmap), so a regular problem pays only the Cholesky solve.
+  coef = jax.lax.cond(singular, lambda: _solvers.min_norm_ridge(data.x, data.y, alpha), solve)
   intercept = data.y_mean - data.x_mean @ coef
   zero = jnp.zeros((), X.dtype)
   return LinearFit(coef, intercept, zero, jnp.zeros((), jnp.int32))
@@ -165,7 +170,14 @@ def ridge(
   Minimizes ``sum_i s_i (y_i - x_i w - b)^2 + alpha ||w||^2`` (``s`` the
   sample weights, 1 by default) by centering with weighted means and one
   Cholesky solve of the ``p x p`` normal equations, or of the ``n x n`` kernel
-  system when ``p > n``. Differentiable in ``X``, ``y`` and ``alpha``.
+  system when ``p > n``. When that system is singular to working precision
+  (rank-deficient ``X``, e.g. a duplicated column, with ``alpha`` 0 or tiny;
+  detected from a non-finite solution or the Cholesky pivots), the result is
+  instead the minimum-norm solution from a pseudo-inverse of the centered
+  design, as scikit-learn's SVD fallback: with ``alpha=0`` it is
+  ``LinearRegression``'s / ``np.linalg.lstsq``'s minimum-norm least-squares
+  fit. Differentiable in ``X``, ``y`` and ``alpha`` (for a singular system the
+  gradient in ``alpha`` at exactly ``alpha=0`` is returned as 0).
 
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
@@ -190,6 +202,9 @@ def ridge(
     Array([1.30..., 0.32...], dtype=float32)
     >>> fit.intercept
     Array(0.708..., dtype=float32)
+    >>> X2 = jnp.concatenate([X, X[:, :1]], axis=1)  # duplicated column, rank 2
+    >>> ridge(X2, jnp.array([1.0, 2.0, 4.0, 5.0]), alpha=0.0).coef  # min-norm
+    Array([0.66..., 0.33..., 0.66...], dtype=float32)
 
   References:
     scikit-learn, ``sklearn.linear_model.Ridge`` (``solver="cholesky"``).

@@ -174,17 +174,31 @@ def make_eval_step(
   return eval_step
 
 
-def _host_arrays(name: str, data: Any) -> tuple[np.ndarray, ...]:
-  parts = [np.asarray(a) for a in _unpack(data) if a is not None]
-  n = parts[0].shape[0] if parts[0].ndim else -1
-  if n < 1 or any(p.ndim == 0 or p.shape[0] != n for p in parts):
+def _is_array_leaf(x) -> bool:
+  # Lists are array-likes (np.asarray reads them), not pytree nodes.
+  return isinstance(x, list)
+
+
+def _host_arrays(name: str, data: Any) -> tuple[Any, ...]:
+  """Returns the non-None parts of ``data`` as pytrees of NumPy arrays, checked."""
+  parts = tuple(jax.tree.map(np.asarray, a, is_leaf=_is_array_leaf)
+                for a in _unpack(data) if a is not None)
+  leaves = jax.tree.leaves(parts)
+  n = leaves[0].shape[0] if leaves and leaves[0].ndim else -1
+  if n < 1 or any(leaf.ndim == 0 or leaf.shape[0] != n for leaf in leaves):
     raise ValueError(f"{name} arrays must share a non-empty first dimension, got shapes "
-                     f"{[p.shape for p in parts]}.")
-  return tuple(parts)
+                     f"{jax.tree.map(np.shape, parts)}.")
+  return parts
 
 
-def _as_batch(parts):
-  return tuple(jnp.asarray(p) for p in parts)
+def _as_batch(parts, rows=None):
+  """Device arrays of ``parts`` (pytrees), each leaf indexed by ``rows`` if given."""
+  take = (lambda a: a) if rows is None else (lambda a: a[rows])
+  return jax.tree.map(lambda a: jnp.asarray(take(a)), tuple(parts))
+
+
+def _num_rows(parts) -> int:
+  return jax.tree.leaves(parts)[0].shape[0]
 
 
 def fit(
@@ -217,8 +231,11 @@ def fit(
   Args:
     model: An ``nnx.Module`` (in-place updates).
     optimizer: ``nnx.Optimizer(model, tx, wrt=nnx.Param)``.
-    train_data: ``(inputs, targets[, weights])`` or a dict with those keys,
-      arrays with ``n`` rows.
+    train_data: ``(inputs, targets[, weights])`` or a dict with those keys.
+      ``inputs`` and ``targets`` may be arrays or pytrees of arrays (dicts,
+      tuples, e.g. ``{"cls": labels, "box": boxes}`` for a two-head model;
+      lists are read as arrays); every leaf has ``n`` rows and is shuffled
+      and batched with the same row indices.
     loss_fn: As in :func:`make_train_step`.
     epochs: Most passes over the data.
     batch_size: Rows per step.
@@ -259,7 +276,7 @@ def fit(
       raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
   train = _host_arrays("train_data", train_data)
   val = None if val_data is None else _as_batch(_host_arrays("val_data", val_data))
-  n = train[0].shape[0]
+  n = _num_rows(train)
   key = jax.random.key(key) if isinstance(key, int) else key
   step = make_train_step(loss_fn, penalty=penalty, metrics_fn=metrics_fn)
   evaluate = make_eval_step(loss_fn, penalty=penalty, metrics_fn=metrics_fn)
@@ -278,7 +295,7 @@ def fit(
     batch_losses = []
     for start in range(0, n, batch_size):
       rows = order[start:start + batch_size]
-      loss, _ = step(model, optimizer, _as_batch(p[rows] for p in train))
+      loss, _ = step(model, optimizer, _as_batch(train, rows))
       batch_losses.append(loss * len(rows))
     history["train_loss"].append(float(sum(batch_losses)) / n)
     monitored = history["train_loss"][-1]

@@ -59,6 +59,52 @@ def test_ridge_wide_uses_kernel_form_and_is_differentiable(x64):
   assert np.isfinite(grad) and grad < 0  # more shrinkage, smaller coefficients
 
 
+
+@pytest.mark.parametrize("shape", [(40, 5), (8, 12)])  # primal and kernel (dual) forms
+def test_ridge_rank_deficient_alpha0_is_min_norm_least_squares(x64, shape):
+  n, p = shape
+  X, y = _random_problem(n=n, p=p, seed=4)
+  X = np.concatenate([X, X[:, :1], X[:, 1:2] - 2 * X[:, 2:3]], axis=1)  # rank deficient
+  fit = jax.jit(partial(linear.ridge, alpha=0.0))(X, y)
+  assert np.all(np.isfinite(fit.coef)) and np.isfinite(fit.intercept)
+  ref = sklm.LinearRegression().fit(X, y)
+  np.testing.assert_allclose(X @ fit.coef + fit.intercept, ref.predict(X), rtol=1e-9, atol=1e-9)
+  Xc, yc = X - X.mean(axis=0), y - y.mean()
+  min_norm = np.linalg.lstsq(Xc, yc, rcond=None)[0]
+  np.testing.assert_allclose(fit.coef, min_norm, rtol=1e-9, atol=1e-10)
+  np.testing.assert_allclose(fit.intercept, y.mean() - X.mean(axis=0) @ min_norm, rtol=1e-9)
+  # The fallback is differentiable in the data (pinv's constant-rank derivative).
+  grad = jax.grad(lambda y_: jnp.sum(linear.ridge(X, y_, alpha=0.0).coef ** 2))(y)
+  assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+  # Under vmap both branches run; the discarded one must not poison the gradient.
+  size = lambda a: jnp.sum(linear.ridge(X, y, alpha=a).coef ** 2)
+  grads = jax.vmap(jax.grad(size))(jnp.array([0.0, 1e-12, 1.0]))
+  assert np.all(np.isfinite(grads)) and grads[2] < 0
+  # Small alpha: close to the alpha = 0 solution (min-norm is the ridge limit).
+  small = linear.ridge(X, y, alpha=1e-8).coef
+  np.testing.assert_allclose(small, min_norm, rtol=1e-4, atol=1e-6)
+
+
+def test_ridge_rank_deficient_float32_is_finite():
+  X, y = _random_problem(n=30, p=4, seed=5)
+  X = np.concatenate([X, X[:, :2]], axis=1).astype(np.float32)
+  fit = linear.ridge(X, y.astype(np.float32), alpha=0.0)
+  assert fit.coef.dtype == jnp.float32 and np.all(np.isfinite(fit.coef))
+  ref = sklm.LinearRegression().fit(X.astype(np.float64), y)
+  np.testing.assert_allclose(X @ fit.coef + fit.intercept, ref.predict(X), rtol=1e-3, atol=1e-3)
+
+
+def test_ridge_regular_problem_is_the_plain_cholesky_solve(x64):
+  # The singularity check must not change well-conditioned fits: bitwise equal
+  # to solving the centered normal equations with solve(assume_a="pos").
+  X, y = _random_problem(n=30, p=6, seed=6)
+  fit = linear.ridge(X, y, alpha=0.0)
+  Xc, yc = jnp.asarray(X - X.mean(axis=0)), jnp.asarray(y - y.mean())
+  with jax.default_matmul_precision("highest"):
+    expected = jax.scipy.linalg.solve(Xc.T @ Xc, Xc.T @ yc, assume_a="pos")
+  np.testing.assert_allclose(fit.coef, expected, rtol=1e-13, atol=0)
+  np.testing.assert_allclose(fit.coef, sklm.LinearRegression().fit(X, y).coef_, rtol=1e-9)
+
 # ------------------------------------------------------------------ elastic net / lasso
 
 

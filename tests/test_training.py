@@ -156,6 +156,59 @@ def test_fit_history_validation_and_early_stopping_restores_best():
                  loss_fn=bce, epochs=0, batch_size=4, key=0, progress=False)
 
 
+
+class TwoHead(nnx.Module):
+  """Class logits and box regression from a shared trunk; echoes the row ids."""
+
+  def __init__(self, *, rngs):
+    self.trunk = nnx.Linear(3, 16, rngs=rngs)
+    self.cls = nnx.Linear(16, 3, rngs=rngs)
+    self.box = nnx.Linear(16, 4, rngs=rngs)
+
+  def __call__(self, inputs):
+    h = jax.nn.relu(self.trunk(inputs["x"]))
+    return {"cls": self.cls(h), "box": self.box(h), "id": inputs["id"]}
+
+
+def test_fit_pytree_inputs_and_dict_targets_two_heads():
+  rng = np.random.default_rng(5)
+  n = 40
+  X = rng.normal(size=(n, 3)).astype(np.float32)
+  labels = np.argmax(X @ rng.normal(size=(3, 3)), axis=1).astype(np.int32)
+  boxes = (X @ rng.normal(size=(3, 4))).astype(np.float32)
+  ids = np.arange(n, dtype=np.float32)
+  inputs = {"x": X, "id": ids}
+  targets = {"cls": labels, "box": boxes, "id": ids}
+
+  def loss_fn(out, t):
+    ce = optax.softmax_cross_entropy_with_integer_labels(out["cls"], t["cls"]).mean()
+    box = jnp.mean(losses.squared_error(out["box"], t["box"]))
+    # Rows of every leaf must be shuffled with the same indices: a mismatch costs 100.
+    misaligned = 100.0 * jnp.mean(out["id"] != t["id"])
+    return ce + box + misaligned
+
+  model = TwoHead(rngs=nnx.Rngs(0))
+  opt = nnx.Optimizer(model, optax.adam(0.02), wrt=nnx.Param)
+  hist = training.fit(model, opt, {"inputs": inputs, "targets": targets}, loss_fn=loss_fn,
+                      epochs=15, batch_size=16, key=1, progress=False,
+                      val_data=(inputs, targets))
+  assert len(hist["train_loss"]) == 15 and np.all(np.isfinite(hist["train_loss"]))
+  assert max(hist["train_loss"]) < 50  # leaves stayed aligned in every batch
+  assert hist["train_loss"][-1] < 0.5 * hist["train_loss"][0]
+  # The validation loss is the loss of the returned model on the whole data.
+  expected = loss_fn(model(jax.tree.map(jnp.asarray, inputs)), jax.tree.map(jnp.asarray, targets))
+  np.testing.assert_allclose(hist["val_loss"][-1], expected, rtol=1e-5)
+  # Tuple targets work too; leaves with different row counts are rejected.
+  model2 = TwoHead(rngs=nnx.Rngs(0))
+  loss2 = lambda out, t: loss_fn(out, {"cls": t[0], "box": t[1], "id": t[2]})
+  hist2 = training.fit(model2, nnx.Optimizer(model2, optax.adam(0.02), wrt=nnx.Param),
+                       (inputs, (labels, boxes, ids)), loss_fn=loss2, epochs=2,
+                       batch_size=16, key=1, progress=False)
+  np.testing.assert_allclose(hist2["train_loss"], hist["train_loss"][:2], rtol=1e-5)
+  with pytest.raises(ValueError, match="train_data"):
+    training.fit(model, opt, (inputs, {"cls": labels, "box": boxes[:-1]}), loss_fn=loss_fn,
+                 epochs=1, batch_size=16, key=1, progress=False)
+
 # ------------------------------------------------------------- spec parser
 
 
