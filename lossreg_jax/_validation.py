@@ -88,3 +88,13 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     raise ValueError(
         f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}."
     )
+
+
+def standard_result_type(*args: Any) -> jnp.dtype:
+  """The dtype JAX's standard promotion gives ``args``, whatever the mode in force.
+
+  Callers cast every operand to it explicitly, so their code also runs (with the
+  same dtypes) under ``jax_numpy_dtype_promotion="strict"``.
+  """
+  with jax.numpy_dtype_promotion("standard"):
+    return jnp.result_type(*args)

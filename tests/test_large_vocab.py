@@ -50,7 +50,7 @@ def _reference(hidden, weight, labels, *, weights=None, where=None, ignore_index
   if reduction == "sum":
     return total
   if reduction == "mean":
-    return total / jnp.sum(mask)
+    return total / jnp.sum(mask).astype(total.dtype)
   return total / jnp.sum(jnp.where(mask, w, 0))  # weighted_mean
 
 

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from lossreg_jax._validation import standard_result_type
+
 __all__: list[str] = []
 
 # The automatic token chunk keeps one (token_chunk, V) logits block in the
@@ -31,7 +33,7 @@ LOGITS_BLOCK_BYTES = 512 * 2**20
 
 def acc_dtype(*arrays: jax.Array) -> jnp.dtype:
   """Matmuls run in the inputs' dtype but accumulate in at least float32."""
-  return jnp.promote_types(jnp.result_type(*arrays), jnp.float32)
+  return standard_result_type(standard_result_type(*arrays), jnp.float32)
 
 
 def weight_grad_dtype(weight: jax.Array) -> jnp.dtype:
@@ -65,7 +67,7 @@ def _token_chunks(hidden, weight, labels, scale, smoothing, chunk, smooth, with_
   n, d = hidden.shape
   v = weight.shape[1]
   acc = acc_dtype(hidden, weight)
-  mm = jnp.result_type(hidden, weight)
+  mm = standard_result_type(hidden, weight)
   dw_dtype = weight_grad_dtype(weight)
   num_chunks = -(-n // chunk)
   ragged = n % chunk != 0
@@ -100,7 +102,7 @@ def _token_chunks(hidden, weight, labels, scale, smoothing, chunk, smooth, with_
     if smooth:
       g = probs - jnp.where(hit, 1 - smoothing, 0) - smoothing / v
     else:
-      g = probs - hit
+      g = probs - hit.astype(probs.dtype)
     # g is left unscaled (entries in [-1, 1]) and each token's scale multiplies
     # the float32 d_hidden rows and the hidden rows entering the weight
     # gradient instead: g * scale (probabilities ~1e-6 times 1 / N) would

@@ -20,7 +20,13 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import as_float_array, check_choice, check_in_range, check_rank
+from lossreg_jax._validation import (
+    as_float_array,
+    check_choice,
+    check_in_range,
+    check_rank,
+    standard_result_type,
+)
 from lossreg_jax.losses._reduce import Reduction, broadcast_where, check_pair, reduce_loss, sanitize
 
 __all__ = ["box_iou", "ciou_loss", "diou_loss", "giou_loss", "iou_loss"]
@@ -53,7 +59,7 @@ def _to_xyxy(boxes: jax.Array, box_format: str) -> jax.Array:
 
 def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
   # Half precision overflows in areas and squared distances: compute in float32.
-  return jnp.promote_types(dtype, jnp.float32)
+  return standard_result_type(dtype, jnp.float32)
 
 
 def _prepare(
@@ -376,7 +382,7 @@ def box_iou(
     _check_boxes(name, boxes)
     arrays.append(boxes)
   dtype = arrays[0].dtype
-  compute = _compute_dtype(jnp.promote_types(dtype, arrays[1].dtype))
+  compute = _compute_dtype(standard_result_type(dtype, arrays[1].dtype))
   a, b = (_to_xyxy(x.astype(compute), box_format) for x in arrays)
   area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
   area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])

@@ -31,6 +31,7 @@ from lossreg_jax._validation import (
     is_static_number,
 )
 from lossreg_jax.losses._large_vocab_fused import acc_dtype as _acc_dtype
+from lossreg_jax._validation import standard_result_type as _standard_result_type
 from lossreg_jax.losses._large_vocab_fused import auto_token_chunk, fused_loss
 from lossreg_jax.losses._reduce import Reduction, broadcast_where, reduce_loss, sanitize
 
@@ -115,7 +116,7 @@ def _token_loss_bwd(chunk, smooth, residuals, ct):
   hidden, weight, labels, smoothing, lse, z_label, z_mean = residuals
   d, v = weight.shape
   acc = _acc_dtype(hidden, weight)
-  mm_dtype = jnp.result_type(hidden, weight)
+  mm_dtype = _standard_result_type(hidden, weight)
   num_chunks = -(-v // chunk)
   ragged = v % chunk != 0
   ct = ct.astype(acc)
@@ -315,7 +316,7 @@ def linear_softmax_cross_entropy(
   batch_shape = labels.shape
   d, v = weight.shape
   n = labels.size
-  out_dtype = jnp.result_type(hidden, weight)
+  out_dtype = _standard_result_type(hidden, weight)
   acc = _acc_dtype(hidden, weight)
   mask = broadcast_where(where, batch_shape)
   if ignore_index is not None:

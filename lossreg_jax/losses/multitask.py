@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from lossreg_jax._validation import standard_result_type
+
 __all__ = ["uncertainty_weighted", "weighted_sum"]
 
 
@@ -156,7 +158,7 @@ def uncertainty_weighted(
   for k, v in losses.items():
     loss = jnp.asarray(v)
     s = jnp.asarray(log_vars[k])
-    dtype = jnp.result_type(loss, s, float)
+    dtype = standard_result_type(loss, s, float)
     s = s.astype(dtype)
     terms[k] = jnp.exp(-s) * loss.astype(dtype) + s
   return _total(terms), terms

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from lossreg_jax._validation import check_in_range
+from lossreg_jax._validation import check_in_range, standard_result_type
 
 __all__ = [
     "l1_penalty",
@@ -128,8 +128,19 @@ def _masked_leaves(params: Any, mask: MaskOrFn) -> list[jax.Array]:
     else:
       w = jnp.where(m, w, jnp.zeros((), jnp.asarray(w).dtype))
     # Half-precision leaves are summed in float32 so Σw² cannot overflow.
-    out.append(w.astype(jnp.promote_types(w.dtype, jnp.float32)))
+    out.append(w.astype(standard_result_type(w.dtype, jnp.float32)))
   return out
+
+
+def _coef_mul(a: Any, b: Any) -> Any:
+  """``a * b`` in the dtype standard promotion gives, with explicit casts.
+
+  A half-precision coefficient times a float32 sum gives float32 in both
+  promotion modes; Python scalars stay weakly typed (no extra rounding).
+  """
+  dtype = standard_result_type(a, b)
+  cast = lambda x: x if isinstance(x, (int, float)) else jnp.asarray(x).astype(dtype)
+  return cast(a) * cast(b)
 
 
 def _total(terms: list[jax.Array]) -> jax.Array:
@@ -229,7 +240,8 @@ def elastic_net_penalty(
   leaves = _masked_leaves(params, mask)
   l1 = _total([jnp.sum(jnp.abs(w)) for w in leaves])
   l2 = _total([jnp.sum(jnp.square(w)) for w in leaves])
-  return alpha * l1_ratio * l1 + 0.5 * alpha * (1 - l1_ratio) * l2
+  c1, c2 = _coef_mul(alpha, l1_ratio), _coef_mul(0.5 * alpha, 1 - l1_ratio)
+  return _coef_mul(c1, l1) + _coef_mul(c2, l2)
 
 
 def group_lasso_penalty(
@@ -308,7 +320,7 @@ def sklearn_to_l1_l2(alpha: Any, l1_ratio: Any) -> tuple[Any, Any]:
     (0.1, 0.4)
   """
   _check_enet(alpha, l1_ratio)
-  return alpha * l1_ratio, alpha * (1 - l1_ratio)
+  return _coef_mul(alpha, l1_ratio), _coef_mul(alpha, 1 - l1_ratio)
 
 
 def keras_to_l1_l2(l1: Any, l2: Any) -> tuple[Any, Any]:

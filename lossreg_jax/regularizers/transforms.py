@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lossreg_jax._validation import check_in_range
+from lossreg_jax._validation import check_in_range, standard_result_type
 from lossreg_jax.regularizers.penalties import _mask_leaves
 
 __all__ = [
@@ -109,14 +109,24 @@ def _with_mask(tx: optax.GradientTransformation, mask: Any) -> Any:
   return optax.masked(tx, mask_fn)
 
 
-def _map(fn: Callable[..., jax.Array], updates: Any, params: Any) -> Any:
-  # None updates (frozen leaves) stay None, as in optax.add_decayed_weights.
-  return jax.tree.map(
-      lambda u, p: None if u is None else fn(u, p).astype(u.dtype),
-      updates,
-      params,
-      is_leaf=lambda x: x is None,
-  )
+def _map(fn: Callable[..., jax.Array], updates: Any, params: Any, *coefs: Any) -> Any:
+  """``fn(u, p, *coefs)`` per leaf, returned in the update's dtype.
+
+  The leaf computes in the dtype JAX's standard promotion gives ``u``, ``p`` and
+  ``coefs`` (Python floats are weak: a half-precision leaf stays half) and every
+  operand is cast to it explicitly, so it also runs under
+  ``jax_numpy_dtype_promotion="strict"`` with the same result.
+  """
+
+  def leaf(u, p):
+    if u is None:  # None updates (frozen leaves) stay None, as in optax.add_decayed_weights.
+      return None
+    dtype = standard_result_type(u, p, *coefs)
+    # Python scalars stay weakly typed (cast straight to `dtype`, no double rounding).
+    cast = [c if isinstance(c, (int, float)) else jnp.asarray(c).astype(dtype) for c in coefs]
+    return fn(u.astype(dtype), p.astype(dtype), *cast).astype(u.dtype)
+
+  return jax.tree.map(leaf, updates, params, is_leaf=lambda x: x is None)
 
 
 def add_l1_decay(
@@ -157,7 +167,7 @@ def add_l1_decay(
     if params is None:
       raise _no_params("add_l1_decay")
     s = _at(strength, state.count)
-    updates = _map(lambda u, p: u + s * jnp.sign(p), updates, params)
+    updates = _map(lambda u, p, s: u + s * jnp.sign(p), updates, params, s)
     return updates, AddL1DecayState(count=optax.safe_increment(state.count))
 
   return _with_mask(optax.GradientTransformation(init_fn, update_fn), mask)
@@ -210,7 +220,7 @@ def add_elastic_net_decay(
     a, r = _at(alpha, state.count), _at(l1_ratio, state.count)
     l1, l2 = a * r, a * (1 - r)
     # u + l2·w first: with l1 = 0 this is bit for bit add_decayed_weights.
-    updates = _map(lambda u, p: u + l2 * p + l1 * jnp.sign(p), updates, params)
+    updates = _map(lambda u, p, l1, l2: u + l2 * p + l1 * jnp.sign(p), updates, params, l1, l2)
     return updates, AddElasticNetDecayState(count=optax.safe_increment(state.count))
 
   return _with_mask(optax.GradientTransformation(init_fn, update_fn), mask)
@@ -274,7 +284,7 @@ def proximal_l1(
     if params is None:
       raise _no_params("proximal_l1")
     t = _at(learning_rate, state.count) * _at(strength, state.count)
-    updates = _map(lambda u, p: _prox_update(u, p, t, 1), updates, params)
+    updates = _map(lambda u, p, t: _prox_update(u, p, t, 1), updates, params, t)
     return updates, ProximalL1State(count=optax.safe_increment(state.count))
 
   return _with_mask(optax.GradientTransformation(init_fn, update_fn), mask)
@@ -337,7 +347,7 @@ def proximal_elastic_net(
     eta_a = _at(learning_rate, state.count) * _at(alpha, state.count)
     r = _at(l1_ratio, state.count)
     t, shrink = eta_a * r, 1 + eta_a * (1 - r)
-    updates = _map(lambda u, p: _prox_update(u, p, t, shrink), updates, params)
+    updates = _map(_prox_update, updates, params, t, shrink)
     return updates, ProximalElasticNetState(count=optax.safe_increment(state.count))
 
   return _with_mask(optax.GradientTransformation(init_fn, update_fn), mask)
