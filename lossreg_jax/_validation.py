@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 
@@ -98,3 +99,20 @@ def standard_result_type(*args: Any) -> jnp.dtype:
   """
   with jax.numpy_dtype_promotion("standard"):
     return jnp.result_type(*args)
+
+
+def compute_dtype(dtype: Any) -> jnp.dtype:
+  """float32 for half-precision floats (they overflow in sums and squares), else ``dtype``."""
+  dtype = jnp.dtype(dtype)
+  return jnp.dtype(jnp.float32) if dtype.itemsize < 4 else dtype
+
+
+def concrete_values(x: Any) -> np.ndarray | None:
+  """``x`` as a NumPy array when its values are known now, else None (a tracer).
+
+  Checks of values use NumPy on the result: a ``jnp`` op on an array captured
+  from outside a jitted function is traced too, and cannot become a bool.
+  """
+  if isinstance(x, jax.core.Tracer):
+    return None
+  return np.asarray(x)

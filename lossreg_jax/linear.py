@@ -24,7 +24,7 @@ from jax.typing import ArrayLike
 
 from lossreg_jax import _linear_cv as _cv
 from lossreg_jax import _linear_solvers as _solvers
-from lossreg_jax._validation import check_in_range, check_rank, is_static_number
+from lossreg_jax._validation import check_in_range, check_rank, concrete_values, is_static_number
 
 __all__ = [
     "LinearFit",
@@ -79,14 +79,10 @@ class EnetCVResult(NamedTuple):
 # ---------------------------------------------------------------- validation
 
 
-def _is_concrete(x) -> bool:
-  return not isinstance(x, jax.core.Tracer)
-
-
 def _check_finite(name: str, x: jax.Array) -> None:
   # Only concrete arrays can be inspected; under jit NaN propagates to the result.
-  # NumPy, not jnp: inside a trace a jnp op on a captured constant is traced too.
-  if _is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
+  values = concrete_values(x)
+  if values is not None and not np.all(np.isfinite(values)):
     raise ValueError(f"{name} contains NaN or infinity (shape {x.shape}); remove or impute them.")
 
 
@@ -115,8 +111,8 @@ def _check_data(X, y, sample_weight=None):
           f"sample_weight.shape={sample_weight.shape}."
       )
     _check_finite("sample_weight", sample_weight)
-    if _is_concrete(sample_weight):
-      sw = np.asarray(sample_weight)
+    sw = concrete_values(sample_weight)
+    if sw is not None:
       if np.any(sw < 0) or not np.sum(sw) > 0:
         raise ValueError("sample_weight must be non-negative with a positive sum.")
   return X, y, sample_weight
@@ -359,7 +355,7 @@ def _check_grid(l1_ratios, alphas, n_alphas, eps):
   check_rank("alphas", alphas, 1)
   if alphas.shape[0] == 0:
     raise ValueError("alphas must hold at least one value, got an empty array.")
-  if _is_concrete(alphas) and np.any(np.asarray(alphas) < 0):
+  if (a := concrete_values(alphas)) is not None and np.any(a < 0):
     raise ValueError(f"alphas must be >= 0, got min {float(np.min(np.asarray(alphas)))!r}.")
   return alphas
 

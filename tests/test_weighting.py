@@ -167,3 +167,11 @@ def test_class_weight_errors():
     losses.class_weights(np.array([0, 3]), 2)
   with pytest.raises(TypeError, match="labels"):
     losses.class_weights(np.array([0.0, 1.0]), 2)
+
+
+def test_class_weights_on_captured_labels_under_jit():
+  # Labels captured from outside a jitted function are concrete: checking their
+  # range must not create traced values (regression: ConcretizationTypeError).
+  labels = jnp.array([0, 1, 1, 2])
+  got = jax.jit(lambda s: losses.class_weights(labels, 3) * s)(1.0)
+  np.testing.assert_allclose(got, losses.class_weights(labels, 3), rtol=1e-6)

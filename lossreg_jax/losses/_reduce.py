@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import as_float_array, check_choice, check_same_shape
+from lossreg_jax._validation import as_float_array, check_choice, check_same_shape, compute_dtype
 
 Reduction = Literal["none", "sum", "mean", "weighted_mean"]
 REDUCTIONS: tuple[str, ...] = ("none", "sum", "mean", "weighted_mean")
@@ -112,8 +112,7 @@ def reduce_loss(
     loss = jnp.where(mask, loss, jnp.zeros((), dtype))
   if reduction == "none":
     return loss
-  # Explicit (no implicit promotion): half precision sums in float32.
-  acc = jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else jnp.dtype(dtype)
+  acc = compute_dtype(dtype)  # half precision sums in float32
   total = jnp.sum(loss, dtype=acc)
   if reduction == "sum":
     return total.astype(dtype)

@@ -25,6 +25,7 @@ from lossreg_jax._validation import (
     check_choice,
     check_in_range,
     check_rank,
+    compute_dtype,
     standard_result_type,
 )
 from lossreg_jax.losses._reduce import Reduction, broadcast_where, check_pair, reduce_loss, sanitize
@@ -57,11 +58,6 @@ def _to_xyxy(boxes: jax.Array, box_format: str) -> jax.Array:
   return jnp.stack(corners, axis=-1)
 
 
-def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
-  # Half precision overflows in areas and squared distances: compute in float32.
-  return standard_result_type(dtype, jnp.float32)
-
-
 def _prepare(
     pred_boxes: ArrayLike,
     target_boxes: ArrayLike,
@@ -76,7 +72,7 @@ def _prepare(
   _check_boxes("pred_boxes", pred)
   _check_boxes("target_boxes", target)
   dtype = pred.dtype
-  compute = _compute_dtype(dtype)
+  compute = compute_dtype(dtype)  # half precision overflows in areas
   pred = _to_xyxy(pred.astype(compute), box_format)
   target = _to_xyxy(target.astype(compute), box_format)
   mask = broadcast_where(where, pred.shape[:-1])
@@ -382,7 +378,7 @@ def box_iou(
     _check_boxes(name, boxes)
     arrays.append(boxes)
   dtype = arrays[0].dtype
-  compute = _compute_dtype(standard_result_type(dtype, arrays[1].dtype))
+  compute = compute_dtype(standard_result_type(dtype, arrays[1].dtype))
   a, b = (_to_xyxy(x.astype(compute), box_format) for x in arrays)
   area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
   area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import check_in_range
+from lossreg_jax._validation import check_in_range, compute_dtype
 from lossreg_jax.losses._reduce import Reduction, check_pair, reduce_loss, sanitize
 
 __all__ = [
@@ -27,14 +27,9 @@ __all__ = [
 ]
 
 
-def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
-  """float32 for half-precision dtypes, else ``dtype`` itself."""
-  return jnp.dtype(jnp.float32) if jnp.dtype(dtype).itemsize < 4 else jnp.dtype(dtype)
-
-
 def _upcast(*arrays: jax.Array) -> tuple[jax.Array, ...]:
   """Casts half-precision arrays to float32 (the dtype of the first array decides)."""
-  dtype = _compute_dtype(arrays[0].dtype)
+  dtype = compute_dtype(arrays[0].dtype)
   return tuple(a.astype(dtype) for a in arrays)
 
 

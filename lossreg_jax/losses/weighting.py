@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import check_choice, check_in_range
+from lossreg_jax._validation import check_choice, check_in_range, concrete_values
 from lossreg_jax.losses._reduce import Reduction, reduce_loss
 
 __all__ = ["class_weights", "per_example"]
@@ -121,9 +121,10 @@ def _check_labels(labels: jax.Array, num_classes: int) -> None:
         f"labels must be integer class indices, got dtype {labels.dtype} with shape "
         f"{labels.shape}."
     )
-  if isinstance(labels, jax.core.Tracer) or labels.size == 0:
+  values = concrete_values(labels)
+  if values is None or values.size == 0:
     return
-  low, high = int(jnp.min(labels)), int(jnp.max(labels))
+  low, high = int(values.min()), int(values.max())
   if low < 0 or high >= num_classes:
     raise ValueError(
         f"labels must be in [0, num_classes={num_classes}), got values in [{low}, {high}]."
