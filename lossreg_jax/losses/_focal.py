@@ -36,30 +36,61 @@ def _alpha_weight(alpha: jax.Array | None, y: jax.Array) -> jax.Array | None:
   return None if alpha is None else alpha * y + (1 - alpha) * (1 - y)
 
 
+def _pieces(x: jax.Array, y: jax.Array, *, twin: bool = False):
+  """What the value and the derivatives share: one exp, one reciprocal, one log1p.
+
+  With ``e = exp(−|x|)``: ``u = 1/(1 + e) = max(p, 1 − p)``, ``t = e·u =
+  min(p, 1 − p)``, ``near`` = the label weight of the class on the logit's side,
+  ``q = 1 − p_t = (near + (1 − near)·e)·u`` and ``log1p(e)``, from which ``ce =
+  (1 − y)·x + softplus(−x) = log1p(e) + ((1 − y)·x if x ≥ 0 else −y·x)``.
+  Nothing cancels or overflows, so a hard label with a huge correct logit gives
+  exactly 0.
+
+  ``twin=True`` forms ``−|x|`` as ``|x|·(−1)``: equal numbers that XLA does not
+  recognise as equal. The derivative's copy of the pieces then stays apart from
+  the value's, so XLA fuses value and gradient into one GPU kernel (a piece the
+  two shared would be written to memory between two kernels), and LLVM, which
+  folds ``·(−1)`` into a negation, merges the copies inside that kernel: one
+  pass over memory and one exp, reciprocal and log1p per element.
+  """
+  pos = x >= 0
+  abs_x = jnp.abs(x)
+  e = jnp.exp(abs_x * -1.0 if twin else -abs_x)  # in (0, 1]: never overflows
+  u = 1 / (1 + e)
+  near = jnp.where(pos, 1 - y, y)
+  q = (near + (1 - near) * e) * u
+  return pos, e * u, u, near, q, jnp.log1p(e)
+
+
+def _focal_terms(q: jax.Array, ce: jax.Array, gamma: jax.Array, k: int | None):
+  """``(ce·q^γ, q^γ, ce·q^(γ−1))``, the loss formed from the last."""
+  if k is None:
+    qg = q**gamma  # 0**γ = 0 for γ > 0 and 1 for γ = 0: no NaN at q = 0
+    loss = ce * qg
+    # ce·q^(γ−1) as L/q: q^(γ−1) alone is infinite at q = 0 for γ < 1, but
+    # there ce = 0 too, and ce/q stays below about |x| + 1.
+    return loss, qg, loss / jnp.where(q > 0, q, 1)
+  if k == 0:
+    return ce, jnp.ones_like(q), jnp.zeros_like(q)
+  ce_q1 = ce * _pow(q, gamma, k - 1)
+  return ce_q1 * q, _pow(q, gamma, k), ce_q1
+
+
 @partial(jax.custom_jvp, nondiff_argnums=(4,))
 def focal_core(x: jax.Array, y: jax.Array, gamma: jax.Array, alpha: jax.Array | None,
                k: int | None) -> jax.Array:
   """``α_t·ce·(1 − p_t)^γ`` elementwise; ``k`` is γ as a static int, else None.
 
-  With ``e = exp(−|x|)``: ``ce = (1 − y)·x + softplus(−x)`` and ``1 − p_t =
-  (near + far·e)/(1 + e)``, where ``near`` is the label weight of the class on
-  the logit's side, ``far = 1 − near``. Nothing cancels or overflows, so a hard
-  label with a huge correct logit gives exactly 0. A whole ``γ`` costs a few
-  multiplications (``lax.integer_pow``) instead of ``exp(γ·log(1 − p_t))``.
-  ``alpha=None`` means no class balancing (``α_t = 1``).
+  A whole ``γ`` costs a few multiplications (``lax.integer_pow``) instead of
+  ``exp(γ·log(1 − p_t))``. ``alpha=None`` means no class balancing (``α_t =
+  1``). See ``_pieces`` for how ``ce`` and ``1 − p_t`` stay exact.
   """
-  pos = x >= 0
-  e = jnp.exp(jnp.where(pos, -x, x))  # exp(−|x|) in (0, 1]: never overflows
-  log1p_e = jnp.log1p(e)
-  near = jnp.where(pos, 1 - y, y)
-  # × a reciprocal rather than a division: XLA will not fuse an expensive op
-  # (the division) whose result the integer power uses more than once.
-  w = _pow((near + (1 - near) * e) * (1 / (1 + e)), gamma, k)
+  pos, _, _, _, q, log1p_e = _pieces(x, y)
+  w = _pow(q, gamma, k)
   aw = _alpha_weight(alpha, y)
   w = w if aw is None else aw * w
-  # ce = (1 − y)·x + softplus(−x) = log1p(e) + ((1 − y)·x if x ≥ 0 else −y·x):
-  # no cancellation. Ending in one select lets XLA fuse the whole loss into one
-  # loop (as the BCE).
+  # Ending in one select keeps the CPU's reduction from pulling the products
+  # into a library call that reads its operands from memory.
   return jnp.where(pos, (log1p_e + (1 - y) * x) * w, (log1p_e - y * x) * w)
 
 
@@ -67,34 +98,22 @@ def focal_core(x: jax.Array, y: jax.Array, gamma: jax.Array, alpha: jax.Array | 
 def _focal_core_jvp(k, primals, tangents):
   x, y, gamma, alpha = primals
   tx, ty, tg, ta = tangents
-  # With q = 1 − p_t and L = ce·q^γ (before α_t):
-  # dL/dx = (p − y)·q^γ + γ·(1 − 2y)·p(1 − p)·ce·q^(γ−1),
+  # With q = 1 − p_t and L = ce·q^γ (before α_t), s = sign(x) (+1 at 0):
+  # dL/dx = (p − y)·q^γ + γ·(1 − 2y)·p(1 − p)·ce·q^(γ−1)
+  #       = s·[(near − t)·q^γ + γ·(2·near − 1)·t·u·ce·q^(γ−1)],
   # dL/dy = −x·q^γ + γ·(1 − 2p)·ce·q^(γ−1), dL/dγ = L·log q.
-  # The pieces come from t = σ(−|x|) (the logistic op) rather than from the
-  # forward's exp(−|x|): sharing that exp would make XLA write it to memory
-  # between the value and gradient loops, as for the BCE.
-  pos = x >= 0
-  t = jax.nn.sigmoid(-jnp.abs(x))  # min(p, 1 − p) in [0, 1/2]
-  u = 1 - t  # max(p, 1 − p) in [1/2, 1]: no cancellation
-  near = jnp.where(pos, 1 - y, y)
-  q = near * u + (1 - near) * t
-  ce = jnp.where(pos, (1 - y) * x, -y * x) - jnp.log1p(-t)
-  p_minus_y = jnp.where(pos, (1 - y) - t, t - y)  # not u − y: u rounds to 1
-  qg = _pow(q, gamma, k)
-  if k is None:
-    # ce·q^(γ−1) as (ce/q)·q^γ: q^(γ−1) alone is infinite at q = 0 for γ < 1,
-    # but there ce = 0 too, and ce/q stays below about |x| + 1.
-    safe_q = jnp.where(q > 0, q, 1)
-    ce_q1 = ce / safe_q * qg
-  else:
-    ce_q1 = ce * _pow(q, gamma, k - 1) if k > 0 else jnp.zeros_like(q)
+  # near − t, not p − y: for x ≥ 0, p = u rounds to 1 where t does not.
+  pos, t, u, near, q, log1p_e = _pieces(x, y, twin=True)
+  ce = jnp.where(pos, log1p_e + (1 - y) * x, log1p_e - y * x)
+  loss, qg, ce_q1 = _focal_terms(q, ce, gamma, k)
   g = gamma if k is None else k
-  dx = p_minus_y * qg + g * (1 - 2 * y) * (t * u) * ce_q1
+  dx_abs = (near - t) * qg + ((2 * g) * near - g) * (t * u) * ce_q1
+  dx = jnp.where(pos, dx_abs, -dx_abs)
   dy = g * jnp.where(pos, t - u, u - t) * ce_q1 - x * qg
   out = dx * tx + dy * ty
   if k is None:  # d/dγ (0 where q = 0)
-    out = out + ce * qg * jnp.log(safe_q) * tg
+    out = out + loss * jnp.log(jnp.where(q > 0, q, 1)) * tg
   aw = _alpha_weight(alpha, y)
   if aw is not None:  # d(α_t·L) = α_t·dL + L·dα_t
-    out = aw * out + ce * qg * ((2 * alpha - 1) * ty + (2 * y - 1) * ta)
+    out = aw * out + loss * ((2 * alpha - 1) * ty + (2 * y - 1) * ta)
   return focal_core(x, y, gamma, alpha, k), out

@@ -113,10 +113,14 @@ def _sigmoid_bce(x: jax.Array, y: jax.Array, c: jax.Array) -> jax.Array:
 def _sigmoid_bce_jvp(primals, tangents):
   x, y, c = primals
   tx, ty, tc = tangents
-  # d/dx = (1 − y) − c·σ(−x). σ comes from the logistic op rather than from the
-  # forward's exp(−|x|): sharing that exp would make XLA write it to memory
-  # between the value and gradient loops, which costs more than recomputing it.
-  dx = (1 - y) - c * jax.nn.sigmoid(-x)
+  # d/dx = (1 − y) − c·σ(−x), σ(−x) from the forward's exp(−|x|). That exp is
+  # formed here from x·(−1) rather than −x: XLA then keeps value and gradient
+  # in one GPU kernel instead of writing a shared exp to memory, and LLVM
+  # folds the two equal exps back into one (see _focal._pieces).
+  pos = x >= 0
+  e = jnp.exp(jnp.where(pos, x * -1.0, x))
+  r = 1 / (1 + e)
+  dx = (1 - y) - c * jnp.where(pos, e * r, r)
   return _sigmoid_bce(x, y, c), dx * tx - x * ty + jax.nn.softplus(-x) * tc
 
 
@@ -194,7 +198,8 @@ def sigmoid_binary_cross_entropy(
   Computed as ``(1 − y)·x + (1 + (pw − 1)·y)·softplus(−x)`` with
   ``softplus(−x) = log1p(exp(−|x|)) + max(−x, 0)``: one exp and one log1p per
   element, finite for any finite logit; the gradient ``(1 − y) − (1 + (pw −
-  1)·y)·σ(−x)`` is a custom JVP that costs one more exp. With
+  1)·y)·σ(−x)`` is a custom JVP that reuses that exp, so on a GPU the value and
+  gradient of the mean are one kernel and one pass over memory. With
   ``reduction="none"`` it equals ``optax.losses.sigmoid_binary_cross_entropy``;
   the mean equals
   ``torch.nn.functional.binary_cross_entropy_with_logits(pos_weight=pw)``.
@@ -249,8 +254,9 @@ def sigmoid_focal_loss(
   values and gradients. A whole-number ``gamma`` (a Python or concrete scalar,
   e.g. the default 2.0) is applied by multiplications rather than
   ``exp(γ·log(·))``, and the derivative (w.r.t. logits, labels and a traced
-  ``gamma``) is a custom JVP, so that value and gradient each take one pass over
-  memory. Elementwise it equals ``optax.losses.sigmoid_focal_loss``; with
+  ``gamma``) is a custom JVP that shares the value's exp, reciprocal and log1p,
+  so on a GPU the value and gradient of the mean are one kernel and one pass
+  over memory. Elementwise it equals ``optax.losses.sigmoid_focal_loss``; with
   ``alpha=0.25`` it equals ``torchvision.ops.sigmoid_focal_loss``.
 
   Args:
