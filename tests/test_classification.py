@@ -251,6 +251,18 @@ def test_focal_whole_gamma_uses_integer_power():
   assert " pow " in jaxpr and "integer_pow" not in jaxpr
 
 
+@pytest.mark.parametrize("loss", [losses.sigmoid_focal_loss,
+                                  losses.sigmoid_binary_cross_entropy])
+def test_derivative_keeps_its_own_exp_through_xla(loss):
+  # The custom JVPs form exp(−|x|) from x·(−1) so that XLA does not merge it with
+  # the value's exp (a merged exp is written to memory between two GPU kernels;
+  # see losses/_focal.py). That rests on XLA's simplifier leaving ·(−1) alone,
+  # which the optimized HLO shows: one exp for the value, one for the gradient.
+  x, y = _binary(16)
+  hlo = jax.jit(jax.value_and_grad(loss)).lower(x, y).compile().as_text()
+  assert hlo.count("exponential(") == 2
+
+
 @pytest.mark.parametrize("gamma", [1.0, 2.0])
 def test_focal_alpha_matches_torchvision_formula(gamma):
   x, y = _binary(7)
