@@ -21,6 +21,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +38,12 @@ def _time(fn: Callable, args: tuple) -> float:
   start = time.perf_counter()
   jax.block_until_ready(fn(*args))
   return time.perf_counter() - start
+
+
+def _keras_bce(p: jax.Array, y: jax.Array) -> jax.Array:
+  """``keras.losses.binary_crossentropy`` on probabilities, written in jnp."""
+  p = jnp.clip(p, 1e-7, 1 - 1e-7)
+  return -(y * jnp.log(p) + (1 - y) * jnp.log(1 - p)).mean()
 
 
 def _cases(n: int, key: jax.Array) -> list[tuple[str, Callable, Callable, str, Callable]]:
@@ -58,11 +65,21 @@ def _cases(n: int, key: jax.Array) -> list[tuple[str, Callable, Callable, str, C
        lambda p, t: jnp.abs(p - t).mean(), "jnp.abs", lambda: (pred(), target())),
       ("huber_loss", losses.huber_loss,
        lambda p, t: ol.huber_loss(p, t).mean(), "optax", lambda: (pred(), target())),
+      ("smooth_l1_loss", losses.smooth_l1_loss,
+       lambda p, t: ol.huber_loss(p, t, delta=1.0).mean(), "optax", lambda: (pred(), target())),
+      ("quantile_loss[0.9]", partial(losses.quantile_loss, quantile=0.9),
+       lambda p, t: jnp.maximum(0.9 * (t - p), -0.1 * (t - p)).mean(), "jnp",
+       lambda: (pred(), target())),
+      ("asymmetric_squared_error", losses.asymmetric_squared_error,
+       lambda p, t: (jnp.where(p < t, 1.0, 0.1) * (t - p) ** 2).mean(), "jnp",
+       lambda: (pred(), target())),
       ("log_cosh", losses.log_cosh,
        lambda p, t: ol.log_cosh(p, t).mean(), "optax", lambda: (pred(), target())),
       ("sigmoid_binary_cross_entropy", losses.sigmoid_binary_cross_entropy,
        lambda x, y: ol.sigmoid_binary_cross_entropy(x, y).mean(), "optax",
        lambda: (3 * pred(), labels01())),
+      ("binary_cross_entropy", losses.binary_cross_entropy, _keras_bce, "keras",
+       lambda: (jax.nn.sigmoid(3 * pred()), labels01())),
       ("sigmoid_focal_loss", losses.sigmoid_focal_loss,
        lambda x, y: ol.sigmoid_focal_loss(x, y).mean(), "optax",
        lambda: (3 * pred(), labels01())),

@@ -98,6 +98,35 @@ def test_bce_matches_keras_formula_and_torch(ls):
       losses.binary_cross_entropy(p[1:], y[1:], label_smoothing=ls), torch_ref, rtol=1e-5)
 
 
+@pytest.mark.parametrize("w", [1.0, 3.0])
+def test_bce_grads_match_torch_and_autodiff_of_the_formula(w):
+  p, y = _probs(5)
+  y = np.where(np.arange(y.size).reshape(y.shape) % 3 == 0, 0.3, y)  # some soft labels
+  eps = 1e-7
+
+  def formula(p, y, w):  # Keras's formula with a positive weight, by autodiff
+    pc = jnp.clip(p, eps, 1 - eps)
+    return -(w * y * jnp.log(pc) + (1 - y) * jnp.log(1 - pc)).sum()
+
+  fn = lambda p, y, w: losses.binary_cross_entropy(p, y, positive_weight=w, reduction="sum")
+  got = jax.jit(jax.grad(fn, argnums=(0, 1, 2)))(p, y, w)
+  ref = jax.grad(formula, argnums=(0, 1, 2))(p, y, w)
+  for g, r in zip(got, ref):
+    np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
+  if w == 1.0:  # torch has no positive weight for probabilities
+    tp = _torch(p).requires_grad_()
+    F.binary_cross_entropy(tp, _torch(y), reduction="sum").backward()
+    np.testing.assert_allclose(got[0], tp.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bce_no_gradient_outside_the_clip_range():
+  p = jnp.array([0.0, 1.0, 1e-9, 0.5])
+  y = jnp.array([1.0, 0.0, 1.0, 1.0])
+  g = jax.jit(jax.grad(partial(losses.binary_cross_entropy, reduction="sum")))(p, y)
+  np.testing.assert_array_equal(g[:3], 0.0)
+  np.testing.assert_allclose(g[3], -2.0, rtol=1e-6)  # −y/p
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float16, jnp.bfloat16])
 def test_bce_probabilities_zero_and_one(dtype):
   p = jnp.array([0.0, 1.0, 0.0, 1.0], dtype)
