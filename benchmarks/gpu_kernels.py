@@ -128,7 +128,7 @@ def _analyse(dump: str, ptxas: str, nvdisasm: str, n_inputs: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("names", nargs="*", help="cases of benchmarks/losses.py "
-                      "(default: the elementwise ones)")
+                      "(default: all elementwise ones)")
   parser.add_argument("--n", type=int, default=2**30, help="elements per input")
   parser.add_argument("--ptxas", default=shutil.which("ptxas") or "ptxas")
   parser.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or os.path.join(
@@ -140,12 +140,14 @@ def main(argv: list[str] | None = None) -> None:
   if args.case:
     _compile_case(args.case, args.n, args.dump)
     return
-  names = args.names or ["squared_error", "absolute_error", "huber_loss", "log_cosh",
-                         "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
-                         "hinge_loss"]
+  if not args.names:  # every elementwise case (the softmax ones reduce rows)
+    import jax
+
+    from benchmarks.losses import _cases
+    args.names = [c[0] for c in _cases(8, jax.random.key(0)) if not c[0].startswith("softmax")]
   print(f"{'loss':<30} {'impl':<6} {'kernels':>7} {'large':>5} {'SASS/elt':>9}  "
         "largest kernel (SASS/elt: its hot loop; base: benchmarks/losses.py's baseline)")
-  for name in names:
+  for name in args.names:
     for which in ("ours", "base"):
       with tempfile.TemporaryDirectory() as dump:
         subprocess.run([sys.executable, os.path.abspath(__file__), "--n", str(args.n),
