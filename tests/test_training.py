@@ -85,6 +85,25 @@ def test_step_traced_once_and_fresh_dropout_masks():
                              rtol=1e-6)
 
 
+def test_new_model_and_optimizer_reuse_the_step_when_tx_is_shared():
+  traces = []
+
+  def counting_loss(z, t):
+    traces.append(1)
+    return bce(z, t)
+
+  X, y = toy_binary()
+  step = training.make_train_step(counting_loss)
+  tx = optax.adam(1e-2)
+  for seed in range(3):  # same structure, other weights: no new trace
+    model = MLP(3, 1, rngs=nnx.Rngs(params=seed, dropout=seed))
+    step(model, nnx.Optimizer(model, tx, wrt=nnx.Param), (X, y))
+  assert len(traces) == 1
+  model = MLP(3, 1, rngs=nnx.Rngs(params=0, dropout=0))
+  step(model, nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param), (X, y))
+  assert len(traces) == 2  # a new optax object is new static data: as documented
+
+
 def test_penalty_added_to_loss_and_gradient():
   X, y = toy_binary()
   model = MLP(3, 1, rngs=nnx.Rngs(0))
