@@ -41,6 +41,9 @@ class ComparisonResult:
     seconds: ``{spec: wall seconds}`` (compilation included).
     task: ``"binary"`` or ``"multiclass"`` (metrics are macro averages then).
     settings: The model and training settings, for the report.
+    predictions: ``{spec: int array (n,)}``, each row's class as predicted by
+      the model of the fold that held it out (as scikit-learn's
+      ``cross_val_predict``).
   """
 
   specs: tuple[str, ...]
@@ -49,6 +52,7 @@ class ComparisonResult:
   seconds: dict
   task: str
   settings: dict
+  predictions: dict = dataclasses.field(default_factory=dict)
 
   def summary(self) -> dict:
     """``{spec: {metric: (mean, std)}}`` over folds (``std`` with ``ddof=0``)."""
@@ -315,7 +319,7 @@ def compare_losses(
                   learning_rate=learning_rate, hidden=hidden, n_samples=int(X.shape[0]),
                   n_features=int(X.shape[1]), num_classes=num_classes,
                   model="mlp" if hidden else "linear", optimizer="adam")
-  scores, curves, seconds = {}, {}, {}
+  scores, curves, seconds, held_out = {}, {}, {}, {}
   bar = _progress(parsed, progress)
   for spec, (loss_name, loss_params) in zip(bar, resolved):
     as_f32 = lambda d: {k: jnp.float32(v) for k, v in d.items()}
@@ -332,9 +336,10 @@ def compare_losses(
       pred, curve = jnp.stack([r[0] for r in runs]), jnp.stack([r[1] for r in runs])
     out = _fold_scores(pred, yj, masks, task=task, num_classes=num_classes)
     scores[spec.text] = {m: np.asarray(out[m]) for m in METRICS}
+    held_out[spec.text] = np.asarray(jnp.sum(jnp.where(masks, pred, 0), axis=0))  # one fold each
     curves[spec.text] = np.asarray(curve)
     seconds[spec.text] = time.perf_counter() - start
-  return ComparisonResult(tuple(texts), scores, curves, seconds, task, settings)
+  return ComparisonResult(tuple(texts), scores, curves, seconds, task, settings, held_out)
 
 
 def _progress(items, enabled: bool):

@@ -302,6 +302,14 @@ def test_compare_scores_and_summary():
   assert summary["bce"]["f1"][0] == pytest.approx(float(np.mean(f)))
   assert "hinge+l1:1e-3" in res.table() and " ± " in res.table()
   json.dumps(res.to_dict())
+  # Held-out predictions, checked fold by fold (the masks as compare_losses draws them).
+  masks = np.asarray(selection.kfold_masks(len(ds.y), 3, key=jax.random.fold_in(
+      jax.random.key(0), 1), stratify=jnp.asarray(ds.y)))
+  for spec in res.specs:
+    pred = res.predictions[spec]
+    assert pred.shape == ds.y.shape and set(np.unique(pred)) <= {0, 1}
+    per_fold = [np.mean(pred[m] == ds.y[m]) for m in masks]
+    np.testing.assert_allclose(per_fold, res.scores[spec]["accuracy"], rtol=1e-6)
 
 
 def test_compare_multiclass_and_task_errors():
