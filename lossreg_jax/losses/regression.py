@@ -294,9 +294,9 @@ def quantile_loss(
   """
   check_in_range("quantile", quantile, 0, 1, low_inclusive=False, high_inclusive=False)
   err, dtype = _errors(predictions, targets, where)
-  diff = -err  # targets - predictions
-  q = jnp.asarray(quantile, diff.dtype)
-  loss = jnp.maximum(q * diff, (q - 1) * diff).astype(dtype)
+  q = jnp.asarray(quantile, err.dtype)
+  # max(q·d, (q − 1)·d) with d = targets − predictions = −err, no negation.
+  loss = jnp.maximum(-q * err, (1 - q) * err).astype(dtype)
   return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
 
 
