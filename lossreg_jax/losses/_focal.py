@@ -1,8 +1,9 @@
 """The elementwise sigmoid focal loss with a hand-written derivative.
 
 Private to :func:`lossreg_jax.losses.sigmoid_focal_loss`, which adds the
-validation and the reduction. Kept apart from ``classification.py`` only for
-file length.
+validation and the reduction, and home of ``exp_neg_abs``, which the sigmoid
+BCE's derivative shares. Kept apart from ``classification.py`` only for file
+length.
 """
 
 from __future__ import annotations
@@ -36,6 +37,21 @@ def _alpha_weight(alpha: jax.Array | None, y: jax.Array) -> jax.Array | None:
   return None if alpha is None else alpha * y + (1 - alpha) * (1 - y)
 
 
+def exp_neg_abs(x: jax.Array, *, twin: bool = False) -> jax.Array:
+  """``exp(−|x|)``, in ``(0, 1]``: never overflows.
+
+  A hand-written derivative passes ``twin=True``: it then forms ``−|x|`` as
+  ``|x|·(−1)``, equal numbers that XLA does not recognise as equal. The
+  derivative's copy of the exp (and what is built on it) stays apart from the
+  value's, so XLA fuses value and gradient into one GPU kernel (an exp the two
+  shared would be written to memory between two kernels), and LLVM, which folds
+  ``·(−1)`` into a negation, merges the copies inside that kernel: one pass over
+  memory and one set of transcendentals per element.
+  """
+  abs_x = jnp.abs(x)
+  return jnp.exp(abs_x * -1.0 if twin else -abs_x)
+
+
 def _pieces(x: jax.Array, y: jax.Array, *, twin: bool = False):
   """What the value and the derivatives share: one exp, one reciprocal, one log1p.
 
@@ -44,18 +60,10 @@ def _pieces(x: jax.Array, y: jax.Array, *, twin: bool = False):
   ``q = 1 − p_t = (near + (1 − near)·e)·u`` and ``log1p(e)``, from which ``ce =
   (1 − y)·x + softplus(−x) = log1p(e) + ((1 − y)·x if x ≥ 0 else −y·x)``.
   Nothing cancels or overflows, so a hard label with a huge correct logit gives
-  exactly 0.
-
-  ``twin=True`` forms ``−|x|`` as ``|x|·(−1)``: equal numbers that XLA does not
-  recognise as equal. The derivative's copy of the pieces then stays apart from
-  the value's, so XLA fuses value and gradient into one GPU kernel (a piece the
-  two shared would be written to memory between two kernels), and LLVM, which
-  folds ``·(−1)`` into a negation, merges the copies inside that kernel: one
-  pass over memory and one exp, reciprocal and log1p per element.
+  exactly 0. ``twin``: see :func:`exp_neg_abs`.
   """
   pos = x >= 0
-  abs_x = jnp.abs(x)
-  e = jnp.exp(abs_x * -1.0 if twin else -abs_x)  # in (0, 1]: never overflows
+  e = exp_neg_abs(x, twin=twin)
   u = 1 / (1 + e)
   near = jnp.where(pos, 1 - y, y)
   q = (near + (1 - near) * e) * u

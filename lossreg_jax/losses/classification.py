@@ -21,7 +21,7 @@ from lossreg_jax._validation import (
     check_same_shape,
     is_static_number,
 )
-from lossreg_jax.losses._focal import focal_core, static_integer_power
+from lossreg_jax.losses._focal import exp_neg_abs, focal_core, static_integer_power
 from lossreg_jax.losses._reduce import (
     Reduction,
     _broadcast_arg,
@@ -104,7 +104,7 @@ def _sigmoid_bce(x: jax.Array, y: jax.Array, c: jax.Array) -> jax.Array:
   # softplus(−x) = log1p(exp(−|x|)) + max(−x, 0): the exponent is never positive,
   # so nothing overflows. Ending in one select lets XLA fuse it into one loop.
   pos = x >= 0
-  log1p_e = jnp.log1p(jnp.exp(jnp.where(pos, -x, x)))
+  log1p_e = jnp.log1p(exp_neg_abs(x))
   base = (1 - y) * x
   return jnp.where(pos, base + c * log1p_e, base + c * (log1p_e - x))
 
@@ -113,12 +113,10 @@ def _sigmoid_bce(x: jax.Array, y: jax.Array, c: jax.Array) -> jax.Array:
 def _sigmoid_bce_jvp(primals, tangents):
   x, y, c = primals
   tx, ty, tc = tangents
-  # d/dx = (1 − y) − c·σ(−x), σ(−x) from the forward's exp(−|x|). That exp is
-  # formed here from x·(−1) rather than −x: XLA then keeps value and gradient
-  # in one GPU kernel instead of writing a shared exp to memory, and LLVM
-  # folds the two equal exps back into one (see _focal._pieces).
+  # d/dx = (1 − y) − c·σ(−x), σ(−x) from the forward's exp(−|x|), formed as its
+  # twin so that value and gradient stay one GPU kernel (see exp_neg_abs).
   pos = x >= 0
-  e = jnp.exp(jnp.where(pos, x * -1.0, x))
+  e = exp_neg_abs(x, twin=True)
   r = 1 / (1 + e)
   dx = (1 - y) - c * jnp.where(pos, e * r, r)
   return _sigmoid_bce(x, y, c), dx * tx - x * ty + jax.nn.softplus(-x) * tc
@@ -146,7 +144,7 @@ def _clipped_bce_jvp(primals, tangents):
   d_pc = ((1 - y) * pc - pw * y * (1 - pc)) / (pc * (1 - pc))
   t_pc = jnp.where(p < eps, teps, jnp.where(p > 1 - eps, -teps, tp))
   out = d_pc * t_pc - (pw * log_p - log_q) * ty - y * log_p * tpw
-  return -(pw * y * log_p + (1 - y) * log_q), out
+  return _clipped_bce(p, y, pw, eps), out
 
 
 def binary_cross_entropy(
