@@ -121,8 +121,8 @@ def _analyse(dump: str, ptxas: str, nvdisasm: str, n_inputs: int) -> dict:
   floats = sum(4 if ".128" in i else 2 if ".64" in i else 1 for i in loop if "LDG" in i)
   elements = floats / n_inputs  # each element loads one float of every input
   big = sum(int(g) >= 1024 for _, g in kernels)  # kernels that sweep whole arrays
-  return dict(kernels=[k for k, _ in kernels], big=big, main=main_kernel, loop=len(loop),
-              elements=elements, per_element=len(loop) / elements if elements else None)
+  return dict(kernels=[k for k, _ in kernels], big=big, main=main_kernel,
+              per_element=len(loop) / elements if elements else None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,9 +131,10 @@ def main(argv: list[str] | None = None) -> None:
                       "(default: all elementwise ones)")
   parser.add_argument("--n", type=int, default=2**30, help="elements per input")
   parser.add_argument("--ptxas", default=shutil.which("ptxas") or "ptxas")
-  parser.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or os.path.join(
-      os.path.dirname(sys.executable), "..", "lib", f"python{sys.version_info[0]}."
-      f"{sys.version_info[1]}", "site-packages", "nvidia", "cu13", "bin", "nvdisasm"))
+  wheel = glob.glob(os.path.join(sys.prefix, "lib", "python*", "site-packages", "nvidia",
+                                 "cu*", "bin", "nvdisasm"))  # pip nvidia-cuda-nvdisasm
+  parser.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or next(iter(wheel),
+                                                                              "nvdisasm"))
   parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one compile
   parser.add_argument("--dump", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
