@@ -2,6 +2,7 @@
 
 from lossreg_jax import checks
 from lossreg_jax import datasets
+from lossreg_jax import experiments
 from lossreg_jax import linear
 from lossreg_jax import losses
 from lossreg_jax import metrics
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 __all__ = [
     "checks",
     "datasets",
+    "experiments",
     "linear",
     "losses",
     "metrics",

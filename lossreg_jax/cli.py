@@ -1,7 +1,7 @@
 """The ``lossreg-jax`` command: parses arguments, calls the library, prints.
 
-The work behind each subcommand lives in the library (``training.compare_losses``,
-``training.regularization_path``, ``training.write_report``,
+The work behind each subcommand lives in the library (``experiments.compare_losses``,
+``experiments.regularization_path``, ``experiments.write_report``,
 ``checks.check_loss``, ``benchmarks/run.py``); this module only parses, loads
 data and reports. Bad input ends with a one-line message on stderr and exit
 code 2 (argparse's convention), never a traceback.
@@ -166,9 +166,9 @@ def _load_data(args):
 
 
 def _compare(args) -> int:
-  from lossreg_jax import training
-  from lossreg_jax._compare import DEFAULT_SPECS
-  specs = [training.parse_spec(s) for s in (args.specs or DEFAULT_SPECS)]  # fail fast
+  from lossreg_jax import experiments
+  from lossreg_jax.experiments.compare import DEFAULT_SPECS
+  specs = [experiments.parse_spec(s) for s in (args.specs or DEFAULT_SPECS)]  # fail fast
   data, name = _load_data(args)
   if data.task == "regression":
     raise UsageError(f"compare needs class labels, but {name} is a regression data set "
@@ -176,20 +176,20 @@ def _compare(args) -> int:
   _say(args, f"{name}: {data.X.shape[0]} rows, {data.X.shape[1]} features, task {data.task}; "
              f"{len(specs)} specs x {args.folds} folds")
   start = time.perf_counter()
-  result = training.compare_losses(
+  result = experiments.compare_losses(
       data.X, data.y, specs, folds=args.folds, seed=args.seed, epochs=args.epochs,
       batch_size=args.batch_size, learning_rate=args.learning_rate, hidden=args.hidden,
       progress=not args.quiet)
   print(result.table())
   context = {"data": name, "classes": ", ".join(data.target_names),
              "wall seconds": f"{time.perf_counter() - start:.1f}"}
-  written = training.write_report(result, args.out, context=context)
+  written = experiments.write_report(result, args.out, context=context)
   _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
   return 0
 
 
 def _path(args) -> int:
-  from lossreg_jax import training
+  from lossreg_jax import experiments
   if args.vs_sklearn and importlib.util.find_spec("sklearn") is None:
     print(f"{PROG} path: --vs-sklearn needs scikit-learn, which is not installed (it is a "
           f"test extra only): pip install scikit-learn", file=sys.stderr)
@@ -201,11 +201,11 @@ def _path(args) -> int:
     X = (X - X.mean(axis=0, keepdims=True)) / (std + (std == 0))
   _say(args, f"{name}: {X.shape[0]} rows, {X.shape[1]} features; target "
              f"{data.target_names[0] if data.task == 'regression' else 'class index'}")
-  result = training.regularization_path(
+  result = experiments.regularization_path(
       X, data.y.astype("float32"), l1_ratio=args.l1_ratio, n_alphas=args.n_alphas,
       eps=args.eps, cv=args.cv, feature_names=data.feature_names, vs_sklearn=args.vs_sklearn)
   print(result.table())
-  written = training.write_report(result, args.out, context={"data": name,
+  written = experiments.write_report(result, args.out, context={"data": name,
                                                             "standardized": args.standardize})
   _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
   return 0

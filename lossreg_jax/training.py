@@ -1,12 +1,10 @@
-"""Flax NNX train step and fit loop, and the library behind the command line.
+"""Flax NNX train step and fit loop.
 
 ``make_train_step`` builds one ``nnx.jit``-compiled step for an ``nnx.Module``
 and an ``nnx.Optimizer``: loss plus optional penalty, per-sample weights,
 dropout keys drawn from the model's own ``nnx.Rngs`` streams, auxiliary
 metrics. ``fit`` runs epochs over shuffled minibatches with a progress bar,
-validation and early stopping. ``compare_losses``, ``parse_spec``,
-``regularization_path`` and ``write_report`` are what the ``lossreg-jax``
-subcommands (and notebooks) call.
+validation and early stopping.
 """
 
 from __future__ import annotations
@@ -19,22 +17,10 @@ import numpy as np
 from flax import nnx
 from jax.typing import ArrayLike
 
-from lossreg_jax._compare import ComparisonResult, compare_losses
-from lossreg_jax._path import PathResult, regularization_path
-from lossreg_jax._report import write_report
-from lossreg_jax._spec import LossSpec, parse_spec
-
 __all__ = [
-    "ComparisonResult",
-    "LossSpec",
-    "PathResult",
-    "compare_losses",
     "fit",
     "make_eval_step",
     "make_train_step",
-    "parse_spec",
-    "regularization_path",
-    "write_report",
 ]
 
 LossFn = Callable[..., jax.Array]

@@ -25,7 +25,8 @@ from sklearn.datasets import load_diabetes  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-from lossreg_jax import _linear_cv, linear  # noqa: E402
+from lossreg_jax import linear  # noqa: E402
+from lossreg_jax.linear import cv as _linear_cv  # noqa: E402
 
 N_ALPHAS = 15  # 15 and 30 problems per fold: both need padding to a multiple of 4
 FIELDS = ("alpha", "l1_ratio", "coef", "intercept", "alphas", "mse_path")

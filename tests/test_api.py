@@ -10,7 +10,7 @@ import pytest
 
 import lossreg_jax
 
-NAMESPACES = ("losses", "regularizers", "linear", "metrics", "selection", "training",
+NAMESPACES = ("losses", "regularizers", "linear", "metrics", "selection", "training", "experiments",
               "checks", "datasets")
 
 # optax-style transforms whose strengths may be positional (DESIGN.md, Conventions).

@@ -14,26 +14,22 @@ together, one batched matrix product per iteration, in one compiled program.
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jax.typing import ArrayLike
 
-from lossreg_jax import _linear_cv as _cv
-from lossreg_jax import _linear_solvers as _solvers
+from lossreg_jax.linear import _solvers
 from lossreg_jax._validation import check_in_range, check_rank, concrete_values, is_static_number
 
 __all__ = [
     "LinearFit",
-    "EnetCVResult",
     "ridge",
     "lasso",
     "elastic_net",
     "elastic_net_path",
-    "elastic_net_cv",
 ]
 
 
@@ -52,31 +48,6 @@ class LinearFit(NamedTuple):
   intercept: jax.Array
   dual_gap: jax.Array
   n_iter: jax.Array
-
-
-class EnetCVResult(NamedTuple):
-  """Result of ``elastic_net_cv``, with scikit-learn ``ElasticNetCV``'s shapes.
-
-  Attributes:
-    alpha: The selected alpha (``alpha_``).
-    l1_ratio: The selected l1 ratio (``l1_ratio_``).
-    coef: Coefficients refit on all the data, shape ``(n_features,)``.
-    intercept: Intercept of the refit.
-    alphas: The grid, ``(n_alphas,)`` for one l1 ratio or user alphas, else
-      ``(n_l1_ratios, n_alphas)`` (``alphas_``).
-    mse_path: Held-out mean squared errors, ``(n_alphas, n_folds)`` for one l1
-      ratio, else ``(n_l1_ratios, n_alphas, n_folds)`` (``mse_path_``).
-  """
-
-  alpha: jax.Array
-  l1_ratio: jax.Array
-  coef: jax.Array
-  intercept: jax.Array
-  alphas: jax.Array
-  mse_path: jax.Array
-
-
-# ---------------------------------------------------------------- validation
 
 
 def _check_finite(name: str, x: jax.Array) -> None:
@@ -437,133 +408,3 @@ def elastic_net_path(
       jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
       n_alphas=n_alphas,
   )
-
-
-def elastic_net_cv(
-    X: ArrayLike,
-    y: ArrayLike,
-    *,
-    l1_ratio: float | Sequence[float] | ArrayLike = 0.5,
-    cv: int = 5,
-    n_alphas: int = 100,
-    eps: float = 1e-3,
-    alphas: ArrayLike | None = None,
-    key: jax.Array | None = None,
-    fit_intercept: bool = True,
-    tol: float = 1e-4,
-    max_iter: int = 1000,
-    devices: Sequence[jax.Device] | None = None,
-    mesh: Mesh | None = None,
-) -> EnetCVResult:
-  """Cross-validated elastic net, as ``sklearn.linear_model.ElasticNetCV``.
-
-  Every fold x l1 ratio x alpha problem is solved in ONE compiled program: the
-  training Gram matrices come from the held-out blocks (full Gram minus each
-  fold's block, centered by a rank-one correction), then a single batched FISTA
-  loop (see ``elastic_net``) runs until every problem's duality gap meets
-  ``tol``; the held-out MSEs pick the alpha (and l1 ratio) with the lowest mean,
-  first in grid order on ties. The refit on all the data rides in the same
-  batch (one extra "fold" per grid point, about ``1 / cv`` more work) and the
-  fit at the selected alpha is returned; it solves the same problem as
-  scikit-learn's refit (to ``tol``), from zero. ``cv``, ``n_alphas`` and the
-  number of l1 ratios are static under ``jit``. The
-  alpha grid is computed on the full data once, per l1 ratio, as scikit-learn.
-
-  With ``devices`` or ``mesh`` the ``(n_folds + 1) x (n_l1_ratios * n_alphas)``
-  problem batch is split along its grid axis over the devices (SPMD, one
-  compiled program): the data and its per-fold Gram statistics (``p x p`` per
-  fold) are replicated, the grid axis is padded to a multiple of the device
-  count with copies of a real problem (results dropped) and each device runs
-  the solver loop on its own share, under ``shard_map``, with no communication
-  per iteration; only the ``(n_folds, n_grid)`` held-out errors and the
-  selected refit (``n_features`` values) cross devices. The result equals the
-  unsharded one (identical alpha, l1 ratio, coef and intercept in our tests;
-  ``mse_path`` to ~1e-15 relative, the rounding of smaller batched products)
-  and its arrays are replicated on the mesh.
-
-  Args:
-    X: Design matrix, shape ``(n_samples, n_features)``.
-    y: Targets, shape ``(n_samples,)``.
-    l1_ratio: One mix in ``[0, 1]`` or a sequence of them.
-    cv: Number of folds, ``2 <= cv <= n_samples``.
-    n_alphas: Length of each generated alpha grid.
-    eps: ``alpha_min / alpha_max`` of the generated grid.
-    alphas: Explicit alphas, shape ``(n_alphas,)``, shared by all l1 ratios.
-    key: Without a key the folds are ``KFold(cv)``'s contiguous blocks; with a
-      key the rows are first permuted by ``jax.random.permutation(key, n)``.
-    fit_intercept: Whether to fit (and center for) an intercept.
-    tol: Relative duality-gap tolerance (see ``elastic_net``).
-    max_iter: Most FISTA iterations.
-    devices: Devices to split the problem grid over, e.g. ``jax.devices()``
-      (static; a 1-axis mesh named ``"problems"`` is built from them).
-    mesh: A ``jax.sharding.Mesh`` with exactly one axis, the grid is split
-      along it (static). Give ``devices`` or ``mesh``, not both; with neither
-      everything runs on the default device.
-
-  Returns:
-    ``EnetCVResult(alpha, l1_ratio, coef, intercept, alphas, mse_path)``:
-    ``alphas`` shaped ``(n_alphas,)`` for one l1 ratio (or explicit alphas),
-    else ``(n_l1_ratios, n_alphas)``; ``mse_path`` shaped ``(n_alphas,
-    n_folds)`` for one l1 ratio, else ``(n_l1_ratios, n_alphas, n_folds)``.
-
-  Raises:
-    ValueError: for bad data (see ``elastic_net``), ``cv`` outside ``[2,
-      n_samples]``, an ``l1_ratio`` outside ``[0, 1]`` (or 0 without
-      ``alphas``), ``eps <= 0``, negative ``alphas``, both ``devices`` and
-      ``mesh``, empty or repeated ``devices`` or a mesh without exactly one
-      axis.
-    TypeError: for ``devices`` that is not a sequence or ``mesh`` that is not
-      a ``Mesh``.
-
-  Examples:
-    >>> X = jnp.arange(40.0).reshape(20, 2) % 7
-    >>> y = X @ jnp.array([1.0, -2.0]) + 0.5
-    >>> result = elastic_net_cv(X, y, cv=4, n_alphas=10)
-    >>> result.mse_path.shape
-    (10, 4)
-    >>> result.alpha
-    Array(0.01344, dtype=float32)
-    >>> result.coef
-    Array([ 0.99..., -1.99...], dtype=float32)
-    >>> sharded = elastic_net_cv(X, y, cv=4, n_alphas=10, devices=jax.devices())
-    >>> bool(jnp.allclose(sharded.mse_path, result.mse_path, rtol=1e-6))
-    True
-
-  References:
-    scikit-learn, ``sklearn.linear_model.ElasticNetCV`` and ``KFold``.
-  """
-  single = np.ndim(l1_ratio) == 0
-  ratios = [l1_ratio] if single else list(np.asarray(l1_ratio).reshape(-1))
-  if not ratios:
-    raise ValueError("l1_ratio must hold at least one value, got an empty sequence.")
-  for r in ratios:
-    check_in_range("l1_ratio", r, 0.0, 1.0)
-  _check_options(tol=tol, max_iter=max_iter)
-  grid = _check_grid(ratios, alphas, n_alphas, eps)
-  problem_mesh = _cv.problem_mesh(devices, mesh)
-  X, y, _ = _check_data(X, y)
-  n = X.shape[0]
-  if not isinstance(cv, (int, np.integer)) or not 2 <= cv <= n:
-    raise ValueError(f"cv must be an int in [2, n_samples={n}], got {cv!r}.")
-  index, mask = _cv.kfold_indices(n, int(cv))
-  index, mask = jnp.asarray(index), jnp.asarray(mask)
-  if key is not None:
-    index = jax.random.permutation(key, n)[index]
-  extra = {}
-  if problem_mesh is not None:
-    # Inputs committed to another device would clash with the mesh: replicate them.
-    X, y, index, mask = jax.device_put(
-        (X, y, index, mask), NamedSharding(problem_mesh, PartitionSpec()))
-    extra = dict(mesh=problem_mesh)
-  out = _cv.cv_impl(
-      X, y, index, mask, jnp.asarray(ratios, X.dtype),
-      None if grid is None else grid.astype(X.dtype), jnp.asarray(eps, X.dtype),
-      jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
-      n_alphas=n_alphas, **extra,
-  )
-  alpha, ratio, coef, intercept, grid_out, mse_path = out
-  if single:
-    grid_out, mse_path = grid_out[0], mse_path[0]
-  elif grid is not None:
-    grid_out = grid_out[0]
-  return EnetCVResult(alpha, ratio, coef, intercept, grid_out, mse_path)

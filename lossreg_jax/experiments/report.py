@@ -8,8 +8,10 @@ from typing import Mapping
 
 import numpy as np
 
-from lossreg_jax._compare import METRICS, ComparisonResult
-from lossreg_jax._path import PathResult
+from lossreg_jax.experiments.compare import METRICS, ComparisonResult
+from lossreg_jax.experiments.path import PathResult
+
+__all__ = ["write_report"]
 
 
 def _pyplot():
@@ -156,7 +158,7 @@ def write_report(
   Examples:
     >>> import tempfile
     >>> from lossreg_jax import datasets
-    >>> from lossreg_jax.training import regularization_path
+    >>> from lossreg_jax.experiments import regularization_path
     >>> ds = datasets.load("diabetes")
     >>> res = regularization_path(ds.X, ds.y, n_alphas=12, cv=3)
     >>> sorted(p.name for p in write_report(res, tempfile.mkdtemp()))

@@ -20,6 +20,8 @@ import math
 import re
 from typing import NamedTuple
 
+__all__ = ["LossSpec", "parse_spec"]
+
 # name -> (parameters with defaults (None: required), tasks, positional parameter)
 _LOSSES = {
     "bce": ({"positive_weight": 1.0, "label_smoothing": 0.0}, ("binary",), None),

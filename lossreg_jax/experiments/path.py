@@ -17,6 +17,8 @@ from jax.typing import ArrayLike
 
 from lossreg_jax import linear
 
+__all__ = ["PathResult", "regularization_path"]
+
 
 @dataclasses.dataclass(frozen=True)
 class PathResult:

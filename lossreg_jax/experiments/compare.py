@@ -22,7 +22,9 @@ import optax
 from jax.typing import ArrayLike
 
 from lossreg_jax import losses, metrics, regularizers, selection
-from lossreg_jax._spec import LossSpec, parse_spec, resolve_loss
+from lossreg_jax.experiments.spec import LossSpec, parse_spec, resolve_loss
+
+__all__ = ["ComparisonResult", "compare_losses"]
 
 DEFAULT_SPECS = ("bce", "bce:positive_weight=3", "focal:gamma=2")
 METRICS = ("accuracy", "precision", "recall", "f1")
