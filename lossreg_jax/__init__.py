@@ -2,6 +2,7 @@
 
 from lossreg_jax import checks
 from lossreg_jax import datasets
+from lossreg_jax import distributed
 from lossreg_jax import experiments
 from lossreg_jax import linear
 from lossreg_jax import losses
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "checks",
     "datasets",
+    "distributed",
     "experiments",
     "linear",
     "losses",

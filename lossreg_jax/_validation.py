@@ -108,11 +108,17 @@ def compute_dtype(dtype: Any) -> jnp.dtype:
 
 
 def concrete_values(x: Any) -> np.ndarray | None:
-  """``x`` as a NumPy array when its values are known now, else None (a tracer).
+  """``x`` as a NumPy array when its values are known here, else None.
+
+  None for a tracer and for a global array that spans other processes' devices.
 
   Checks of values use NumPy on the result: a ``jnp`` op on an array captured
   from outside a jitted function is traced too, and cannot become a bool.
   """
   if isinstance(x, jax.core.Tracer):
+    return None
+  # A global array of a multi-process job spans other processes' devices: its
+  # values cannot be fetched here, so it is checked like a traced one (not at all).
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
     return None
   return np.asarray(x)

@@ -18,7 +18,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # Scripts that tests run in their own process (they set process-wide JAX flags
 # such as the simulated device count and x64): never import them here, not even
 # for --doctest-modules.
-collect_ignore = ["sharding_cases.py", "linear_sharding_cases.py"]
+collect_ignore = ["sharding_cases.py", "linear_sharding_cases.py", "distributed_cases.py"]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import lossreg_jax
 
 NAMESPACES = ("losses", "regularizers", "linear", "metrics", "selection", "training", "experiments",
-              "checks", "datasets")
+              "checks", "datasets", "distributed")
 
 # optax-style transforms whose strengths may be positional (DESIGN.md, Conventions).
 POSITIONAL_STRENGTHS = {
