@@ -240,5 +240,76 @@ def main(data_dir: str) -> None:
   print("RESULT " + json.dumps(result), flush=True)
 
 
+def parse_results(launch_result) -> list[dict]:
+  """The ``RESULT`` line of every process of a ``launch_local`` job, in order."""
+  rows = []
+  for i, out in enumerate(launch_result.stdout):
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    if len(lines) != 1:
+      raise AssertionError(f"process {i} printed {len(lines)} RESULT lines:\n{out[-2000:]}")
+    rows.append(json.loads(lines[0][len("RESULT "):]))
+  return rows
+
+
+def run_both(data_dir, *, timeout: float) -> tuple[list[dict], dict]:
+  """Runs this script as 2 processes x 2 devices and as 1 x 1, at the same time."""
+  import concurrent.futures  # pylint: disable=import-outside-toplevel
+
+  from lossreg_jax import distributed  # pylint: disable=import-outside-toplevel
+
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    multi = pool.submit(distributed.launch_local, __file__, num_processes=2, local_devices=2,
+                        args=[data_dir], timeout=timeout)
+    single = pool.submit(distributed.launch_local, __file__, num_processes=1, local_devices=1,
+                         args=[data_dir], timeout=timeout)
+    return parse_results(multi.result()), parse_results(single.result())[0]
+
+
+def _diff(a, b) -> float:
+  return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)), initial=0.0))
+
+
+def differences(multi: list[dict], single: dict) -> dict:
+  """Largest absolute differences of the multi-process results from the single one."""
+  out = {}
+  for r in multi:
+    p = f"process {r['process_index']}"
+    out[f"{p}: loss values"] = max(_diff(r["losses"][k][0], v) for k, (v, _) in single["losses"].items())
+    out[f"{p}: loss gradients"] = max(_diff(r["losses"][k][1], g) for k, (_, g) in single["losses"].items())
+    out[f"{p}: metrics"] = max(_diff(r["metrics"][k], v) for k, v in single["metrics"].items())
+    out[f"{p}: train params"] = max(_diff(r["train"]["params"][k], v)
+                                    for k, v in single["train"]["params"].items())
+    out[f"{p}: train loss curve"] = _diff(r["train"]["loss_curve"], single["train"]["loss_curve"])
+    for field in single["cv"]:
+      out[f"{p}: elastic_net_cv {field}"] = _diff(r["cv"][field], single["cv"][field])
+  return out
+
+
+def compare() -> None:
+  """``python tests/distributed_cases.py --compare``: run both jobs, print the differences."""
+  import tempfile  # pylint: disable=import-outside-toplevel
+  import time  # pylint: disable=import-outside-toplevel
+
+  with tempfile.TemporaryDirectory() as data_dir:
+    write_data(data_dir)
+    start = time.perf_counter()
+    multi, single = run_both(data_dir, timeout=600)
+    print(f"2 processes x 2 devices and 1 x 1 at once: {time.perf_counter() - start:.1f}s; "
+          f"{len(single['losses'])} loss cases, {len(single['metrics'])} metrics, "
+          f"{STEPS} train steps, elastic_net_cv cv={CV} x {N_ALPHAS} alphas")
+    print(f"single-process elastic_net_cv alpha = {single['cv']['alpha']!r}")
+    for name, value in differences(multi, single).items():
+      print(f"  max |diff| {name}: {value:.3g}")
+    wrong = np.mean([r["local_only_weighted_mean"] for r in multi])
+    print(f"squared_error weighted_mean: global {single['losses']['squared_error/weighted_mean'][0]:.6f}, "
+          f"mean of per-process means {wrong:.6f}")
+    for r in multi + [single]:
+      print(f"  process {r['process_index']}/{r['process_count']} seconds: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in r["seconds"].items()))
+
+
 if __name__ == "__main__":
-  main(sys.argv[1])
+  if sys.argv[1:] == ["--compare"]:
+    compare()
+  else:
+    main(sys.argv[1])

@@ -11,7 +11,6 @@ hang, bad arguments) are tested with tiny scripts.
 
 from __future__ import annotations
 
-import concurrent.futures
 import inspect
 import json
 import os
@@ -33,26 +32,12 @@ SCRIPT = pathlib.Path(__file__).with_name("distributed_cases.py")
 TIMEOUT = 300
 
 
-def _results(launch_result):
-  rows = []
-  for i, out in enumerate(launch_result.stdout):
-    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert len(lines) == 1, f"process {i} printed {len(lines)} RESULT lines:\n{out[-2000:]}"
-    rows.append(json.loads(lines[0][len("RESULT "):]))
-  return rows
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
   data = tmp_path_factory.mktemp("distributed_data")
   cases.write_data(data)
-  with concurrent.futures.ThreadPoolExecutor(2) as pool:  # both jobs at once
-    multi = pool.submit(distributed.launch_local, SCRIPT, num_processes=2, local_devices=2,
-                        args=[data], timeout=TIMEOUT)
-    single = pool.submit(distributed.launch_local, SCRIPT, num_processes=1, local_devices=1,
-                         args=[data], timeout=TIMEOUT)
-    multi_rows, (single_row,) = _results(multi.result()), _results(single.result())
-  return multi_rows, single_row
+  # Both jobs at once; each process prints one RESULT line (else this fails).
+  return cases.run_both(data, timeout=TIMEOUT)
 
 
 def _max_abs_diff(a, b):
