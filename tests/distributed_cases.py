@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
+import time
 
 import numpy as np
 
@@ -69,7 +70,8 @@ def write_data(directory) -> None:
     np.save(directory / f"{name}.npy", value)
 
 
-# Weights shared by every process and not split by rows (a replicated input).
+# linear_softmax_cross_entropy's vocabulary matrix: the same in every process
+# (not split by rows; a replicated input of the jitted program).
 VOCAB_SEED = 1
 
 
@@ -123,10 +125,9 @@ def _metric_cases(metrics, d):
 
 
 def main(data_dir: str) -> None:
+  start = time.perf_counter()
   from lossreg_jax import distributed  # pylint: disable=import-outside-toplevel
 
-  import time  # pylint: disable=import-outside-toplevel
-  start = time.perf_counter()
   info = distributed.initialize()  # from the environment that launch_local sets
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
@@ -149,10 +150,9 @@ def main(data_dir: str) -> None:
   local = {name: load(name) for name in names}
   local["probs_c"] = np.asarray(jax.nn.softmax(local["logits"]))  # row-wise: local is exact
   d = distributed.host_local_to_global(local, mesh)
-  rows = {k: int(v.shape[0]) for k, v in local.items()}
   vocab_weight = np.random.default_rng(VOCAB_SEED).normal(size=(16, C)).astype(np.float32)
   result = dict(process_index=info.process_index, process_count=info.process_count,
-                device_count=info.device_count, local_rows=rows["pred"],
+                device_count=info.device_count, local_rows=int(local["pred"].shape[0]),
                 input_devices=len(d["pred"].sharding.device_set))
 
   seconds = {"start-up": time.perf_counter() - start}
@@ -172,6 +172,7 @@ def main(data_dir: str) -> None:
     for (name, fn, *_), st, (x, rest, opts) in zip(cases, static, dyn):
       value, grad = jax.value_and_grad(lambda x, fn=fn, r=rest, o=opts, s=st: fn(x, *r, **o, **s))(x)
       out[name] = (value, grad)
+    # A statistic of the global labels (class counts): no gradient to compare.
     out["class_weights/balanced"] = (losses.class_weights(labels, C), jnp.zeros(()))
     return jax.lax.with_sharding_constraint(out, replicated)
 
@@ -288,7 +289,6 @@ def differences(multi: list[dict], single: dict) -> dict:
 def compare() -> None:
   """``python tests/distributed_cases.py --compare``: run both jobs, print the differences."""
   import tempfile  # pylint: disable=import-outside-toplevel
-  import time  # pylint: disable=import-outside-toplevel
 
   with tempfile.TemporaryDirectory() as data_dir:
     write_data(data_dir)

@@ -73,11 +73,11 @@ def _env_int(name: str) -> int | None:
 
 
 def _backends_started() -> bool:
-  # Private but stable across JAX releases: the backends are created lazily on
-  # the first device query or computation, after which the distributed runtime
-  # and the CPU device count can no longer be set.
+  # The backends are created lazily on the first device query or computation,
+  # after which the distributed runtime and the CPU device count can no longer
+  # be set. JAX has no public query for this; the private one has been stable.
   from jax._src import xla_bridge  # pylint: disable=import-outside-toplevel
-  return bool(xla_bridge._backends)  # pylint: disable=protected-access
+  return xla_bridge.backends_are_initialized()
 
 
 _coordinator: list[str] = []  # the address this module initialized with, if any
