@@ -15,8 +15,11 @@ mesh of every process's devices and computes, with everything jitted:
 * metrics of process-local predictions.
 
 Each process prints one line ``RESULT {json}``; the test compares every
-process's line with the single-process one. It sets process-wide JAX options,
-so it is never imported by pytest except for ``write_data`` (numpy only).
+process's line with the single-process one. ``main`` sets process-wide JAX
+options, so pytest never collects this file; the test imports it only for the
+driver side (``write_data``, ``run_both``), which does no JAX work itself.
+``python tests/distributed_cases.py --compare`` runs both jobs and prints the
+largest differences and each process's timings.
 """
 
 from __future__ import annotations
