@@ -1,5 +1,6 @@
 """Tests for the command's persistent compilation cache (lossreg_jax/_cache.py)."""
 
+import concurrent.futures
 import json
 import os
 import re
@@ -65,6 +66,16 @@ def test_read_only_folder_warns_and_turns_the_cache_off(tmp_path, capsys,
     assert "warning: compilation cache off" in capsys.readouterr().err
   finally:
     home.chmod(0o755)
+
+
+def test_concurrent_runs_create_the_folder_without_failing(tmp_path):
+  # Many runs creating the same fresh folder at once: every one must find it usable
+  # (mkdir races are absorbed by exist_ok; each probe file has a unique name).
+  folder = tmp_path / "a" / "b" / "cache"
+  with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    reasons = list(pool.map(lambda _: _cache._writable_folder(folder), range(64)))
+  assert reasons == [None] * 64
+  assert list(folder.iterdir()) == []  # the probes are gone
 
 
 def test_disabled_leaves_jax_alone(tmp_path, restore_jax_cache_config):
