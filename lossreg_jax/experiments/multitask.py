@@ -350,11 +350,12 @@ def compare_multitask(
     ValueError: for a bad spec or mismatched shapes.
 
   Examples:
-    >>> images, classes, boxes = make_shapes(0, 120)
-    >>> res = compare_multitask(images, classes, boxes, ["ce+smooth_l1", "ce+giou:uncertainty"],
-    ...                         folds=2, epochs=2, batch_size=30, hidden=16)
-    >>> res.specs, res.scores["ce+smooth_l1"]["mean_iou"].shape
-    (('ce+smooth_l1', 'ce+giou:uncertainty'), (2,))
+    >>> images, classes, boxes = make_shapes(0, 240)
+    >>> specs = ["ce+smooth_l1+giou", "ce+smooth_l1+giou:uncertainty"]
+    >>> res = compare_multitask(images, classes, boxes, specs, folds=3, epochs=4,
+    ...                         batch_size=60, hidden=32, learning_rate=3e-3)
+    >>> res.scores["ce+smooth_l1+giou"]["mean_iou"].shape, sorted(res.log_vars[specs[1]])
+    ((3,), ['ce', 'giou', 'smooth_l1'])
   """
   parsed = [s if isinstance(s, MultitaskSpec) else parse_multitask_spec(s) for s in specs]
   if not parsed:
