@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from lossreg_jax import _cache
+
 __all__ = ["build_parser", "main"]
 
 PROG = "lossreg-jax"
@@ -51,6 +53,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                      help="random seed (default 0)")
   group.add_argument("--out", type=Path, default=argparse.SUPPRESS,
                      help="folder for report.md, results.json and plots (default lossreg_out)")
+  group.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS,
+                     help="do not use the persistent compilation cache (default: "
+                          "$LOSSREG_JAX_CACHE, else $XDG_CACHE_HOME/lossreg_jax/xla)")
 
 
 def _data_options(parser: argparse.ArgumentParser, default: str) -> None:
@@ -142,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _defaults(args: argparse.Namespace) -> argparse.Namespace:
-  for name, value in (("quiet", False), ("seed", 0), ("out", Path("lossreg_out"))):
+  for name, value in (("quiet", False), ("seed", 0), ("out", Path("lossreg_out")),
+                      ("no_cache", False)):
     if not hasattr(args, name):
       setattr(args, name, value)
   return args
@@ -151,6 +157,13 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
 def _say(args, *lines: str) -> None:
   if not args.quiet:
     print(*lines, sep="\n", file=sys.stderr)
+
+
+def _cache_line(args) -> str:
+  if args.cache_dir is None:
+    return "off"
+  stats = _cache.cache_stats()
+  return f"{args.cache_dir} ({stats['hits']} hits, {stats['writes']} new entries)"
 
 
 def _load_data(args):
@@ -182,7 +195,8 @@ def _compare(args) -> int:
       progress=not args.quiet)
   print(result.table())
   context = {"data": name, "classes": ", ".join(data.target_names),
-             "wall seconds": f"{time.perf_counter() - start:.1f}"}
+             "wall seconds": f"{time.perf_counter() - start:.1f}",
+             "compile cache": _cache_line(args)}
   written = experiments.write_report(result, args.out, context=context)
   _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
   return 0
@@ -205,8 +219,8 @@ def _path(args) -> int:
       X, data.y.astype("float32"), l1_ratio=args.l1_ratio, n_alphas=args.n_alphas,
       eps=args.eps, cv=args.cv, feature_names=data.feature_names, vs_sklearn=args.vs_sklearn)
   print(result.table())
-  written = experiments.write_report(result, args.out, context={"data": name,
-                                                            "standardized": args.standardize})
+  written = experiments.write_report(result, args.out, context={
+      "data": name, "standardized": args.standardize, "compile cache": _cache_line(args)})
   _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
   return 0
 
@@ -296,6 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _defaults(parser.parse_args(argv))
   except SystemExit as e:  # --help (0) or a usage error (2), already printed
     return int(e.code or 0)
+  # Before any compilation; bench times compilation itself, so it runs uncached.
+  args.cache_dir = _cache.configure_compilation_cache(
+      enabled=not args.no_cache and args.command != "bench", prog=PROG)
   try:
     return _COMMANDS[args.command](args)
   except (UsageError, ValueError, FileNotFoundError) as e:

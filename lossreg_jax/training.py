@@ -315,3 +315,27 @@ def fit(
     history["best_epoch"] = int(es_state.best_step)  # update calls count epochs from 0
   model.eval()
   return history
+
+
+# Bagged ensembles live in their own private module (one concept per file) and
+# are reached here, as lossreg_jax.training.<name>. Imported last: _ensemble
+# builds on the helpers above.
+from lossreg_jax._ensemble import (  # noqa: E402
+    bootstrap_weights,
+    ensemble_member,
+    fit_ensemble,
+    make_ensemble,
+    make_ensemble_optimizer,
+    make_ensemble_train_step,
+    predict_ensemble,
+)
+
+__all__ += [
+    "bootstrap_weights",
+    "ensemble_member",
+    "fit_ensemble",
+    "make_ensemble",
+    "make_ensemble_optimizer",
+    "make_ensemble_train_step",
+    "predict_ensemble",
+]
