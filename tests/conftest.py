@@ -9,6 +9,8 @@ is float32, as for users; tests that compare with scikit-learn in float64 use th
 import os
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# In-process CLI tests must not write the user's persistent compilation cache.
+os.environ.setdefault("LOSSREG_JAX_CACHE", "off")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
