@@ -100,6 +100,55 @@ class LossReport:
         return r
     raise KeyError(f"no property {name!r}; the report has {[r.name for r in self.results]}")
 
+  def to_dict(self) -> dict:
+    """The report as JSON-ready Python values (counterexamples as nested lists).
+
+    Returns:
+      ``{"loss", "task", "passed", "properties": [{"name", "passed", "detail",
+      "counterexample"}, ...]}``.
+
+    Examples:
+      >>> LossReport("f", "regression", (PropertyResult("jit", True, "ok"),)).to_dict()["passed"]
+      True
+    """
+    return {
+        "loss": self.loss_name, "task": self.task, "passed": self.passed,
+        "properties": [
+            {"name": r.name, "passed": r.passed, "detail": r.detail,
+             "counterexample": None if r.counterexample is None else
+             {k: np.asarray(v).tolist() for k, v in r.counterexample.items()}}
+            for r in self.results]}
+
+  def markdown(self) -> str:
+    """The report as a Markdown page: a table, then the counterexamples.
+
+    Returns:
+      The page's text.
+
+    Examples:
+      >>> print(LossReport("f", "regression", (PropertyResult("jit", True, "ok"),)).markdown())
+      # check_loss(f, task='regression'): 1/1 properties hold
+      <BLANKLINE>
+      | property | result | detail |
+      |---|---|---|
+      | jit | PASS | ok |
+      <BLANKLINE>
+    """
+    n_pass = sum(r.passed for r in self.results)
+    lines = [f"# check_loss({self.loss_name}, task={self.task!r}): "
+             f"{n_pass}/{len(self.results)} properties hold", "",
+             "| property | result | detail |", "|---|---|---|"]
+    for r in self.results:
+      detail = r.detail.replace("|", "\\|")
+      lines.append(f"| {r.name} | {'PASS' if r.passed else 'FAIL'} | {detail} |")
+    for r in self.failures:
+      if r.counterexample:
+        lines += ["", f"## counterexample for {r.name}", "", "```"]
+        lines += [f"{k} = {np.array2string(np.asarray(v), precision=6, separator=', ')}"
+                  for k, v in r.counterexample.items()]
+        lines.append("```")
+    return "\n".join(lines) + "\n"
+
   def __str__(self) -> str:
     width = max(len(r.name) for r in self.results)
     n_pass = sum(r.passed for r in self.results)
