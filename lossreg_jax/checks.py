@@ -524,7 +524,8 @@ def check_loss(
     is a table for the terminal.
 
   Raises:
-    TypeError: if ``fn`` is not callable.
+    TypeError: if ``fn`` is not callable, ``key`` is not a ``jax.random`` key,
+      ``shape`` is not a tuple, or a tolerance or scale is not a number.
     ValueError: for an unknown ``task`` or ``binary_inputs``, or bad sizes.
 
   Examples:
@@ -543,9 +544,19 @@ def check_loss(
   for name, value, low in (("num_samples", num_samples, 2), ("num_classes", num_classes, 2)):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
       raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+  if isinstance(shape, (int, np.integer)) or not isinstance(shape, (tuple, list)):
+    raise TypeError(f"shape must be a tuple of positive ints, e.g. (4,), got "
+                    f"{type(shape).__name__} {shape!r}.")
   shape = tuple(shape)
-  if not all(isinstance(d, (int, np.integer)) and d >= 1 for d in shape):
+  if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
+             for d in shape):
     raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}.")
+  if key is not None and not (
+      isinstance(key, (jax.Array, np.ndarray)) and not isinstance(key, jax.core.Tracer)
+      and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+           or (key.dtype == np.uint32 and key.shape == (2,)))):
+    raise TypeError(f"key must be a jax.random key (jax.random.key(0) or PRNGKey(0)), got "
+                    f"{type(key).__name__} {key!r:.60}.")
   for name, value in (("scale", scale), ("extreme_scale", extreme_scale)):
     _check_in_range(name, value, 0.0, low_inclusive=False)
   _check_in_range("rtol", rtol, 0.0)

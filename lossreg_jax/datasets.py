@@ -9,6 +9,7 @@ are not meant for ``jax.jit``.
 from __future__ import annotations
 
 import math
+import os
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -221,6 +222,7 @@ def train_test_split(
       (with ``stratify``) a class has a single row or a side would have fewer
       rows than there are classes (scikit-learn's ``StratifiedShuffleSplit``
       raises there too).
+    TypeError: if ``key`` is neither a ``jax.random`` key nor an int.
 
   Examples:
     >>> X, y = jnp.arange(8.0).reshape(4, 2), jnp.arange(4)
@@ -237,6 +239,11 @@ def train_test_split(
       raise ValueError(f"arrays must share their first dimension: arrays[0] has {n} rows, "
                        f"arrays[{i}] has shape {a.shape}.")
   n_test = _test_count(n, test_size)
+  if isinstance(key, bool) or not (isinstance(key, (int, np.integer)) or (
+      isinstance(key, (jax.Array, np.ndarray)) and (
+          jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or key.dtype == np.uint32))):
+    raise TypeError(f"key must be a jax.random key or an int seed, got "
+                    f"{type(key).__name__} {key!r:.60}.")
   if isinstance(key, (int, np.integer)):
     key = jax.random.key(int(key))
   # One draw from the JAX key seeds a host generator: the split is then plain
@@ -431,8 +438,10 @@ def load_csv(
       column (the message lists the columns); no feature column is left; a
       cell is not a number (its line number, column and value); rows have
       missing cells (their line numbers; or pass ``drop_missing=True``); a
-      classification target has a single class.
-    TypeError: if ``features`` or ``drop`` is a string instead of a sequence.
+      classification target has a single class; ``delimiter`` is not one
+      character.
+    TypeError: if ``features`` or ``drop`` is a string instead of a sequence,
+      or ``path``, ``target`` or ``drop_missing`` has the wrong type.
 
   Examples:
     >>> import pathlib, tempfile
@@ -446,9 +455,17 @@ def load_csv(
     >>> ds.feature_names, ds.task
     (('size', 'colour=blue', 'colour=red'), 'regression')
   """
+  if not isinstance(path, (str, os.PathLike)):
+    raise TypeError(f"path must be a file path (str or pathlib.Path), got "
+                    f"{type(path).__name__} {path!r:.60}.")
   path = Path(path)
   if task is not None:
     check_choice("task", task, _TASKS)
+  if not isinstance(delimiter, str) or len(delimiter) != 1:
+    raise ValueError(f"delimiter must be one character, got {delimiter!r}.")
+  if not isinstance(drop_missing, (bool, np.bool_)):
+    raise TypeError(f"drop_missing must be a bool, got {type(drop_missing).__name__} "
+                    f"{drop_missing!r}.")
   if not isinstance(target, str):
     raise TypeError(f"target must be a column name (str), got {type(target).__name__}.")
   header, cells, lines = _read_table(path, delimiter)
