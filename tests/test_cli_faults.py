@@ -274,3 +274,29 @@ def test_option_checks_run_before_any_work(capsys, monkeypatch):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_bench_out_writes_the_table_and_results(capsys, tmp_path, monkeypatch):
+  class FakeRun:
+    SIZES = {"small": {}, "full": {}}
+    SECTIONS = ("losses", "linear")
+
+    @staticmethod
+    def main(argv):
+      path = argv[argv.index("--json") + 1]
+      Path(path).write_text(json.dumps({"size": "small", "sections": {"losses": {}}}))
+      print("TABLE")
+      return 0
+
+    @staticmethod
+    def format_report(report):
+      return f"sections: {', '.join(report['sections'])}"
+
+  monkeypatch.setattr(cli, "_bench_module", lambda: FakeRun)
+  folder = _previous_report(tmp_path / "bench")
+  assert cli.main(["bench", "--out", str(folder), "-q"]) == 0
+  assert json.loads((folder / "results.json").read_text())["size"] == "small"
+  assert "sections: losses" in (folder / "report.md").read_text()
+  assert "metrics.png" not in {p.name for p in folder.iterdir()}  # replaced as a set
+  assert cli.main(["bench", "--only", "gpu_kernels"]) == 2
+  assert "--only must name sections among losses, linear" in capsys.readouterr().err

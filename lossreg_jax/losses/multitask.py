@@ -87,9 +87,9 @@ def weighted_sum(
       common shape).
     weights: Mapping with exactly the keys of ``losses``, or ``None`` to weigh
       every task by 1. Values may be Python floats or (traced) arrays. It is a
-      required positional argument (DESIGN.md's ``weighted_sum(losses,
-      weights)``), since the conventions make every defaulted option
-      keyword-only.
+      required positional argument (the public signature is
+      ``weighted_sum(losses, weights)``), since the conventions make every
+      defaulted option keyword-only.
 
   Returns:
     ``(total, terms)``: ``total`` is the sum of the weighted terms (the shape
