@@ -394,8 +394,8 @@ class _Interrupt:
   previous report is either intact or fully replaced.
   """
 
-  def __init__(self, command: str):
-    self.command = command
+  def __init__(self, command: str | None = None):
+    self.command = command  # set once the arguments are parsed
     self.previous = None
 
   def __call__(self, signum, frame) -> None:
@@ -407,8 +407,8 @@ class _Interrupt:
         stream.flush()
       except Exception:  # noqa: BLE001 - a closed pipe must not stop the exit
         pass
-    os.write(2, f"\n{PROG} {self.command}: interrupted\n".encode()
-             if _mid_line() else f"{PROG} {self.command}: interrupted\n".encode())
+    who = PROG if self.command is None else f"{PROG} {self.command}"
+    os.write(2, f"{chr(10) if _mid_line() else ''}{who}: interrupted\n".encode())
     os._exit(130)
 
   def __enter__(self):
@@ -436,12 +436,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["compare", "--loss", "focal:gama=2"])
     2
   """
-  parser = build_parser()
-  try:
-    args = _defaults(parser.parse_args(argv))
-  except SystemExit as e:  # --help (0) or a usage error (2), already printed
-    return int(e.code or 0)
-  with _Interrupt(args.command):
+  with _Interrupt() as interrupt:  # first: Ctrl-C while parsing is handled too
+    parser = build_parser()
+    try:
+      args = _defaults(parser.parse_args(argv))
+    except SystemExit as e:  # --help (0) or a usage error (2), already printed
+      return int(e.code or 0)
+    interrupt.command = args.command
     try:
       _check_options(args)
       return _COMMANDS[args.command](args)

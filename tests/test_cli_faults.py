@@ -300,3 +300,27 @@ def test_bench_out_writes_the_table_and_results(capsys, tmp_path, monkeypatch):
   assert "metrics.png" not in {p.name for p in folder.iterdir()}  # replaced as a set
   assert cli.main(["bench", "--only", "gpu_kernels"]) == 2
   assert "--only must name sections among losses, linear" in capsys.readouterr().err
+
+
+def test_sigint_during_the_swap_is_held_until_the_new_report_is_in_place(tmp_path, monkeypatch):
+  folder = _previous_report(tmp_path / "out")
+  seen = []
+  previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(
+      sorted(p.name for p in folder.iterdir()) if folder.exists() else None))
+  real_replace = os.replace
+
+  def replace_after_a_sigint(src, dst):  # Ctrl-C right between the two renames
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(100):  # bytecode boundaries, where Python runs signal handlers
+      pass
+    real_replace(src, dst)
+
+  monkeypatch.setattr(os, "replace", replace_after_a_sigint)
+  try:
+    with _output.atomic_folder(folder) as tmp:
+      (tmp / "report.md").write_text("new")
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  # The handler ran once the swap was complete, never with the folder missing.
+  assert seen == [[".lossreg-jax-report", "report.md"]]
+  assert (folder / "report.md").read_text() == "new"
