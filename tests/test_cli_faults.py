@@ -324,3 +324,24 @@ def test_sigint_during_the_swap_is_held_until_the_new_report_is_in_place(tmp_pat
   # The handler ran once the swap was complete, never with the folder missing.
   assert seen == [[".lossreg-jax-report", "report.md"]]
   assert (folder / "report.md").read_text() == "new"
+
+
+def test_csv_with_text_columns_and_column_options(capsys, tmp_path):
+  # pandas reads the file; a text column is one-hot encoded, --drop / --features choose.
+  rows = ["id,size,colour,price"] + [
+      f"r{i},{i % 5},{('red', 'blue', 'green')[i % 3]},{1.5 * (i % 5) + (i % 3) + 0.01 * i}"
+      for i in range(30)]
+  path = tmp_path / "prices.csv"
+  path.write_text("\n".join(rows) + "\n")
+  out = tmp_path / "o"
+  code = cli.main(["path", "--csv", str(path), "--target", "price", "--drop", "id",
+                   "--n-alphas", "5", "--cv", "3", "--out", str(out), "-q"])
+  assert code == 0, capsys.readouterr().err
+  coef = json.loads((out / "results.json").read_text())["coef"]
+  assert sorted(coef) == ["colour=blue", "colour=green", "colour=red", "size"]
+  code = cli.main(["path", "--csv", str(path), "--target", "price", "--features", "size",
+                   "--n-alphas", "5", "--cv", "3", "--out", str(out), "-q"])
+  assert code == 0
+  assert list(json.loads((out / "results.json").read_text())["coef"]) == ["size"]
+  assert cli.main(["path", "--features", "size"]) == 2
+  assert "--features and --drop need --csv" in capsys.readouterr().err
