@@ -345,3 +345,12 @@ def test_csv_with_text_columns_and_column_options(capsys, tmp_path):
   assert list(json.loads((out / "results.json").read_text())["coef"]) == ["size"]
   assert cli.main(["path", "--features", "size"]) == 2
   assert "--features and --drop need --csv" in capsys.readouterr().err
+
+
+def test_out_may_be_a_link_to_a_previous_report(tmp_path):
+  target = _previous_report(tmp_path / "real")
+  (tmp_path / "link").symlink_to(target)
+  with _output.atomic_folder(tmp_path / "link") as tmp:
+    (tmp / "report.md").write_text("new")
+  assert (tmp_path / "link").is_symlink() and (tmp_path / "link" / "report.md").read_text() == "new"
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]

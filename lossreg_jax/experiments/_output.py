@@ -140,6 +140,8 @@ def atomic_folder(out_dir: str | Path) -> Iterator[Path]:
     ['.lossreg-jax-report', 'report.md']
   """
   out = check_out_dir(out_dir)
+  if out.is_symlink():  # swap the folder it points to; the link keeps pointing there
+    out = out.resolve()
   out.parent.mkdir(parents=True, exist_ok=True)
   tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
   _PENDING.add(tmp)
