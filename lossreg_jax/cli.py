@@ -277,7 +277,11 @@ def _import_function(text: str):
 def _check(args) -> int:
   from lossreg_jax import checks
   fn = _import_function(args.target_fn)
-  report = checks.check_loss(fn, task=args.task)
+  try:
+    report = checks.check_loss(fn, task=args.task)
+  except SystemExit as e:  # the user's function, called with test inputs, exited
+    raise UsageError(f"{args.target_fn} called sys.exit({e.code!r}) while being checked; a "
+                     f"loss must return a value") from None
   print(report)
   if not args.out_given:
     return 0 if report.passed else 1

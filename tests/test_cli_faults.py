@@ -76,6 +76,8 @@ def test_usage_faults(tmp_path, capsys, monkeypatch):
   mixed.write_text("a,b,label\n1,2,0\n3,4,1\n5,oops,0\n")
   sys_exit = tmp_path / "exits_at_import.py"
   sys_exit.write_text("import sys\nsys.exit(3)\ndef f(p, t):\n  return (p - t) ** 2\n")
+  exits_when_called = tmp_path / "exits_when_called.py"
+  exits_when_called.write_text("import sys\ndef f(p, t):\n  sys.exit(4)\n")
   cases = [  # (argv, command, text of the one stderr line)
       (["compare", "--out", "afile"], "compare", "'afile' is a file"),
       (["compare", "--out", "afile/sub"], "compare", "is under 'afile', which is a file"),
@@ -99,8 +101,10 @@ def test_usage_faults(tmp_path, capsys, monkeypatch):
       (["compare", "--csv", str(mixed), "--target", "label", "--features", "zz"], "compare",
        "features names column(s) 'zz' not found"),
       (["check", f"{sys_exit}:f"], "check", "called sys.exit(3)"),
+      (["check", f"{exits_when_called}:f"], "check", "called sys.exit(4) while being checked"),
       (["bench", "--size", "huge"], "bench", "--size must be one of small, full"),
   ]
+  assert cases[17][0][0] == "check" and cases[13][0][1] == "--csv"  # the indices below
   # Each fault once as a real process; a process costs seconds (the JAX import), so
   # those are the first ones of each kind, and all of them run in process too.
   in_subprocess = [0, 6, 13, 17]
