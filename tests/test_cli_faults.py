@@ -343,10 +343,13 @@ def test_csv_with_text_columns_and_column_options(capsys, tmp_path):
   assert code == 0, capsys.readouterr().err
   coef = json.loads((out / "results.json").read_text())["coef"]
   assert sorted(coef) == ["colour=blue", "colour=green", "colour=red", "size"]
-  code = cli.main(["path", "--csv", str(path), "--target", "price", "--features", "size",
-                   "--n-alphas", "5", "--cv", "3", "--out", str(out), "-q"])
+  # The same four features chosen by name (same shapes: the compiled path is reused).
+  (out / "report.md").write_text("previous")
+  code = cli.main(["path", "--csv", str(path), "--target", "price", "--features",
+                   "colour,size", "--n-alphas", "5", "--cv", "3", "--out", str(out), "-q"])
   assert code == 0
-  assert list(json.loads((out / "results.json").read_text())["coef"]) == ["size"]
+  assert sorted(json.loads((out / "results.json").read_text())["coef"]) == sorted(coef)
+  assert (out / "report.md").read_text() != "previous"
   assert cli.main(["path", "--features", "size"]) == 2
   assert "--features and --drop need --csv" in capsys.readouterr().err
 
