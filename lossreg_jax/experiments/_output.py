@@ -7,9 +7,10 @@ while writing leaves the previous report exactly as it was, and a finished run
 replaces the previous report as a whole (a ``path`` run's plots never stay
 beside a later ``compare`` report).
 
-A target folder that holds anything besides report files is left untouched
-and the run is refused with a message: this module never deletes a file that
-it did not write.
+A target folder that holds anything besides report files (those listed in
+the hidden manifest a report writes, or the names reports have always used)
+is left untouched and the run is refused with a message, so a user's own
+files are never deleted.
 """
 
 from __future__ import annotations
