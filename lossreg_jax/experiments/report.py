@@ -8,6 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
+from lossreg_jax.experiments._output import atomic_folder
 from lossreg_jax.experiments.compare import METRICS, ComparisonResult
 from lossreg_jax.experiments.path import PathResult
 
@@ -144,6 +145,12 @@ def write_report(
   chosen alpha marked) and ``cv_curve.png`` (held-out MSE per fold and mean ±
   std). Plots use matplotlib's Agg backend; the folder is created if needed.
 
+  The report appears whole or not at all: the files are written into a hidden
+  sibling folder that replaces ``out_dir`` once everything is written, so an
+  error or an interrupt leaves a previous report in ``out_dir`` untouched,
+  and a finished report replaces all the files of the previous one. A folder
+  holding other files is never overwritten.
+
   Args:
     result: What :func:`compare_losses` or :func:`regularization_path` returned.
     out_dir: The folder to write into.
@@ -154,6 +161,8 @@ def write_report(
 
   Raises:
     TypeError: for another kind of result.
+    ValueError: naming ``out_dir`` if it is a file, lies under a file, or holds
+      files that are not a report's (nothing is written then).
 
   Examples:
     >>> import tempfile
@@ -164,22 +173,22 @@ def write_report(
     >>> sorted(p.name for p in write_report(res, tempfile.mkdtemp()))
     ['coef_path.png', 'cv_curve.png', 'report.md', 'results.json']
   """
-  out = Path(out_dir)
-  out.mkdir(parents=True, exist_ok=True)
   context = dict(context or {})
-  if isinstance(result, ComparisonResult):
-    pngs = [out / "metrics.png", out / "train_loss.png"]
-    _metrics_plot(result, pngs[0])
-    _loss_plot(result, pngs[1])
-    markdown = _compare_markdown(result, context)
-  elif isinstance(result, PathResult):
-    pngs = [out / "coef_path.png", out / "cv_curve.png"]
-    _path_plots(result, *pngs)
-    markdown = _path_markdown(result, context)
-  else:
+  if not isinstance(result, (ComparisonResult, PathResult)):
     raise TypeError(f"result must be a ComparisonResult or a PathResult, got "
                     f"{type(result).__name__}.")
-  (out / "report.md").write_text(markdown)
-  payload = {"context": {k: str(v) for k, v in context.items()}, **result.to_dict()}
-  (out / "results.json").write_text(json.dumps(payload, indent=2))
-  return [out / "report.md", out / "results.json", *pngs]
+  out = Path(out_dir)
+  with atomic_folder(out) as tmp:
+    if isinstance(result, ComparisonResult):
+      pngs = ["metrics.png", "train_loss.png"]
+      _metrics_plot(result, tmp / pngs[0])
+      _loss_plot(result, tmp / pngs[1])
+      markdown = _compare_markdown(result, context)
+    else:
+      pngs = ["coef_path.png", "cv_curve.png"]
+      _path_plots(result, *(tmp / name for name in pngs))
+      markdown = _path_markdown(result, context)
+    (tmp / "report.md").write_text(markdown)
+    payload = {"context": {k: str(v) for k, v in context.items()}, **result.to_dict()}
+    (tmp / "results.json").write_text(json.dumps(payload, indent=2))
+  return [out / name for name in ("report.md", "results.json", *pngs)]
