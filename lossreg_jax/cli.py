@@ -455,10 +455,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["compare", "--loss", "focal:gama=2"])
     2
   """
-  with _Interrupt() as interrupt:  # first: Ctrl-C while parsing is handled too
+  words = list(sys.argv[1:] if argv is None else argv)
+  # The handler goes first, so Ctrl-C while JAX imports or the arguments parse
+  # is handled too; it names the command as soon as one can be seen.
+  with _Interrupt(next((w for w in words if w in _COMMANDS), None)) as interrupt:
     parser = build_parser()
     try:
-      args = _defaults(parser.parse_args(argv))
+      args = _defaults(parser.parse_args(words))
     except SystemExit as e:  # --help (0) or a usage error (2), already printed
       return int(e.code or 0)
     interrupt.command = args.command
