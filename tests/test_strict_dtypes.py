@@ -110,7 +110,7 @@ LOSS_CASES = {
     "per_example": lambda a, d: losses.per_example(_sum_of_squares)(
         a, d["y"], weights=d["weights"]),
     "linear_softmax_cross_entropy": lambda a, d: losses.linear_softmax_cross_entropy(
-        d["hidden"], a, d["int_labels"], chunk_size=2, token_chunk_size=4,
+        d["hidden"], a, d["int_labels"], token_chunk_size=4,
         strategy="tokens", label_smoothing=0.1, ignore_index=0),
 }
 # Which input each case differentiates.
