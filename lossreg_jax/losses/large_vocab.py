@@ -278,12 +278,14 @@ def linear_softmax_cross_entropy(
   ``"auto"`` follows the chunk size given: ``chunk_size`` runs ``"vocab"``,
   ``token_chunk_size`` runs ``"tokens"`` (passing both is an error, and so is a
   chunk size for the other strategy: no argument is silently ignored). With
-  neither, it picks ``"tokens"`` unless ``reduction="none"`` (or ``N < 8 <= V``).
-  Automatic chunks split the chunked axis into at least 8 chunks (when it has 8
-  entries), so one logits block is at most 1/8 of the ``(N, V)`` logits and the
-  compiled temporaries, value and gradient, stay under a quarter of the logits
-  (plus the gradients' own size). Both differentiate
-  with respect to ``hidden``, ``weight``, ``label_smoothing`` and ``weights``
+  neither, it picks ``"tokens"`` unless ``reduction="none"`` or
+  ``N < min(8, V)`` (too few tokens to split). Automatic chunks split the
+  chunked axis into at least 8 chunks (when it has 8 entries), so one logits
+  block is at most 1/8 of the ``(N, V)`` logits and the compiled temporaries,
+  value and gradient, stay under a quarter of the logits (measured with
+  ``memory_analysis()`` at N=2048, D=32, V=8192: 0.14), plus the gradients' own
+  size and, when ``N < D``, the ``(D, chunk)`` slice of ``weight``. Both
+  differentiate with respect to ``hidden``, ``weight``, ``label_smoothing`` and ``weights``
   (reverse mode only: no ``jax.jvp``); ``labels`` get no gradient. Matmuls run
   in the inputs' dtype (bfloat16 / float16 use tensor cores) and accumulate in
   float32; gradients come back in the inputs' dtypes. Ragged sizes (``V`` not a
