@@ -218,3 +218,17 @@ def test_half_precision_extremes_are_finite_and_keep_dtype(dtype):
     assert value.dtype == dtype and grad.dtype == dtype and each[name].dtype == dtype
     assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad, np.float32)))
     assert _in_range(name, np.minimum(np.asarray(each[name], np.float32), SUP[name] - 1e-6)), name
+
+
+def test_half_precision_gradient_saturates_and_float32_keeps_forward_mode():
+  # Two identical zero-width boxes: the eps-guarded IoU changes at ~1 / eps there.
+  box = jnp.array([[0.0, 0.0, 0.0, 2.0]])
+  g32 = jax.grad(losses.iou_loss)(box, box)
+  assert np.abs(np.asarray(g32)).max() > 65504  # past float16's range in float32
+  g16 = jax.grad(losses.iou_loss)(box.astype(jnp.float16), box.astype(jnp.float16))
+  assert g16.dtype == jnp.float16 and np.all(np.isfinite(np.asarray(g16, np.float32)))
+  np.testing.assert_array_equal(np.sign(np.asarray(g16, np.float32)), np.sign(g32))
+  # float32 boxes have no custom rule in the way: forward mode works.
+  pred, target = random_boxes(3, seed=14)
+  fwd = jax.jacfwd(losses.ciou_loss)(pred, target)
+  np.testing.assert_allclose(fwd, jax.grad(losses.ciou_loss)(pred, target), rtol=1e-5, atol=1e-7)

@@ -89,29 +89,37 @@ def check_not_inverted(name: str, xyxy: jax.Array, mask: jax.Array | None) -> No
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def upcast(x: jax.Array, dtype) -> jax.Array:
-  """``x.astype(dtype)`` whose gradient saturates at the range of ``x.dtype``.
+  """``x.astype(dtype)``; from half precision, with a gradient that saturates.
 
   Half-precision boxes are measured in float32. Their gradients are cast back
   to float16 and can exceed its range (65504) near degenerate pairs, where the
   loss does change that fast (``1 / width`` for a box of width 1e-5, ``1 / eps``
   on a zero-area pair): a plain cast would give inf. They saturate at the
-  largest finite value instead, keeping the sign.
+  largest finite value instead, keeping the sign. This needs a
+  ``jax.custom_vjp``, which has no forward mode, so it is used only when the
+  dtype changes: float32 / float64 boxes keep ``jax.jvp`` and ``jax.jacfwd``.
   """
+  if jnp.dtype(x.dtype) == jnp.dtype(dtype):
+    return x
+  return _saturating_cast(x, jnp.dtype(dtype))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _saturating_cast(x: jax.Array, dtype) -> jax.Array:
   return x.astype(dtype)
 
 
-def _upcast_fwd(x, dtype):
+def _saturating_cast_fwd(x, dtype):
   return x.astype(dtype), jnp.zeros((0,), x.dtype)
 
 
-def _upcast_bwd(dtype, like, ct):
+def _saturating_cast_bwd(dtype, like, ct):
   big = float(jnp.finfo(like.dtype).max)
   return (jnp.clip(ct, -big, big).astype(like.dtype),)
 
 
-upcast.defvjp(_upcast_fwd, _upcast_bwd)
+_saturating_cast.defvjp(_saturating_cast_fwd, _saturating_cast_bwd)
 
 
 class PairGeometry(NamedTuple):

@@ -9,7 +9,9 @@ Boxes have shape ``[..., 4]`` in one of three formats (``box_format``):
 The losses compare matched pairs of boxes elementwise and return one value per
 box (shape ``[...]`` with ``reduction="none"``) as ``torchvision.ops``
 computes them; then the shared weights / where / reduction contract applies.
-float16 and bfloat16 boxes are computed in float32 and the result is cast back.
+float16 and bfloat16 boxes are computed in float32 and the result is cast back;
+their gradients saturate at the dtype's largest value instead of overflowing,
+and they are differentiable in reverse mode only (``jax.grad``, not ``jax.jvp``).
 
 The box rule. A box with a negative width or height is *empty*: it has area 0,
 IoU 0 with every box, and the enclosing box only sees its center (the geometry
