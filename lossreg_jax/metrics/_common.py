@@ -17,6 +17,7 @@ import numpy as np
 from lossreg_jax._validation import as_float_array, check_same_shape
 from lossreg_jax.losses._reduce import broadcast_where
 
+
 def is_traced(*xs) -> bool:
   return any(isinstance(x, jax.core.Tracer) for x in xs)
 
@@ -201,3 +202,84 @@ def compact(keep: jax.Array, *arrays: jax.Array) -> tuple[jax.Array, tuple[jax.A
   source = jnp.zeros(n, jnp.int32).at[dest].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
   source = source[jnp.minimum(jnp.arange(n, dtype=jnp.int32), jnp.maximum(count - 1, 0))]
   return count, tuple(x[source] for x in arrays)
+
+
+def has_nan(s, y, include):
+  """True where an included score or (floating) label is NaN: the result is NaN."""
+  bad = jnp.isnan(s)
+  if jnp.issubdtype(y.dtype, jnp.floating):
+    bad = bad | jnp.isnan(y)
+  if include is not None:
+    bad = bad & include
+  return jnp.any(bad)
+
+
+def threshold_points(scores, labels, weights, where):
+  """Cumulative false / true positive weight at each distinct score, descending.
+
+  The fixed-shape form of scikit-learn's ``confusion_matrix_at_thresholds``:
+  rows with zero weight (and excluded rows) are dropped as scikit-learn drops
+  zero-weight samples; the first ``count`` entries of ``fps``, ``tps`` and
+  ``thresholds`` are scikit-learn's, the rest repeat the last of them.
+
+  Returns:
+    ``(count, fps, tps, thresholds, nan_found, dtype)``, arrays of length n.
+  """
+  s, y, w, include, dtype = prepare(scores, labels, weights, where)
+  nan_found = has_nan(s, y, include)
+  n = s.shape[0]
+  valid = w != 0
+  # Included rows first, by descending score; stable as scikit-learn's sort.
+  _, _, order = jax.lax.sort(
+      ((~valid).astype(jnp.int32), -s, jnp.arange(n, dtype=jnp.int32)), num_keys=2,
+      is_stable=True)
+  s, w, valid, positive = s[order], w[order], valid[order], (y == 1)[order]
+  zero = jnp.zeros((), w.dtype)
+  # Unweighted, w is an int32 count: the cumulative sums are exact.
+  tps = jnp.cumsum(jnp.where(positive, w, zero)).astype(dtype)
+  fps = jnp.cumsum(jnp.where(positive, zero, w)).astype(dtype)
+  last = jnp.ones(1, bool)
+  # A threshold closes each tie group: the next score differs or is excluded.
+  end = valid & jnp.concatenate([(s[1:] != s[:-1]) | ~valid[1:], last])
+  count, (fps, tps, thresholds) = compact(end, fps, tps, s)
+  return count, fps, tps, thresholds, nan_found, dtype
+
+
+def row_array(name: str, x, n: int) -> jax.Array:
+  """``weights`` / ``where`` given per row: shape ``(n,)`` (or a scalar / ``(1,)``)."""
+  x = jnp.asarray(x)
+  if x.ndim > 1 or (x.ndim == 1 and x.shape[0] not in (1, n)):
+    raise ValueError(
+        f"{name} must hold one value per row, shape ({n},) (or a scalar), got "
+        f"{name}.shape={x.shape}."
+    )
+  return jnp.broadcast_to(x, (n,))
+
+
+def row_mask(where, n: int) -> jax.Array | None:
+  """Checks a per-row boolean ``where`` and returns it with shape ``(n,)``."""
+  if where is None:
+    return None
+  where = row_array("where", where, n)
+  if where.dtype != jnp.bool_:
+    raise TypeError(f"where must be a boolean mask, got dtype {where.dtype}.")
+  return where
+
+
+def row_weights(weights, where, n: int, dtype) -> tuple[jax.Array, jax.Array | None]:
+  """Per-row weights in ``dtype`` with excluded rows at 0, and the mask (or None)."""
+  include = row_mask(where, n)
+  w = jnp.ones((n,), dtype) if weights is None else row_array("weights", weights, n).astype(dtype)
+  if include is not None:
+    w = jnp.where(include, w, jnp.zeros((), dtype))
+  return w, include
+
+
+def concrete_included(x, where, n: int) -> np.ndarray | None:
+  """The rows of ``x`` that ``where`` includes, as NumPy, or None when traced."""
+  if is_traced(x, where):
+    return None
+  x = np.asarray(x)
+  if where is None:
+    return x
+  return x[np.asarray(row_mask(np.asarray(where), n))]

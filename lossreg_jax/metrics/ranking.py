@@ -24,7 +24,7 @@ from jax.typing import ArrayLike
 
 from lossreg_jax.metrics._common import (
     as_arrays, check_binary, check_inputs, check_no_nan, check_zero_division, compact, divide,
-    is_traced, prepare)
+    has_nan, is_traced, prepare, threshold_points)
 
 __all__ = ["average_precision", "precision_recall_curve", "roc_auc", "roc_curve"]
 
@@ -35,16 +35,6 @@ def _check_scores(fn, scores, labels, where):
   check_no_nan("scores", sv, fn)
   check_no_nan("labels", lv, fn)
   check_binary("labels", lv, fn)
-
-
-def _nan_found(s, y, include):
-  """True where an included score or (floating) label is NaN: the result is NaN."""
-  bad = jnp.isnan(s)
-  if jnp.issubdtype(y.dtype, jnp.floating):
-    bad = bad | jnp.isnan(y)
-  if include is not None:
-    bad = bad & include
-  return jnp.any(bad)
 
 
 def roc_auc(
@@ -96,7 +86,7 @@ def roc_auc(
 @jax.jit
 def _roc_auc(scores, labels, weights, where, zd):
   s, y, w, include, dtype = prepare(scores, labels, weights, where)
-  nan_found = _nan_found(s, y, include)
+  nan_found = has_nan(s, y, include)
   w = w.astype(dtype)
   s = s if include is None else jnp.where(include, s, jnp.zeros((), s.dtype))
   positive = y == 1
@@ -127,37 +117,6 @@ def _trim(count, outputs, *inputs):
     return tuple(x for x, _ in outputs)
   k = int(count)
   return tuple(x[:k + extra] for x, extra in outputs)
-
-
-def _threshold_points(scores, labels, weights, where):
-  """Cumulative false / true positive weight at each distinct score, descending.
-
-  The fixed-shape form of scikit-learn's ``confusion_matrix_at_thresholds``:
-  rows with zero weight (and excluded rows) are dropped as scikit-learn drops
-  zero-weight samples; the first ``count`` entries of ``fps``, ``tps`` and
-  ``thresholds`` are scikit-learn's, the rest repeat the last of them.
-
-  Returns:
-    ``(count, fps, tps, thresholds, nan_found, dtype)``, arrays of length n.
-  """
-  s, y, w, include, dtype = prepare(scores, labels, weights, where)
-  nan_found = _nan_found(s, y, include)
-  n = s.shape[0]
-  valid = w != 0
-  # Included rows first, by descending score; stable as scikit-learn's sort.
-  _, _, order = jax.lax.sort(
-      ((~valid).astype(jnp.int32), -s, jnp.arange(n, dtype=jnp.int32)), num_keys=2,
-      is_stable=True)
-  s, w, valid, positive = s[order], w[order], valid[order], (y == 1)[order]
-  zero = jnp.zeros((), w.dtype)
-  # Unweighted, w is an int32 count: the cumulative sums are exact.
-  tps = jnp.cumsum(jnp.where(positive, w, zero)).astype(dtype)
-  fps = jnp.cumsum(jnp.where(positive, zero, w)).astype(dtype)
-  last = jnp.ones(1, bool)
-  # A threshold closes each tie group: the next score differs or is excluded.
-  end = valid & jnp.concatenate([(s[1:] != s[:-1]) | ~valid[1:], last])
-  count, (fps, tps, thresholds) = compact(end, fps, tps, s)
-  return count, fps, tps, thresholds, nan_found, dtype
 
 
 def _rate(x, dtype):
@@ -235,7 +194,7 @@ def roc_curve(
 
 @partial(jax.jit, static_argnames=("drop_intermediate",))
 def _roc_curve(scores, labels, weights, where, *, drop_intermediate):
-  count, fps, tps, thresholds, nan_found, dtype = _threshold_points(
+  count, fps, tps, thresholds, nan_found, dtype = threshold_points(
       scores, labels, weights, where)
   if drop_intermediate:
     # scikit-learn keeps the first and last points and those where
@@ -319,7 +278,7 @@ def _precision(fps, tps):
 
 @jax.jit
 def _precision_recall_curve(scores, labels, weights, where):
-  count, fps, tps, thresholds, nan_found, dtype = _threshold_points(
+  count, fps, tps, thresholds, nan_found, dtype = threshold_points(
       scores, labels, weights, where)
   precision = _precision(fps, tps)
   total = tps[-1]
@@ -377,7 +336,7 @@ def average_precision(
 
 @jax.jit
 def _average_precision(scores, labels, weights, where):
-  _, fps, tps, _, nan_found, dtype = _threshold_points(scores, labels, weights, where)
+  _, fps, tps, _, nan_found, dtype = threshold_points(scores, labels, weights, where)
   # Padding repeats the last point, so its gain is 0.
   gain = tps - jnp.concatenate([jnp.zeros(1, dtype), tps[:-1]])
   ap = jnp.maximum(divide(jnp.sum(gain * _precision(fps, tps)), tps[-1], 0.0, dtype), 0)
