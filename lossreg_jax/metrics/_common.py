@@ -276,10 +276,22 @@ def row_weights(weights, where, n: int, dtype) -> tuple[jax.Array, jax.Array | N
 
 
 def concrete_included(x, where, n: int) -> np.ndarray | None:
-  """The rows of ``x`` that ``where`` includes, as NumPy, or None when traced."""
+  """The rows of ``x`` that ``where`` includes, as NumPy, or None when traced.
+
+  NumPy only: inside a ``jit`` that captures concrete arrays, any ``jnp`` op on
+  them would return a tracer.
+  """
   if is_traced(x, where):
     return None
   x = np.asarray(x)
   if where is None:
     return x
-  return x[np.asarray(row_mask(np.asarray(where), n))]
+  mask = np.asarray(where)
+  if mask.dtype != np.bool_:
+    raise TypeError(f"where must be a boolean mask, got dtype {mask.dtype}.")
+  if mask.ndim > 1 or (mask.ndim == 1 and mask.shape[0] not in (1, n)):
+    raise ValueError(
+        f"where must hold one value per row, shape ({n},) (or a scalar), got "
+        f"where.shape={mask.shape}."
+    )
+  return x[np.broadcast_to(mask, (n,))]

@@ -206,7 +206,7 @@ def calibration_curve(
   _check_probabilities("calibration_curve", probabilities, labels, where)
   prob_true, prob_pred, counts = _calibration_curve(
       *as_arrays(probabilities, labels, where), n_bins=n_bins, strategy=strategy)
-  if is_traced(probabilities, labels, where):
+  if is_traced(counts, probabilities, labels, where):  # counts: traced in any trace
     return prob_true, prob_pred
   nonempty = np.asarray(counts) > 0
   return prob_true[nonempty], prob_pred[nonempty]

@@ -112,8 +112,12 @@ def _roc_auc(scores, labels, weights, where, zd):
 
 
 def _trim(count, outputs, *inputs):
-  """Concrete inputs: the first ``count (+1)`` points; traced: the padded arrays."""
-  if is_traced(*inputs):
+  """Concrete inputs: the first ``count (+1)`` points; traced: the padded arrays.
+
+  Inside any trace (even of a function that closes over concrete inputs) the
+  count is a tracer and the padded arrays are returned.
+  """
+  if is_traced(count, *inputs):
     return tuple(x for x, _ in outputs)
   k = int(count)
   return tuple(x[:k + extra] for x, extra in outputs)
