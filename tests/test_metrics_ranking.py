@@ -251,3 +251,44 @@ def test_vmap_over_batches_gives_padded_curves():
   ap = jax.vmap(metrics.average_precision)(scores, labels)
   np.testing.assert_allclose(ap, [skm.average_precision_score(t, s)
                                   for s, t in zip(scores, labels)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [metrics.roc_curve, metrics.precision_recall_curve])
+def test_zero_sample_weight_from_sklearn(fn):
+  # scikit-learn/scikit-learn: sklearn/metrics/tests/test_ranking.py::
+  # test_confusion_matrix_at_thresholds_zero_sample_weight: a zero-weight row
+  # is as if removed (its score is no threshold).
+  labels = np.array([0, 0, 1, 1, 1])
+  scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5], np.float32)
+  weights = np.array([1, 1, 1, 0.5, 0], np.float32)
+  for a, b in zip(fn(scores, labels, weights=weights),
+                  fn(scores[:-1], labels[:-1], weights=weights[:-1])):
+    np.testing.assert_allclose(a, b)
+  # test_sort_inputs_and_compute_classification_thresholds_zero_weights:
+  # rows 0 and 4 have zero weight, so 0.1 and 0.5 are no thresholds.
+  labels = np.array([0, 1, 0, 1, 0, 1])
+  scores = np.array([0.1, 0.9, 0.3, 0.7, 0.5, 0.2], np.float32)
+  weights = np.array([0.0, 2.0, 1.0, 1.5, 0.0, 0.8], np.float32)
+  thresholds = np.asarray(fn(scores, labels, weights=weights)[2])
+  assert not np.isin(np.float32([0.1, 0.5]), thresholds).any()
+
+
+def test_roc_curve_end_points_from_sklearn():
+  # scikit-learn/scikit-learn: sklearn/metrics/tests/test_ranking.py::test_roc_curve_end_points
+  labels = np.array([0] * 50 + [1] * 50)
+  scores = np.random.RandomState(0).randint(3, size=100).astype(np.float32)
+  fpr, tpr, thresholds = metrics.roc_curve(scores, labels, drop_intermediate=True)
+  assert fpr[0] == 0 and fpr[-1] == 1
+  assert fpr.shape == tpr.shape == thresholds.shape
+
+
+def test_roc_curve_one_label_from_sklearn():
+  # scikit-learn/scikit-learn: sklearn/metrics/tests/test_ranking.py::test_roc_curve_one_label
+  labels = np.ones(10, int)
+  scores = np.array([0, 1] * 5, np.float32)
+  fpr, tpr, thresholds = metrics.roc_curve(scores, labels)
+  assert np.isnan(fpr).all() and fpr.shape == tpr.shape == thresholds.shape
+  fpr, tpr, thresholds = metrics.roc_curve(scores, 1 - labels)
+  assert np.isnan(tpr).all() and fpr.shape == tpr.shape == thresholds.shape
+  # roc_auc keeps its documented zero_division there (scikit-learn: NaN).
+  assert metrics.roc_auc(scores, labels) == 0.0

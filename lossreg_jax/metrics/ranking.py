@@ -7,9 +7,10 @@ the cumulative true- and false-positive weights at every threshold; every
 quantity is a global weighted sum, so a sharded batch gives the value of the
 whole batch.
 
-Curves have a data-dependent length. With concrete inputs they return exactly
-scikit-learn's points. Under ``jax.jit`` (traced inputs) they return
-fixed-length arrays (one entry per input row, plus one): the first entries are
+Curves have a data-dependent length. Called eagerly on concrete inputs they
+return exactly scikit-learn's points. Inside ``jax.jit`` / ``vmap`` (any trace,
+also of a function that closes over concrete arrays) they return fixed-length
+arrays (one entry per input row, plus one): the first entries are
 scikit-learn's points and the rest repeat the last point, so areas, maxima and
 plots computed from them are unchanged.
 """
