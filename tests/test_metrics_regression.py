@@ -211,3 +211,10 @@ def test_vmap_over_batches():
   t = np.stack([_data(s)[1] for s in (10, 11)])
   got = jax.vmap(metrics.r2_score)(p, t)
   np.testing.assert_allclose(got, [skm.r2_score(b, a) for a, b in zip(p, t)], rtol=1e-5)
+
+
+def test_included_nan_propagates():
+  p, t, w, _ = _data(12)
+  p[3] = np.nan
+  for name in ("mean_squared_error", "mean_absolute_error", "r2_score", "mean_pinball_loss"):
+    assert np.isnan(OURS[name](p, t, weights=w)), name

@@ -7,7 +7,9 @@ scored on its own and then averaged with equal weights: scikit-learn's default
 a ratio of sums over rows, never a mean of chunk means, so a batch sharded
 across devices gives the value of the whole batch. Excluded rows are replaced
 by zeros before any arithmetic, so NaN or inf there changes neither the value
-nor the gradient. The metrics are differentiable in ``predictions`` (except
+nor the gradient, while a NaN in an included row makes the value NaN
+(scikit-learn raises instead; a diverged model then still yields a report).
+The metrics are differentiable in ``predictions`` (except
 ``underprediction_rate``, which is piecewise constant).
 """
 
