@@ -167,3 +167,21 @@ def test_sharded_batch_gives_the_unsharded_values():
   assert all(r["shards"] == 4 for r in rows)
   bad = [r for r in rows if not r["diff"] <= 1e-5]
   assert not bad, bad
+
+
+def test_empty_inputs_give_the_documented_values():
+  e, z = np.zeros(0, np.float32), np.zeros(0, int)
+  for fn in (metrics.mean_squared_error, metrics.root_mean_squared_error,
+             metrics.mean_absolute_error, metrics.mean_pinball_loss,
+             metrics.underprediction_rate):
+    assert fn(e, e) == 0.0
+  assert np.isnan(metrics.r2_score(e, e))
+  assert metrics.average_precision(e, z) == 0.0
+  assert metrics.brier_score(e, z) == 0.0
+  assert metrics.expected_calibration_error(e, z) == 0.0
+  assert np.isnan(metrics.best_threshold(e, z, cost_fp=1.0, cost_fn=1.0))
+  fpr, tpr, thresholds = metrics.roc_curve(e, z)
+  assert fpr.shape == (1,) and thresholds[0] == np.inf
+  precision, recall, thresholds = metrics.precision_recall_curve(e, z)
+  assert precision.tolist() == [1.0] and recall.tolist() == [0.0] and thresholds.shape == (0,)
+  assert metrics.calibration_curve(e, z)[0].shape == (0,)

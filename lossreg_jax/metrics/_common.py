@@ -227,6 +227,8 @@ def threshold_points(scores, labels, weights, where):
   """
   s, y, w, include, dtype = prepare(scores, labels, weights, where)
   nan_found = has_nan(s, y, include)
+  if s.shape[0] == 0:  # no rows: one zero-weight row keeps x[-1] defined
+    s, y, w = jnp.zeros(1, s.dtype), jnp.zeros(1, y.dtype), jnp.zeros(1, w.dtype)
   n = s.shape[0]
   valid = w != 0
   # Included rows first, by descending score; stable as scikit-learn's sort.

@@ -54,7 +54,9 @@ def _rows(predictions, targets, weights, where):
   gradients).
   """
   dtype = jnp.promote_types(compute_dtype(predictions.dtype), float_dtype(weights))
-  p = predictions.astype(dtype).reshape(predictions.shape[0], -1)
+  # (n,) -> (n, 1): one output (reshape(n, -1) fails for n = 0).
+  p = predictions.astype(dtype)
+  p = p[:, None] if p.ndim == 1 else p
   t = targets.astype(dtype).reshape(p.shape)
   n = p.shape[0]
   w = jnp.ones((n,), dtype) if weights is None else weights.astype(dtype)
@@ -277,8 +279,8 @@ def _r2_score(predictions, targets, weights, where, *, force_finite):
   mean = divide(jnp.sum(w * t, axis=0, keepdims=True), total, 0.0, dtype)
   denominator = jnp.sum(w * jnp.square(t - mean), axis=0)
   counted = w != 0
-  t_max = jnp.max(jnp.where(counted, t, -jnp.inf), axis=0)
-  t_min = jnp.min(jnp.where(counted, t, jnp.inf), axis=0)
+  t_max = jnp.max(jnp.where(counted, t, -jnp.inf), axis=0, initial=-jnp.inf)
+  t_min = jnp.min(jnp.where(counted, t, jnp.inf), axis=0, initial=jnp.inf)
   denominator = jnp.where(t_max > t_min, denominator, 0)
   zero_num, zero_den = numerator == 0, denominator == 0
   ratio = numerator / jnp.where(zero_den, 1, denominator)
