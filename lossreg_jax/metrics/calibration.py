@@ -180,8 +180,8 @@ def calibration_curve(
 
   Returns:
     ``(prob_true, prob_pred)``. With concrete inputs, one entry per non-empty
-    bin, in bin order, equal to scikit-learn's. Under ``jit`` / ``vmap``
-    (traced inputs) both have shape ``(n_bins,)`` with NaN for empty bins
+    bin, in bin order, equal to scikit-learn's. Inside ``jit`` / ``vmap``
+    (any trace) both have shape ``(n_bins,)`` with NaN for empty bins
     (``jnp.isnan(prob_true)`` marks them), so the points stay aligned with the
     bins.
 

@@ -169,7 +169,7 @@ def roc_curve(
     ``(fpr, tpr, thresholds)``. With concrete inputs each has scikit-learn's
     length ``m + 1`` (``m`` kept thresholds) and equals its values;
     ``thresholds[0]`` is ``inf`` and ``thresholds`` has the dtype of ``scores``.
-    Under ``jit`` / ``vmap`` (traced inputs) each has length ``n + 1`` for
+    Inside ``jit`` / ``vmap`` (any trace) each has length ``n + 1`` for
     ``n = scores.size``: the first ``m + 1`` entries are the same points and
     the rest repeat the last point ``(1, 1, min score)``, which changes no
     area or maximum. ``fpr`` (``tpr``) is NaN throughout when the included
@@ -246,7 +246,7 @@ def precision_recall_curve(
   Returns:
     ``(precision, recall, thresholds)``. With concrete inputs, scikit-learn's
     arrays: ``m + 1``, ``m + 1`` and ``m`` entries for ``m`` distinct included
-    scores. Under ``jit`` / ``vmap`` their lengths are ``n + 1``, ``n + 1`` and
+    scores. Inside ``jit`` / ``vmap`` (any trace) their lengths are ``n + 1``, ``n + 1`` and
     ``n`` (``n = scores.size``): the first entries are the same and the rest
     repeat the last entry (precision 1, recall 0, the largest score). As in
     scikit-learn, a threshold with no predicted positive has precision 0 and,
