@@ -218,3 +218,13 @@ def test_included_nan_propagates():
   p[3] = np.nan
   for name in ("mean_squared_error", "mean_absolute_error", "r2_score", "mean_pinball_loss"):
     assert np.isnan(OURS[name](p, t, weights=w)), name
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.5, 0.9])
+def test_pinball_equals_the_quantile_loss(alpha):
+  from lossreg_jax import losses
+  p, t, w, m = _data(13)
+  np.testing.assert_allclose(
+      metrics.mean_pinball_loss(p, t, alpha=alpha, weights=w, where=m),
+      losses.quantile_loss(p, t, quantile=alpha, weights=w, where=m, reduction="weighted_mean"),
+      rtol=1e-6)

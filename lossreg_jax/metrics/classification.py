@@ -1,13 +1,13 @@
 """Classification metrics (accuracy, precision, recall, F, confusion matrix).
 
-All equal scikit-learn's, as jit-able sums. Every metric is computed from weighted sums over samples (per-class counts via
-``jax.ops.segment_sum``), never from means of chunks, so a batch sharded across
-devices gives the same value as the whole batch. ``weights`` is scikit-learn's
-``sample_weight``; ``where`` is a boolean mask whose excluded samples contribute
-exactly nothing (as if removed before calling scikit-learn). Predictions and
-labels are integer class indices (binary: 0/1). The metrics are piecewise
-constant in their inputs, so their gradients are zero (or absent); they are
-for evaluation, not for training.
+All equal scikit-learn's, as jit-able sums. Every metric is computed from weighted sums
+over samples (per-class counts via ``jax.ops.segment_sum``), never from means of chunks,
+so a batch sharded across devices gives the same value as the whole batch. ``weights``
+is scikit-learn's ``sample_weight``; ``where`` is a boolean mask whose excluded samples
+contribute exactly nothing (as if removed before calling scikit-learn). Predictions and
+labels are integer class indices (binary: 0/1). The metrics are piecewise constant in
+their inputs, so their gradients are zero (or absent); they are for evaluation, not for
+training.
 """
 
 from __future__ import annotations

@@ -110,7 +110,8 @@ def _check_costs(cost_fp, cost_fn):
   check_in_range("cost_fn", cost_fn, 0.0)
   fp, fn = concrete_values(cost_fp), concrete_values(cost_fn)
   if fp is not None and fn is not None and float(fp) + float(fn) <= 0:
-    raise ValueError(f"cost_fp + cost_fn must be > 0, got cost_fp={cost_fp!r}, cost_fn={cost_fn!r}.")
+    raise ValueError(
+        f"cost_fp + cost_fn must be > 0, got cost_fp={cost_fp!r}, cost_fn={cost_fn!r}.")
 
 
 def cost_threshold(*, cost_fp: float | ArrayLike, cost_fn: float | ArrayLike) -> jax.Array:

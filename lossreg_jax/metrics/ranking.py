@@ -184,8 +184,10 @@ def roc_curve(
   Examples:
     >>> fpr, tpr, thresholds = roc_curve(jnp.array([0.1, 0.4, 0.35, 0.8]),
     ...                                  jnp.array([0, 0, 1, 1]))
-    >>> fpr, tpr
-    (Array([0. , 0. , 0.5, 0.5, 1. ], dtype=float32), Array([0. , 0.5, 0.5, 1. , 1. ], dtype=float32))
+    >>> fpr
+    Array([0. , 0. , 0.5, 0.5, 1. ], dtype=float32)
+    >>> tpr
+    Array([0. , 0.5, 0.5, 1. , 1. ], dtype=float32)
     >>> thresholds
     Array([ inf, 0.8 , 0.4 , 0.35, 0.1 ], dtype=float32)
   """

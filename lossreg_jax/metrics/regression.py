@@ -125,10 +125,10 @@ def root_mean_squared_error(predictions: ArrayLike, targets: ArrayLike, *,
   return _root_mean_squared_error(*_check(predictions, targets, weights, where))
 
 
-root_mean_squared_error.__doc__ = _doc("""Root mean squared error, as ``sklearn.metrics.root_mean_squared_error``.
+root_mean_squared_error.__doc__ = _doc("""Root mean squared error, as scikit-learn's.
 
-  The square root of each output's mean squared error, then averaged over
-  outputs (scikit-learn's order). The gradient at a perfect prediction is 0,
+  Equals ``sklearn.metrics.root_mean_squared_error``: the square root of each
+  output's mean squared error, then averaged over outputs. The gradient at a perfect prediction is 0,
   not NaN: the square root is taken only of positive errors.
 
   Args:
@@ -164,9 +164,10 @@ def mean_absolute_error(predictions: ArrayLike, targets: ArrayLike, *,
   return _mean_absolute_error(*_check(predictions, targets, weights, where))
 
 
-mean_absolute_error.__doc__ = _doc("""Mean absolute error, as ``sklearn.metrics.mean_absolute_error``.
+mean_absolute_error.__doc__ = _doc("""Mean absolute error, as scikit-learn's.
 
-  ``Σ w·|target − prediction| / Σ w`` per output, then averaged over outputs.
+  Equals ``sklearn.metrics.mean_absolute_error``: ``Σ w·|target − prediction|
+  / Σ w`` per output, then averaged over outputs.
 
   Args:
     {common}
@@ -198,10 +199,11 @@ def mean_pinball_loss(predictions: ArrayLike, targets: ArrayLike, *, alpha: floa
   return _mean_pinball_loss(*_check(predictions, targets, weights, where), alpha)
 
 
-mean_pinball_loss.__doc__ = _doc("""Mean pinball (quantile) loss, as ``sklearn.metrics.mean_pinball_loss``.
+mean_pinball_loss.__doc__ = _doc("""Mean pinball (quantile) loss, as scikit-learn's.
 
-  Per row ``α·(t − p)`` when ``t >= p`` and ``(1 − α)·(p − t)`` otherwise,
-  weighted mean per output, then averaged over outputs. Equals
+  Equals ``sklearn.metrics.mean_pinball_loss``. Per row ``α·(t − p)`` when
+  ``t >= p`` and ``(1 − α)·(p − t)`` otherwise, weighted mean per output, then
+  averaged over outputs. For one output it equals
   ``losses.quantile_loss(quantile=alpha)`` with ``reduction="weighted_mean"``.
 
   Args:
