@@ -292,3 +292,20 @@ def test_roc_curve_one_label_from_sklearn():
   assert np.isnan(tpr).all() and fpr.shape == tpr.shape == thresholds.shape
   # roc_auc keeps its documented zero_division there (scikit-learn: NaN).
   assert metrics.roc_auc(scores, labels) == 0.0
+
+
+def test_float64_with_x64(x64):
+  rng = np.random.default_rng(11)
+  labels = rng.integers(0, 2, N)
+  scores = np.round(rng.random(N), 1)  # float64, with ties
+  weights = rng.uniform(0.1, 2.0, N)
+  for ours, theirs in ((metrics.roc_curve, skm.roc_curve),
+                       (metrics.precision_recall_curve, skm.precision_recall_curve)):
+    for g, e in zip(ours(scores, labels, weights=weights),
+                    theirs(labels, scores, sample_weight=weights)):
+      assert g.dtype == jnp.float64
+      np.testing.assert_allclose(g, e, rtol=1e-12)
+  ap = metrics.average_precision(scores, labels, weights=weights)
+  assert ap.dtype == jnp.float64
+  np.testing.assert_allclose(
+      ap, skm.average_precision_score(labels, scores, sample_weight=weights), rtol=1e-12)
