@@ -56,6 +56,17 @@ def _smooth_binary(labels: jax.Array, label_smoothing) -> jax.Array:
   return labels * (1 - ls) + 0.5 * ls  # Keras / optax binary smoothing
 
 
+def _smooth_binary_pair(labels: jax.Array, label_smoothing) -> tuple[jax.Array, jax.Array]:
+  """``(y, 1 − y)`` of the smoothed labels, each formed without cancellation."""
+  check_in_range("label_smoothing", label_smoothing, 0, 1)
+  if _is(label_smoothing, 0.0):
+    return labels, 1 - labels
+  ls = jnp.asarray(label_smoothing, labels.dtype)
+  # 1 − (y·(1 − ls) + ls/2) rounds to a few ulps of itself only when formed as
+  # (1 − y)·(1 − ls) + ls/2: for y = 1, ls = 0.1, 1 − 0.95 keeps 0.95's rounding.
+  return labels * (1 - ls) + 0.5 * ls, (1 - labels) * (1 - ls) + 0.5 * ls
+
+
 def _positive_weight(positive_weight, like: jax.Array) -> jax.Array | None:
   """``positive_weight`` broadcast to ``like``; None when it is statically 1."""
   check_in_range("positive_weight", positive_weight, 0, None)
@@ -99,27 +110,44 @@ def _with_sample_weights(weights, sample_w, loss_shape):
 
 
 @jax.custom_jvp
-def _sigmoid_bce(x: jax.Array, y: jax.Array, c: jax.Array) -> jax.Array:
-  """``(1 − y)·x + c·softplus(−x)`` with one exp and one log1p per element."""
-  # softplus(−x) = log1p(exp(−|x|)) + max(−x, 0): the exponent is never positive,
-  # so nothing overflows. Ending in one select lets XLA fuse it into one loop.
+def _sigmoid_bce(x: jax.Array, y: jax.Array, ybar: jax.Array, pw: jax.Array) -> jax.Array:
+  """``−pw·y·log σ(x) − ybar·log σ(−x)`` with one exp and one log1p per element.
+
+  ``ybar`` is ``1 − y``, passed in so that label smoothing can form it without
+  cancellation. With ``l = log1p(exp(−|x|))``, ``−log σ(x) = l + max(−x, 0)``
+  and ``−log σ(−x) = l + max(x, 0)``, so the loss is
+  ``(pw·y + ybar)·l + (ybar·x if x ≥ 0 else −pw·y·x)``: a sum of non-negative
+  terms, exact to a few ulps for every logit. (The former form ``(1 − y)·x +
+  softplus(−x)`` added ``x`` and ``l − x`` for ``x < 0``, ``y = 0``: the terms
+  cancelled, leaving 0 where the loss is ``e^x``.)
+  """
+  # The exponent −|x| is never positive, so nothing overflows. Ending in one
+  # select lets XLA fuse it into one loop.
   pos = x >= 0
-  log1p_e = jnp.log1p(exp_neg_abs(x))
-  base = (1 - y) * x
-  return jnp.where(pos, base + c * log1p_e, base + c * (log1p_e - x))
+  a = pw * y
+  cl = (a + ybar) * jnp.log1p(exp_neg_abs(x))
+  return jnp.where(pos, cl + ybar * x, cl - a * x)
 
 
 @_sigmoid_bce.defjvp
 def _sigmoid_bce_jvp(primals, tangents):
-  x, y, c = primals
-  tx, ty, tc = tangents
-  # d/dx = (1 − y) − c·σ(−x), σ(−x) from the forward's exp(−|x|), formed as its
-  # twin so that value and gradient stay one GPU kernel (see exp_neg_abs).
+  x, y, ybar, pw = primals
+  tx, ty, tybar, tpw = tangents
+  # d/dx = ybar·σ(x) − pw·y·σ(−x) = r·(ybar − pw·y·e) for x ≥ 0 and
+  # r·(ybar·e − pw·y) below, with e = exp(−|x|) and r = 1/(1 + e): for a hard
+  # label one product is exactly 0, so nothing cancels. e is formed as its twin
+  # so that value and gradient stay one GPU kernel (see exp_neg_abs).
   pos = x >= 0
   e = exp_neg_abs(x, twin=True)
   r = 1 / (1 + e)
-  dx = (1 - y) - c * jnp.where(pos, e * r, r)
-  return _sigmoid_bce(x, y, c), dx * tx - x * ty + jax.nn.softplus(-x) * tc
+  a = pw * y
+  dx = r * jnp.where(pos, ybar - a * e, ybar * e - a)
+  # The label and weight derivatives are −log σ(±x), from the value's exp.
+  l = jnp.log1p(exp_neg_abs(x))
+  sp_neg = l + jnp.maximum(-x, 0)  # softplus(−x) = −log σ(x)
+  sp_pos = l + jnp.maximum(x, 0)  # softplus(x) = −log σ(−x)
+  out = dx * tx + (pw * sp_neg) * ty + sp_pos * tybar + (y * sp_neg) * tpw
+  return _sigmoid_bce(x, y, ybar, pw), out
 
 
 @jax.custom_jvp
@@ -247,11 +275,10 @@ def sigmoid_binary_cross_entropy(
   logits, labels = check_pair("logits", logits, "labels", labels)
   dtype = logits.dtype
   x, y = _upcast(sanitize(logits, where, 0), sanitize(labels, where, 0))
-  y = _smooth_binary(y, label_smoothing)
+  y, ybar = _smooth_binary_pair(y, label_smoothing)
   pw = _positive_weight(positive_weight, y)
-  # −pw·y·log σ(x) − (1 − y)·log σ(−x) = (1 − y)·x + (1 + (pw − 1)·y)·softplus(−x)
-  c = jnp.ones((), x.dtype) if pw is None else 1 + (pw - 1) * y
-  loss = _sigmoid_bce(x, y, c)
+  pw = jnp.ones((), x.dtype) if pw is None else pw
+  loss = _sigmoid_bce(x, y, ybar, pw)
   return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
 
 
