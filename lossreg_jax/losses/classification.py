@@ -11,20 +11,25 @@ integer labels and ``Σ_c class_weights_c · labels_c`` for probability labels, 
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from lossreg_jax._validation import (
     as_float_array,
     check_in_range,
     check_same_shape,
+    concrete_values,
     is_static_number,
 )
 from lossreg_jax.losses._focal import exp_neg_abs, focal_core, static_integer_power
 from lossreg_jax.losses._reduce import (
     Reduction,
     _broadcast_arg,
+    align_leading,
     broadcast_where,
     check_pair,
     reduce_loss,
@@ -101,16 +106,45 @@ def _check_class_weights(class_weights, num_classes: int, dtype) -> jax.Array:
   return cw.astype(dtype)
 
 
+def _check_label_range(labels, where, ignore_index, num_classes: int, loss_shape) -> None:
+  """Raises for a concrete included label outside ``[0, num_classes)``.
+
+  Only labels (and ``where``) known now can be checked; traced ones (under
+  ``jit``) are not, and an out-of-range label then gives a NaN loss.
+  """
+  values = concrete_values(labels)
+  if values is None:
+    return
+  include = np.ones(values.shape, bool)
+  if where is not None:
+    mask = concrete_values(where)
+    if mask is None:
+      return
+    include = np.broadcast_to(np.asarray(align_leading("where", mask, loss_shape)), values.shape)
+  if ignore_index is not None:
+    include = include & (values != ignore_index)
+  bad = include & ((values < 0) | (values >= num_classes))
+  if np.any(bad):
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    ignore = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+    raise ValueError(
+        f"labels must be class indices in [0, {num_classes}){ignore} (logits have "
+        f"{num_classes} classes), got labels{list(index)}={values[bad].flat[0]} "
+        f"({int(bad.sum())} out of range)."
+    )
+
+
 def _with_sample_weights(weights, sample_w, loss_shape):
   if sample_w is None:
     return weights
   if weights is None:
     return sample_w
-  return _broadcast_arg("weights", weights, loss_shape) * sample_w
+  return align_leading("weights", weights, loss_shape).astype(sample_w.dtype) * sample_w
 
 
-@jax.custom_jvp
-def _sigmoid_bce(x: jax.Array, y: jax.Array, ybar: jax.Array, pw: jax.Array) -> jax.Array:
+@partial(jax.custom_jvp, nondiff_argnums=(4,))
+def _sigmoid_bce(x: jax.Array, y: jax.Array, ybar: jax.Array, pw: jax.Array,
+                 unit: bool) -> jax.Array:
   """``−pw·y·log σ(x) − ybar·log σ(−x)`` with one exp and one log1p per element.
 
   ``ybar`` is ``1 − y``, passed in so that label smoothing can form it without
@@ -119,18 +153,21 @@ def _sigmoid_bce(x: jax.Array, y: jax.Array, ybar: jax.Array, pw: jax.Array) -> 
   ``(pw·y + ybar)·l + (ybar·x if x ≥ 0 else −pw·y·x)``: a sum of non-negative
   terms, exact to a few ulps for every logit. (The former form ``(1 − y)·x +
   softplus(−x)`` added ``x`` and ``l − x`` for ``x < 0``, ``y = 0``: the terms
-  cancelled, leaving 0 where the loss is ``e^x``.)
+  cancelled, leaving 0 where the loss is ``e^x``.) ``unit``: statically
+  ``pw·y + ybar = 1`` (no positive weight, no smoothing), so ``l`` is not
+  multiplied, exactly as in the focal loss's cross-entropy.
   """
   # The exponent −|x| is never positive, so nothing overflows. Ending in one
   # select lets XLA fuse it into one loop.
   pos = x >= 0
   a = pw * y
-  cl = (a + ybar) * jnp.log1p(exp_neg_abs(x))
+  l = jnp.log1p(exp_neg_abs(x))
+  cl = l if unit else (a + ybar) * l
   return jnp.where(pos, cl + ybar * x, cl - a * x)
 
 
 @_sigmoid_bce.defjvp
-def _sigmoid_bce_jvp(primals, tangents):
+def _sigmoid_bce_jvp(unit, primals, tangents):
   x, y, ybar, pw = primals
   tx, ty, tybar, tpw = tangents
   # d/dx = ybar·σ(x) − pw·y·σ(−x) = r·(ybar − pw·y·e) for x ≥ 0 and
@@ -147,7 +184,7 @@ def _sigmoid_bce_jvp(primals, tangents):
   sp_neg = l + jnp.maximum(-x, 0)  # softplus(−x) = −log σ(x)
   sp_pos = l + jnp.maximum(x, 0)  # softplus(x) = −log σ(−x)
   out = dx * tx + (pw * sp_neg) * ty + sp_pos * tybar + (y * sp_neg) * tpw
-  return _sigmoid_bce(x, y, ybar, pw), out
+  return _sigmoid_bce(x, y, ybar, pw, unit), out
 
 
 @jax.custom_jvp
@@ -227,7 +264,7 @@ def binary_cross_entropy(
   pw = _positive_weight(positive_weight, probs)
   pw = jnp.ones((), probs.dtype) if pw is None else pw
   loss = _clipped_bce(probs, labels, pw, jnp.asarray(epsilon, probs.dtype))
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def sigmoid_binary_cross_entropy(
@@ -242,11 +279,16 @@ def sigmoid_binary_cross_entropy(
 ) -> jax.Array:
   """Binary cross-entropy on logits, with a false-negative weight.
 
-  Computed as ``(1 − y)·x + (1 + (pw − 1)·y)·softplus(−x)`` with
-  ``softplus(−x) = log1p(exp(−|x|)) + max(−x, 0)``: one exp and one log1p per
-  element, finite for any finite logit; the gradient ``(1 − y) − (1 + (pw −
-  1)·y)·σ(−x)`` is a custom JVP that reuses that exp, so on a GPU the value and
-  gradient of the mean are one kernel and one pass over memory. With
+  Computed as ``(pw·y + ȳ)·l + (ȳ·x if x ≥ 0 else −pw·y·x)`` with ``ȳ = 1 − y``
+  and ``l = log1p(exp(−|x|))``: one exp and one log1p per element, a sum of
+  non-negative terms, so value and gradient are within a few float32 ulps of
+  the exact ones for every logit (no cancellation where logit and label
+  disagree in sign) and finite for any finite logit. With label smoothing
+  ``ȳ`` is formed as ``(1 − y)·(1 − ls) + ls/2``, not ``1 − y_smoothed``. The
+  gradient ``r·(ȳ − pw·y·e)`` (``x ≥ 0``) or ``r·(ȳ·e − pw·y)`` (``x < 0``),
+  ``e = exp(−|x|)``, ``r = 1/(1 + e)``, is a custom JVP built on a twin of that
+  exp, so on a GPU the value and gradient of the mean are one kernel and one
+  pass over memory. With
   ``reduction="none"`` it equals ``optax.losses.sigmoid_binary_cross_entropy``;
   the mean equals
   ``torch.nn.functional.binary_cross_entropy_with_logits(pos_weight=pw)``.
@@ -277,9 +319,10 @@ def sigmoid_binary_cross_entropy(
   x, y = _upcast(sanitize(logits, where, 0), sanitize(labels, where, 0))
   y, ybar = _smooth_binary_pair(y, label_smoothing)
   pw = _positive_weight(positive_weight, y)
+  unit = pw is None and _is(label_smoothing, 0.0)  # then pw·y + (1 − y) is 1
   pw = jnp.ones((), x.dtype) if pw is None else pw
-  loss = _sigmoid_bce(x, y, ybar, pw)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  loss = _sigmoid_bce(x, y, ybar, pw, unit)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def sigmoid_focal_loss(
@@ -336,7 +379,7 @@ def sigmoid_focal_loss(
   x, y = _upcast(sanitize(logits, where, 0), sanitize(labels, where, 0))
   a = None if alpha is None else jnp.asarray(alpha, x.dtype)
   loss = focal_core(x, y, jnp.asarray(gamma, x.dtype), a, static_integer_power(gamma))
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def softmax_cross_entropy(
@@ -395,13 +438,13 @@ def softmax_cross_entropy(
   if class_weights is not None:
     cw = _check_class_weights(class_weights, num_classes, y.dtype)
     cw = cw.reshape([num_classes if i == axis else 1 for i in range(y.ndim)])
-    sample_w = jnp.sum(cw * y, axis=axis).astype(dtype)
+    sample_w = jnp.sum(cw * y, axis=axis)
   if not _is(label_smoothing, 0.0):
     ls = jnp.asarray(label_smoothing, y.dtype)
     y = y * (1 - ls) + ls / num_classes
   loss = -jnp.sum(y * jax.nn.log_softmax(x, axis=axis), axis=axis)
   weights = _with_sample_weights(weights, sample_w, loss_shape)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def softmax_cross_entropy_with_integer_labels(
@@ -426,8 +469,9 @@ def softmax_cross_entropy_with_integer_labels(
   ``where=False``), so ``ignore_index=-100`` reproduces PyTorch's default.
   Label smoothing mixes in ``ls·mean_c(logsumexp(x) − x_c)`` as PyTorch, but
   unlike PyTorch it is not class-weighted when ``class_weights`` is also given.
-  Included labels outside ``[0, C)`` cannot be checked under ``jit``: their
-  loss is NaN.
+  Included labels outside ``[0, C)`` raise a ``ValueError`` when the labels
+  (and ``where``) are concrete; traced labels (under ``jit``) cannot be
+  checked, and such a label's loss is then NaN, so that it is not silent.
 
   Args:
     logits: Unnormalized log-probabilities, shape ``[..., C, ...]``.
@@ -446,7 +490,8 @@ def softmax_cross_entropy_with_integer_labels(
   Raises:
     TypeError: if ``logits`` is not floating or ``labels`` not integer.
     ValueError: for a shape mismatch, a bad ``axis``, ``class_weights`` of the
-      wrong length or ``label_smoothing`` outside ``[0, 1]``.
+      wrong length, ``label_smoothing`` outside ``[0, 1]`` or a concrete
+      included label outside ``[0, C)``.
 
   Examples:
     >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
@@ -474,6 +519,7 @@ def softmax_cross_entropy_with_integer_labels(
         f"labels must have the shape of logits without axis {axis}, {loss_shape}, "
         f"got labels.shape={labels.shape} and logits.shape={logits.shape}."
     )
+  _check_label_range(labels, where, ignore_index, num_classes, loss_shape)
   mask = broadcast_where(where, loss_shape)
   if ignore_index is not None:
     keep = labels != ignore_index
@@ -493,10 +539,10 @@ def softmax_cross_entropy_with_integer_labels(
   loss = jnp.where(valid, loss, jnp.nan)  # out-of-range labels are loud
   sample_w = None
   if class_weights is not None:
-    cw = _check_class_weights(class_weights, num_classes, dtype)
+    cw = _check_class_weights(class_weights, num_classes, x.dtype)
     sample_w = cw[jnp.clip(labels, 0, num_classes - 1)]
   weights = _with_sample_weights(weights, sample_w, loss_shape)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=mask, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=mask, reduction=reduction, dtype=dtype)
 
 
 def categorical_cross_entropy(
@@ -504,6 +550,7 @@ def categorical_cross_entropy(
     labels: ArrayLike,
     *,
     epsilon: float = 1e-7,
+    label_smoothing: float = 0.0,
     axis: int = -1,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
@@ -513,7 +560,9 @@ def categorical_cross_entropy(
 
   ``probs`` is renormalized to sum to 1 along ``axis``, clipped to
   ``[epsilon, 1 − epsilon]`` (so probabilities of exactly 0 and 1 give finite
-  values and gradients) and ``−Σ_c y_c·log p_c`` is returned. Prefer
+  values and gradients) and ``−Σ_c y_c·log p_c`` is returned. A row of zeros,
+  which Keras turns into NaN (0/0), is left at zero and clipped: its loss is
+  ``−log(epsilon)·Σ_c y_c``, finite, and its gradient is finite too. Prefer
   :func:`softmax_cross_entropy` on logits.
 
   Args:
@@ -521,6 +570,9 @@ def categorical_cross_entropy(
       ``[..., C, ...]``.
     labels: Probability vectors, same shape.
     epsilon: Clip margin in ``(0, 0.5)``.
+    label_smoothing: In ``[0, 1]``; labels become ``y·(1 − ls) + ls/C``, as
+      Keras' ``categorical_crossentropy(label_smoothing=ls)`` and
+      :func:`softmax_cross_entropy`.
     axis: The class axis (a Python int).
     weights: Optional weights broadcastable to the per-example shape.
     where: Optional boolean mask broadcastable to the per-example shape.
@@ -531,7 +583,8 @@ def categorical_cross_entropy(
 
   Raises:
     TypeError: if ``probs`` is not floating.
-    ValueError: for a shape mismatch, a bad ``axis`` or ``epsilon``.
+    ValueError: for a shape mismatch, a bad ``axis``, ``epsilon`` or
+      ``label_smoothing``.
 
   Examples:
     >>> categorical_cross_entropy(jnp.array([[0.9, 0.1], [0.5, 0.5]]),
@@ -542,15 +595,22 @@ def categorical_cross_entropy(
     ``tf.keras.losses.categorical_crossentropy``.
   """
   check_in_range("epsilon", epsilon, 0, 0.5, low_inclusive=False, high_inclusive=False)
+  check_in_range("label_smoothing", label_smoothing, 0, 1)
   probs, labels = check_pair("probs", probs, "labels", labels)
   axis = _check_axis(axis, probs.ndim)
   dtype = probs.dtype
   _, mask = _class_axis_mask(where, probs, axis)
   p, y = _upcast(sanitize(probs, mask, 1), sanitize(labels, mask, 0))
-  p = p / jnp.sum(p, axis=axis, keepdims=True)
+  if not _is(label_smoothing, 0.0):
+    ls = jnp.asarray(label_smoothing, y.dtype)
+    y = y * (1 - ls) + ls / y.shape[axis]
+  # A row summing to 0 would be 0/0: divide it by 1 instead (a double where, so
+  # that the unused quotient's gradient is finite too); the clip does the rest.
+  total = jnp.sum(p, axis=axis, keepdims=True)
+  p = p / jnp.where(total > 0, total, 1)
   eps = jnp.asarray(epsilon, p.dtype)
   loss = -jnp.sum(y * jnp.log(jnp.clip(p, eps, 1 - eps)), axis=axis)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def hinge_loss(
@@ -590,5 +650,5 @@ def hinge_loss(
   margin = p * t
   # A select rather than max(0, ·): same values, and at the kink (margin == 1)
   # the gradient is 0 (optax's max splits it in halves).
-  loss = jnp.where(margin < 1, 1 - margin, 0).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = jnp.where(margin < 1, 1 - margin, 0)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)

@@ -80,8 +80,8 @@ def squared_error(
     Array(2.5, dtype=float32)
   """
   err, dtype = _errors(predictions, targets, where)
-  loss = jnp.square(err).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = jnp.square(err)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def absolute_error(
@@ -113,8 +113,8 @@ def absolute_error(
     Array(1.5, dtype=float32)
   """
   err, dtype = _errors(predictions, targets, where)
-  loss = jnp.abs(err).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = jnp.abs(err)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def _huber(err: jax.Array, delta: jax.Array) -> jax.Array:
@@ -164,8 +164,8 @@ def huber_loss(
   """
   check_in_range("delta", delta, 0, None, low_inclusive=False)
   err, dtype = _errors(predictions, targets, where)
-  loss = _huber(err, jnp.asarray(delta, err.dtype)).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = _huber(err, jnp.asarray(delta, err.dtype))
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def smooth_l1_loss(
@@ -207,8 +207,8 @@ def smooth_l1_loss(
   check_in_range("beta", beta, 0, None, low_inclusive=False)
   err, dtype = _errors(predictions, targets, where)
   beta = jnp.asarray(beta, err.dtype)
-  loss = (_huber(err, beta) / beta).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = _huber(err, beta) / beta
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def log_cosh(
@@ -251,7 +251,7 @@ def log_cosh(
   abs_err = jnp.abs(err)
   # cosh(e) = exp(|e|)·(1 + exp(−2|e|))/2: only a non-positive exponent is used.
   loss = abs_err + jnp.log1p(jnp.exp(-2 * abs_err)) - jnp.log(2.0).astype(err.dtype)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def quantile_loss(
@@ -296,8 +296,8 @@ def quantile_loss(
   err, dtype = _errors(predictions, targets, where)
   q = jnp.asarray(quantile, err.dtype)
   # max(q·d, (q − 1)·d) with d = targets − predictions = −err, no negation.
-  loss = jnp.maximum(-q * err, (1 - q) * err).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = jnp.maximum(-q * err, (1 - q) * err)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def asymmetric_squared_error(
@@ -342,5 +342,5 @@ def asymmetric_squared_error(
   side = jnp.where(
       err < 0, jnp.asarray(under_weight, err.dtype), jnp.asarray(over_weight, err.dtype)
   )
-  loss = (side * jnp.square(err)).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = side * jnp.square(err)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
