@@ -7,9 +7,15 @@ the same machine load. Reported: the median time of each, ``ratio`` = optax /
 ours (> 1 means ours is faster) and ``bytes`` = inputs read + gradient written,
 so ``bytes / seconds`` is the achieved bandwidth.
 
+A second section (``run_bce``) times sigmoid BCE's value-and-grad three ways in
+one rotation: ours, the plain fused formula ``max(x, 0) − x·y +
+log1p(exp(−|x|))`` by autodiff, and optax; it prints min and median of many
+calls and the ratios (> 1: ours is faster). On a shared CPU the absolute
+times swing by 2-3x between runs; compare the ratios, and rerun.
+
 Usage::
 
-  python benchmarks/losses.py [--n N] [--repeats R]
+  python benchmarks/losses.py [--n N] [--repeats R] [--bce-repeats B] [--bce-only]
 
 or, from Python, ``from benchmarks.losses import run; rows = run(n=2**20)``.
 Nothing here is run by the test suite.
