@@ -11,8 +11,6 @@ integer labels and ``Σ_c class_weights_c · labels_c`` for probability labels, 
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,11 +19,11 @@ from jax.typing import ArrayLike
 from lossreg_jax._validation import (
     as_float_array,
     check_in_range,
-    check_same_shape,
     concrete_values,
     is_static_number,
 )
-from lossreg_jax.losses._focal import exp_neg_abs, focal_core, log1p_unit, static_integer_power
+from lossreg_jax.losses._binary import clipped_bce, sigmoid_bce
+from lossreg_jax.losses._focal import focal_core, static_integer_power
 from lossreg_jax.losses._reduce import (
     Reduction,
     _broadcast_arg,
@@ -142,76 +140,6 @@ def _with_sample_weights(weights, sample_w, loss_shape):
   return align_leading("weights", weights, loss_shape).astype(sample_w.dtype) * sample_w
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(4,))
-def _sigmoid_bce(x: jax.Array, y: jax.Array, ybar: jax.Array, pw: jax.Array,
-                 unit: bool) -> jax.Array:
-  """``−pw·y·log σ(x) − ybar·log σ(−x)`` with one exp and one log1p per element.
-
-  ``ybar`` is ``1 − y``, passed in so that label smoothing can form it without
-  cancellation. With ``l = log1p(exp(−|x|))``, ``−log σ(x) = l + max(−x, 0)``
-  and ``−log σ(−x) = l + max(x, 0)``, so the loss is
-  ``(pw·y + ybar)·l + (ybar·x if x ≥ 0 else −pw·y·x)``: a sum of non-negative
-  terms, exact to a few ulps for every logit. (The former form ``(1 − y)·x +
-  softplus(−x)`` added ``x`` and ``l − x`` for ``x < 0``, ``y = 0``: the terms
-  cancelled, leaving 0 where the loss is ``e^x``.) ``unit``: statically
-  ``pw·y + ybar = 1`` (no positive weight, no smoothing), so ``l`` is not
-  multiplied, exactly as in the focal loss's cross-entropy.
-  """
-  # The exponent −|x| is never positive, so nothing overflows. Ending in one
-  # select lets XLA fuse it into one loop.
-  pos = x >= 0
-  a = pw * y
-  l = log1p_unit(exp_neg_abs(x))  # faster than jnp.log1p on a CPU, as accurate
-  cl = l if unit else (a + ybar) * l
-  return jnp.where(pos, cl + ybar * x, cl - a * x)
-
-
-@_sigmoid_bce.defjvp
-def _sigmoid_bce_jvp(unit, primals, tangents):
-  x, y, ybar, pw = primals
-  tx, ty, tybar, tpw = tangents
-  # d/dx = ybar·σ(x) − pw·y·σ(−x) = r·(ybar − pw·y·e) for x ≥ 0 and
-  # r·(ybar·e − pw·y) below, with e = exp(−|x|) and r = 1/(1 + e): for a hard
-  # label one product is exactly 0, so nothing cancels. e is formed as its twin
-  # so that value and gradient stay one GPU kernel (see exp_neg_abs).
-  pos = x >= 0
-  e = exp_neg_abs(x, twin=True)
-  r = 1 / (1 + e)
-  a = pw * y
-  dx = r * jnp.where(pos, ybar - a * e, ybar * e - a)
-  # The label and weight derivatives are −log σ(±x), from the value's exp.
-  l = log1p_unit(exp_neg_abs(x))
-  sp_neg = l + jnp.maximum(-x, 0)  # softplus(−x) = −log σ(x)
-  sp_pos = l + jnp.maximum(x, 0)  # softplus(x) = −log σ(−x)
-  out = dx * tx + (pw * sp_neg) * ty + sp_pos * tybar + (y * sp_neg) * tpw
-  return _sigmoid_bce(x, y, ybar, pw, unit), out
-
-
-@jax.custom_jvp
-def _clipped_bce(p: jax.Array, y: jax.Array, pw: jax.Array, eps: jax.Array) -> jax.Array:
-  """``−(pw·y·log p̂ + (1 − y)·log(1 − p̂))`` with ``p̂ = clip(p, eps, 1 − eps)``."""
-  # log(1 − p̂), not log1p(−p̂), as Keras and torch: with p̂ ≥ eps its absolute
-  # error is below the loss's rounding, and log costs less than log1p. One
-  # negation at the end: each op is a pass in the CPU's reduction library.
-  pc = jnp.clip(p, eps, 1 - eps)
-  return -(pw * y * jnp.log(pc) + (1 - y) * jnp.log(1 - pc))
-
-
-@_clipped_bce.defjvp
-def _clipped_bce_jvp(primals, tangents):
-  p, y, pw, eps = primals
-  tp, ty, tpw, teps = tangents
-  pc = jnp.clip(p, eps, 1 - eps)
-  log_p, log_q = jnp.log(pc), jnp.log(1 - pc)
-  # dL/dp̂ = (1 − y)/(1 − p̂) − pw·y/p̂, as one division. p̂ follows p inside
-  # [eps, 1 − eps] and ±eps outside: no gradient reaches p there, and none of
-  # jnp.clip's tie-splitting divisions.
-  d_pc = ((1 - y) * pc - pw * y * (1 - pc)) / (pc * (1 - pc))
-  t_pc = jnp.where(p < eps, teps, jnp.where(p > 1 - eps, -teps, tp))
-  out = d_pc * t_pc - (pw * log_p - log_q) * ty - y * log_p * tpw
-  return _clipped_bce(p, y, pw, eps), out
-
-
 def binary_cross_entropy(
     probs: ArrayLike,
     labels: ArrayLike,
@@ -238,7 +166,8 @@ def binary_cross_entropy(
       cost more); the seed's ``tf.where(y_true == 1, w * bce, bce)``.
     epsilon: Clip margin in ``(0, 0.5)``.
     label_smoothing: In ``[0, 1]``; labels become ``y·(1 − ls) + ls/2`` (Keras).
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -263,7 +192,7 @@ def binary_cross_entropy(
   labels = _smooth_binary(labels, label_smoothing)
   pw = _positive_weight(positive_weight, probs)
   pw = jnp.ones((), probs.dtype) if pw is None else pw
-  loss = _clipped_bce(probs, labels, pw, jnp.asarray(epsilon, probs.dtype))
+  loss = clipped_bce(probs, labels, pw, jnp.asarray(epsilon, probs.dtype))
   return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
@@ -299,7 +228,8 @@ def sigmoid_binary_cross_entropy(
     positive_weight: Non-negative weight of the positive term, as
       ``torch.nn.BCEWithLogitsLoss(pos_weight=...)``.
     label_smoothing: In ``[0, 1]``; labels become ``y·(1 − ls) + ls/2``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -321,7 +251,7 @@ def sigmoid_binary_cross_entropy(
   pw = _positive_weight(positive_weight, y)
   unit = pw is None and _is(label_smoothing, 0.0)  # then pw·y + (1 − y) is 1
   pw = jnp.ones((), x.dtype) if pw is None else pw
-  loss = _sigmoid_bce(x, y, ybar, pw, unit)
+  loss = sigmoid_bce(x, y, ybar, pw, unit)
   return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
@@ -353,7 +283,8 @@ def sigmoid_focal_loss(
     labels: Targets in ``[0, 1]``, same shape.
     alpha: ``None`` (no class balancing) or a weight in ``[0, 1]``.
     gamma: Non-negative focusing exponent; 0 gives cross-entropy.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -480,7 +411,8 @@ def softmax_cross_entropy_with_integer_labels(
     label_smoothing: In ``[0, 1]``.
     ignore_index: Optional label value (a Python int) to exclude.
     axis: The class axis (a Python int).
-    weights: Optional weights broadcastable to ``labels.shape``.
+    weights: Optional weights: a prefix of ``labels.shape`` aligns with the
+      leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``labels.shape``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -574,7 +506,8 @@ def categorical_cross_entropy(
       Keras' ``categorical_crossentropy(label_smoothing=ls)`` and
       :func:`softmax_cross_entropy`.
     axis: The class axis (a Python int).
-    weights: Optional weights broadcastable to the per-example shape.
+    weights: Optional weights: a prefix of the per-example shape aligns with
+      its leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to the per-example shape.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -629,7 +562,8 @@ def hinge_loss(
   Args:
     predictions: Real-valued scores, shape ``[...]``.
     targets: Targets in ``{−1, 1}``, same shape.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 

@@ -63,7 +63,8 @@ def squared_error(
   Args:
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``; excluded entries
       contribute 0 and no NaN gradient.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
@@ -97,7 +98,8 @@ def absolute_error(
   Args:
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -144,7 +146,8 @@ def huber_loss(
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
     delta: Positive threshold between the quadratic and linear parts.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -186,7 +189,8 @@ def smooth_l1_loss(
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
     beta: Positive threshold between the quadratic and linear parts.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -228,7 +232,8 @@ def log_cosh(
   Args:
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -274,7 +279,8 @@ def quantile_loss(
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
     quantile: Target quantile in ``(0, 1)``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -321,7 +327,8 @@ def asymmetric_squared_error(
     targets: Targets, same shape as ``predictions``.
     under_weight: Non-negative weight where ``predictions < targets``.
     over_weight: Non-negative weight where ``predictions >= targets``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
