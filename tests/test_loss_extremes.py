@@ -271,7 +271,7 @@ def test_sample_weights_align_with_the_leading_axis():
     losses.squared_error(np.ones((3, 2), np.float32), np.ones((3, 2)), weights=np.ones((2, 3)))
 
 
-def test_sample_weights_align_for_class_axis_losses_and_per_example():
+def test_sample_weights_align_for_class_axis_losses():
   x = np.float32([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0], [2.0, 2.0, 2.0]])
   labels = np.int32([0, 2, 1])
   w = np.float32([1.0, 0.0, 2.0])

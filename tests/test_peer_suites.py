@@ -202,12 +202,12 @@ def test_keras_regression_sample_weighted(name, sample_weight, expected):
   np.testing.assert_allclose(fn(_Y_PRED, _Y_TRUE, weights=weights), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name, expected_mean, weighted", [
+@pytest.mark.parametrize("name, expected_mean", [
     # test_mean_with_sample_weight_reduction: Σ w_i·mean_i / Σ w_i.
-    ("squared_error", (110 / 3 * 1.2 + 187 / 3 * 3.4) / (1.2 + 3.4), None),
-    ("absolute_error", (14 / 3 * 1.2 + 19 / 3 * 3.4) / (1.2 + 3.4), None),
+    ("squared_error", (110 / 3 * 1.2 + 187 / 3 * 3.4) / (1.2 + 3.4)),
+    ("absolute_error", (14 / 3 * 1.2 + 19 / 3 * 3.4) / (1.2 + 3.4)),
 ])
-def test_keras_mean_with_sample_weight_is_weighted_mean(name, expected_mean, weighted):
+def test_keras_mean_with_sample_weight_is_weighted_mean(name, expected_mean):
   got = getattr(losses, name)(_Y_PRED, _Y_TRUE, weights=np.float32([1.2, 3.4]),
                               reduction="weighted_mean")
   np.testing.assert_allclose(got, expected_mean, rtol=1e-5)
