@@ -7,9 +7,15 @@ the same machine load. Reported: the median time of each, ``ratio`` = optax /
 ours (> 1 means ours is faster) and ``bytes`` = inputs read + gradient written,
 so ``bytes / seconds`` is the achieved bandwidth.
 
+A second section (``run_bce``) times sigmoid BCE's value-and-grad three ways in
+one rotation: ours, the plain fused formula ``max(x, 0) − x·y +
+log1p(exp(−|x|))`` by autodiff, and optax; it prints min and median of many
+calls and the ratios (> 1: ours is faster). On a shared CPU the absolute
+times swing by 2-3x between runs; compare the ratios, and rerun.
+
 Usage::
 
-  python benchmarks/losses.py [--n N] [--repeats R]
+  python benchmarks/losses.py [--n N] [--repeats R] [--bce-repeats B] [--bce-only]
 
 or, from Python, ``from benchmarks.losses import run; rows = run(n=2**20)``.
 Nothing here is run by the test suite.
@@ -29,7 +35,7 @@ import optax
 
 from lossreg_jax import losses
 
-__all__ = ["run", "format_table", "main"]
+__all__ = ["run", "run_bce", "format_table", "format_bce", "main"]
 
 _NUM_CLASSES = 1000
 
@@ -129,6 +135,55 @@ def run(n: int = 2**22, repeats: int = 20) -> list[dict]:
   return results
 
 
+def _plain_fused_bce(x: jax.Array, y: jax.Array) -> jax.Array:
+  """The textbook fused sigmoid BCE, ``max(x, 0) − x·y + log1p(exp(−|x|))``, by autodiff."""
+  return (jnp.maximum(x, 0) - x * y + jnp.log1p(jnp.exp(-jnp.abs(x)))).mean()
+
+
+def run_bce(n: int = 2**22, repeats: int = 50) -> dict:
+  """Times sigmoid BCE's jitted value-and-grad: ours, the plain fused formula, optax.
+
+  The three run in one process on the same inputs (logits ``3·N(0, 1)``, hard
+  labels), in rotation so that all see the same machine load; reported are the
+  minimum (the least disturbed run: this machine is shared) and the median of
+  ``repeats`` calls each.
+
+  Returns:
+    A dict ``{"ours": (min_s, median_s), "plain": ..., "optax": ...}`` plus
+    ``n`` and ``repeats``.
+  """
+  k1, k2 = jax.random.split(jax.random.key(1))
+  args = jax.block_until_ready((3 * jax.random.normal(k1, (n,), jnp.float32),
+                                jax.random.bernoulli(k2, 0.3, (n,)).astype(jnp.float32)))
+  fns = {
+      "ours": losses.sigmoid_binary_cross_entropy,
+      "plain": _plain_fused_bce,
+      "optax": lambda x, y: optax.losses.sigmoid_binary_cross_entropy(x, y).mean(),
+  }
+  jitted = {k: jax.jit(jax.value_and_grad(f)) for k, f in fns.items()}
+  for f in jitted.values():  # compile + warm up
+    _time(f, args)
+    _time(f, args)
+  times = {k: [] for k in jitted}
+  for _ in range(repeats):
+    for k, f in jitted.items():
+      times[k].append(_time(f, args))
+  out = {k: (min(t), statistics.median(t)) for k, t in times.items()}
+  return dict(out, n=n, repeats=repeats)
+
+
+def format_bce(r: dict) -> str:
+  """Formats ``run_bce``'s result: times and the ratios the speed claim rests on."""
+  lines = [f"sigmoid_binary_cross_entropy value_and_grad, n={r['n']}, "
+           f"{r['repeats']} calls each (min / median ms)"]
+  for k in ("ours", "plain", "optax"):
+    lines.append(f"  {k:<6} {1e3 * r[k][0]:8.2f} {1e3 * r[k][1]:8.2f}")
+  for k in ("plain", "optax"):
+    lines.append(f"  {k}/ours: min {r[k][0] / r['ours'][0]:.3f}, "
+                 f"median {r[k][1] / r['ours'][1]:.3f}  (> 1: ours is faster)")
+  return "\n".join(lines)
+
+
 def format_table(rows: list[dict]) -> str:
   """Formats ``run``'s rows as a fixed-width text table."""
   head = (f"{'loss':<36} {'shape':>14} {'ours ms':>9} {'base ms':>9} "
@@ -146,10 +201,16 @@ def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--n", type=int, default=2**22, help="elements per input")
   parser.add_argument("--repeats", type=int, default=20, help="timed calls per loss")
+  parser.add_argument("--bce-repeats", type=int, default=50,
+                      help="timed calls of each sigmoid BCE variant")
+  parser.add_argument("--bce-only", action="store_true",
+                      help="only the sigmoid BCE comparison (ours, plain formula, optax)")
   args = parser.parse_args(argv)
   print(f"jax {jax.__version__}, optax {optax.__version__}, backend "
         f"{jax.default_backend()}, n={args.n}, repeats={args.repeats}")
-  print(format_table(run(n=args.n, repeats=args.repeats)))
+  if not args.bce_only:
+    print(format_table(run(n=args.n, repeats=args.repeats)))
+  print(format_bce(run_bce(n=args.n, repeats=args.bce_repeats)))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,18 @@ def is_static_number(value: Any) -> bool:
     return False
 
 
+def _concrete_floats(value: Any) -> np.ndarray | None:
+  """``value`` as a float64 NumPy array if its values are known now, else None."""
+  if isinstance(value, jax.core.Tracer) or value is None or callable(value):
+    return None
+  if isinstance(value, jax.Array) and not value.is_fully_addressable:
+    return None  # a global array of a multi-process job: other processes hold values
+  try:
+    return np.asarray(value).astype(np.float64)
+  except (TypeError, ValueError):
+    return None
+
+
 def check_in_range(
     name: str,
     value: Any,
@@ -65,25 +77,32 @@ def check_in_range(
     low_inclusive: bool = True,
     high_inclusive: bool = True,
 ) -> None:
-  """Raises ``ValueError`` if a static scalar ``value`` is outside the interval.
+  """Raises ``ValueError`` if a concrete ``value`` has an entry outside the interval.
 
-  Traced values (inside ``jit`` / ``grad``) cannot be inspected and are let
+  ``value`` may be a Python or NumPy scalar or a concrete array of any shape
+  (every entry is checked, NaN is out of range). Traced values (arguments of a
+  ``jit``-ed or differentiated function) cannot be inspected and are let
   through: the check guards the values a user writes, not computed ones.
   """
-  if not is_static_number(value):
+  v = _concrete_floats(value)
+  if v is None:
+    if isinstance(value, (str, bytes)) or (
+        value is not None and not callable(value) and not isinstance(value, jax.Array)):
+      raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.")
     return
-  try:
-    v = float(value)
-  except (TypeError, ValueError):
-    raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.") from None
-  too_low = low is not None and (v < low if low_inclusive else v <= low)
-  too_high = high is not None and (v > high if high_inclusive else v >= high)
-  if too_low or too_high or v != v:
+  with np.errstate(invalid="ignore"):
+    too_low = np.zeros(v.shape, bool) if low is None else (v < low if low_inclusive else v <= low)
+    too_high = (np.zeros(v.shape, bool) if high is None
+                else (v > high if high_inclusive else v >= high))
+  bad = too_low | too_high | np.isnan(v)
+  if np.any(bad):
     left = "[" if low_inclusive else "("
     right = "]" if high_inclusive else ")"
     lo = "-inf" if low is None else f"{low:g}"
     hi = "inf" if high is None else f"{high:g}"
-    raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}.")
+    seen = (f"{value!r}" if v.ndim == 0 else
+            f"an array of shape {v.shape} holding {v[bad].flat[0]:g}")
+    raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {seen}.")
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

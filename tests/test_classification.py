@@ -248,6 +248,8 @@ def test_integer_ce_ignore_index_mean_matches_torch_and_bad_label_is_nan():
   np.testing.assert_allclose(fn(x, labels), expected.numpy(), rtol=1e-5)
   labels[0] = C  # out of range, not ignored: loud, since jit cannot raise
   assert np.isnan(fn(x, labels))
+  with pytest.raises(ValueError, match=rf"labels.*\[0, {C}\)"):  # concrete: raises
+    losses.softmax_cross_entropy_with_integer_labels(x, labels, ignore_index=-100)
 
 
 def test_integer_ce_masked_out_of_range_labels_are_safe():

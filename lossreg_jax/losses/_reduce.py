@@ -1,7 +1,29 @@
 """The weights / where / reduction contract, written once for every loss.
 
 Every loss computes an elementwise loss and returns
-``reduce_loss(loss, weights=weights, where=where, reduction=reduction)``.
+``reduce_loss(loss, weights=weights, where=where, reduction=reduction,
+dtype=input_dtype)``. The contract:
+
+* **Weights and masks align with the leading (sample) axes first.** A
+  ``weights`` (or ``where``) shape that is a prefix of the elementwise loss
+  shape, such as Keras' per-sample ``sample_weight`` of shape ``(N,)`` on an
+  ``(N, d)`` or ``(N, N)`` loss, weights whole samples: it is indexed by the
+  leading axes and repeated along the trailing ones. Any other shape (e.g.
+  ``(d,)`` per column, ``(N, 1)``, a scalar) broadcasts as NumPy does, from the
+  right. A shape that fits neither way raises a ``ValueError`` naming both
+  shapes. So an ``(N,)`` weight never silently weights the columns of an
+  ``(N, N)`` loss: write ``weights[None, :]`` for that.
+* **Half precision never overflows before the reduction.** Losses compute in
+  float32 for float16 / bfloat16 inputs and hand the float32 elementwise loss
+  here with ``dtype=`` the input dtype; the weights are cast to float32 too, and
+  only the reduced value (or, for ``reduction="none"``, the weighted
+  elementwise loss) is cast back. ``squared_error`` of float16 ``[300, 0]``
+  against zeros is 45000 (its mean) although ``300² = 90000`` is no float16.
+* ``where`` excludes entries: they contribute exactly 0, and the losses
+  ``sanitize`` their inputs first so that the gradient there is 0, not NaN.
+* ``reduction``: ``"none"``, ``"sum"``, ``"mean"`` (sum / number of included
+  entries) or ``"weighted_mean"`` (sum / included weight). An empty selection
+  reduces to 0.
 """
 
 from __future__ import annotations
@@ -45,19 +67,40 @@ def _broadcast_arg(name: str, x: ArrayLike, shape: tuple[int, ...]) -> jax.Array
     return jnp.broadcast_to(x, shape)
   except ValueError:
     raise ValueError(
-        f"{name} must be broadcastable to the elementwise loss shape {shape}, "
-        f"got {name}.shape={x.shape}."
+        f"{name} must have a prefix of the elementwise loss shape {shape} (one "
+        f"value per sample, aligned with the leading axes) or be broadcastable "
+        f"to it, got {name}.shape={x.shape}."
     ) from None
 
 
+def align_leading(name: str, x: ArrayLike, shape: tuple[int, ...]) -> jax.Array:
+  """``x`` broadcast to ``shape``, a prefix of ``shape`` aligning with its leading axes.
+
+  ``x.shape == shape[:x.ndim]`` (e.g. per-sample weights ``(N,)`` on an ``(N, d)``
+  or ``(N, N)`` loss) is indexed by the leading axes and repeated along the
+  others, as Keras' ``sample_weight``; any other shape broadcasts as NumPy does.
+
+  Raises:
+    ValueError: naming ``name`` and both shapes if ``x`` fits neither way.
+  """
+  x = jnp.asarray(x)
+  if 0 < x.ndim < len(shape) and x.shape == tuple(shape[: x.ndim]):
+    x = x.reshape(x.shape + (1,) * (len(shape) - x.ndim))
+  return _broadcast_arg(name, x, shape)
+
+
 def broadcast_where(where: ArrayLike | None, shape: tuple[int, ...]) -> jax.Array | None:
-  """Returns ``where`` as a boolean array of ``shape`` (``None`` stays ``None``)."""
+  """Returns ``where`` as a boolean array of ``shape`` (``None`` stays ``None``).
+
+  A ``where`` whose shape is a prefix of ``shape`` aligns with the leading axes
+  (see :func:`align_leading`); other shapes broadcast as NumPy does.
+  """
   if where is None:
     return None
   where = jnp.asarray(where)
   if where.dtype != jnp.bool_:
     raise TypeError(f"where must be a boolean mask, got dtype {where.dtype}.")
-  return _broadcast_arg("where", where, shape)
+  return align_leading("where", where, shape)
 
 
 def sanitize(x: jax.Array, where: ArrayLike | None, fill: ArrayLike) -> jax.Array:
@@ -85,42 +128,52 @@ def reduce_loss(
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    dtype: jnp.dtype | None = None,
 ) -> jax.Array:
   """Applies weights, the mask and the reduction to an elementwise loss.
 
   Args:
-    loss: Elementwise loss, shape ``[...]``.
-    weights: Broadcastable to ``loss``; per-sample or per-element weights.
-    where: Boolean mask broadcastable to ``loss``; excluded entries contribute
+    loss: Elementwise loss, shape ``[...]``; for half-precision inputs, the
+      float32 loss (see ``dtype``).
+    weights: Per-sample or per-element weights: a prefix of ``loss.shape``
+      aligns with the leading axes, any other shape broadcasts as NumPy does.
+    where: Boolean mask, aligned as ``weights``; excluded entries contribute
       exactly 0.
     reduction: ``"none"`` (weighted elementwise loss, 0 where excluded),
       ``"sum"``, ``"mean"`` (sum / number of included entries) or
       ``"weighted_mean"`` (sum / total included weight).
+    dtype: The dtype of the result (the loss's inputs' dtype); default
+      ``loss.dtype``. Weights and sums are in at least float32 and only the
+      result is cast to it, so a half-precision mean does not overflow where
+      an elementwise loss or a weight would.
 
   Returns:
-    ``loss.shape`` for ``"none"``, else a scalar of ``loss.dtype``. An empty
-    selection reduces to 0. Sums accumulate in at least float32.
+    ``loss.shape`` for ``"none"``, else a scalar, of ``dtype``. An empty
+    selection reduces to 0.
   """
   check_choice("reduction", reduction, REDUCTIONS)
   shape = loss.shape
-  dtype = loss.dtype
+  out_dtype = jnp.dtype(loss.dtype if dtype is None else dtype)
+  acc = compute_dtype(loss.dtype)  # half precision weighs and sums in float32
+  if jnp.dtype(compute_dtype(out_dtype)).itemsize > acc.itemsize:
+    acc = compute_dtype(out_dtype)
+  loss = loss.astype(acc)
   if weights is not None:
-    weights = _broadcast_arg("weights", jnp.asarray(weights).astype(dtype), shape)
+    weights = align_leading("weights", jnp.asarray(weights), shape).astype(acc)
     loss = loss * weights
   mask = broadcast_where(where, shape)
   if mask is not None:
-    loss = jnp.where(mask, loss, jnp.zeros((), dtype))
+    loss = jnp.where(mask, loss, jnp.zeros((), acc))
   if reduction == "none":
-    return loss
-  acc = compute_dtype(dtype)  # half precision sums in float32
-  total = jnp.sum(loss, dtype=acc)
+    return loss.astype(out_dtype)
+  total = jnp.sum(loss)
   if reduction == "sum":
-    return total.astype(dtype)
+    return total.astype(out_dtype)
   if reduction == "mean":
     count = jnp.sum(mask, dtype=acc) if mask is not None else jnp.asarray(loss.size, acc)
-    return _safe_divide(total, count).astype(dtype)
+    return _safe_divide(total, count).astype(out_dtype)
   # weighted_mean
-  w = weights.astype(acc) if weights is not None else jnp.ones(shape, acc)
+  w = weights if weights is not None else jnp.ones(shape, acc)
   if mask is not None:
-    w = jnp.where(mask, w, 0)
-  return _safe_divide(total, jnp.sum(w)).astype(dtype)
+    w = jnp.where(mask, w, jnp.zeros((), acc))
+  return _safe_divide(total, jnp.sum(w)).astype(out_dtype)

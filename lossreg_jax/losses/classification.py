@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from lossreg_jax._validation import (
     as_float_array,
     check_in_range,
-    check_same_shape,
+    concrete_values,
     is_static_number,
 )
-from lossreg_jax.losses._focal import exp_neg_abs, focal_core, static_integer_power
+from lossreg_jax.losses._binary import clipped_bce, sigmoid_bce
+from lossreg_jax.losses._focal import focal_core, static_integer_power
 from lossreg_jax.losses._reduce import (
     Reduction,
     _broadcast_arg,
+    align_leading,
     broadcast_where,
     check_pair,
     reduce_loss,
@@ -54,6 +57,17 @@ def _smooth_binary(labels: jax.Array, label_smoothing) -> jax.Array:
     return labels
   ls = jnp.asarray(label_smoothing, labels.dtype)
   return labels * (1 - ls) + 0.5 * ls  # Keras / optax binary smoothing
+
+
+def _smooth_binary_pair(labels: jax.Array, label_smoothing) -> tuple[jax.Array, jax.Array]:
+  """``(y, 1 − y)`` of the smoothed labels, each formed without cancellation."""
+  check_in_range("label_smoothing", label_smoothing, 0, 1)
+  if _is(label_smoothing, 0.0):
+    return labels, 1 - labels
+  ls = jnp.asarray(label_smoothing, labels.dtype)
+  # 1 − (y·(1 − ls) + ls/2) rounds to a few ulps of itself only when formed as
+  # (1 − y)·(1 − ls) + ls/2: for y = 1, ls = 0.1, 1 − 0.95 keeps 0.95's rounding.
+  return labels * (1 - ls) + 0.5 * ls, (1 - labels) * (1 - ls) + 0.5 * ls
 
 
 def _positive_weight(positive_weight, like: jax.Array) -> jax.Array | None:
@@ -90,61 +104,40 @@ def _check_class_weights(class_weights, num_classes: int, dtype) -> jax.Array:
   return cw.astype(dtype)
 
 
+def _check_label_range(labels, where, ignore_index, num_classes: int, loss_shape) -> None:
+  """Raises for a concrete included label outside ``[0, num_classes)``.
+
+  Only labels (and ``where``) known now can be checked; traced ones (under
+  ``jit``) are not, and an out-of-range label then gives a NaN loss.
+  """
+  values = concrete_values(labels)
+  if values is None:
+    return
+  include = np.ones(values.shape, bool)
+  if where is not None:
+    mask = concrete_values(where)
+    if mask is None:
+      return
+    include = np.broadcast_to(np.asarray(align_leading("where", mask, loss_shape)), values.shape)
+  if ignore_index is not None:
+    include = include & (values != ignore_index)
+  bad = include & ((values < 0) | (values >= num_classes))
+  if np.any(bad):
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    ignore = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+    raise ValueError(
+        f"labels must be class indices in [0, {num_classes}){ignore} (logits have "
+        f"{num_classes} classes), got labels{list(index)}={values[bad].flat[0]} "
+        f"({int(bad.sum())} out of range)."
+    )
+
+
 def _with_sample_weights(weights, sample_w, loss_shape):
   if sample_w is None:
     return weights
   if weights is None:
     return sample_w
-  return _broadcast_arg("weights", weights, loss_shape) * sample_w
-
-
-@jax.custom_jvp
-def _sigmoid_bce(x: jax.Array, y: jax.Array, c: jax.Array) -> jax.Array:
-  """``(1 − y)·x + c·softplus(−x)`` with one exp and one log1p per element."""
-  # softplus(−x) = log1p(exp(−|x|)) + max(−x, 0): the exponent is never positive,
-  # so nothing overflows. Ending in one select lets XLA fuse it into one loop.
-  pos = x >= 0
-  log1p_e = jnp.log1p(exp_neg_abs(x))
-  base = (1 - y) * x
-  return jnp.where(pos, base + c * log1p_e, base + c * (log1p_e - x))
-
-
-@_sigmoid_bce.defjvp
-def _sigmoid_bce_jvp(primals, tangents):
-  x, y, c = primals
-  tx, ty, tc = tangents
-  # d/dx = (1 − y) − c·σ(−x), σ(−x) from the forward's exp(−|x|), formed as its
-  # twin so that value and gradient stay one GPU kernel (see exp_neg_abs).
-  pos = x >= 0
-  e = exp_neg_abs(x, twin=True)
-  r = 1 / (1 + e)
-  dx = (1 - y) - c * jnp.where(pos, e * r, r)
-  return _sigmoid_bce(x, y, c), dx * tx - x * ty + jax.nn.softplus(-x) * tc
-
-
-@jax.custom_jvp
-def _clipped_bce(p: jax.Array, y: jax.Array, pw: jax.Array, eps: jax.Array) -> jax.Array:
-  """``−(pw·y·log p̂ + (1 − y)·log(1 − p̂))`` with ``p̂ = clip(p, eps, 1 − eps)``."""
-  # log(1 − p̂), not log1p(−p̂), as Keras and torch: with p̂ ≥ eps its absolute
-  # error is below the loss's rounding, and log costs less than log1p. One
-  # negation at the end: each op is a pass in the CPU's reduction library.
-  pc = jnp.clip(p, eps, 1 - eps)
-  return -(pw * y * jnp.log(pc) + (1 - y) * jnp.log(1 - pc))
-
-
-@_clipped_bce.defjvp
-def _clipped_bce_jvp(primals, tangents):
-  p, y, pw, eps = primals
-  tp, ty, tpw, teps = tangents
-  pc = jnp.clip(p, eps, 1 - eps)
-  log_p, log_q = jnp.log(pc), jnp.log(1 - pc)
-  # dL/dp̂ = (1 − y)/(1 − p̂) − pw·y/p̂, as one division. p̂ follows p inside
-  # [eps, 1 − eps] and ±eps outside: no gradient reaches p there, and none of
-  # jnp.clip's tie-splitting divisions.
-  d_pc = ((1 - y) * pc - pw * y * (1 - pc)) / (pc * (1 - pc))
-  t_pc = jnp.where(p < eps, teps, jnp.where(p > 1 - eps, -teps, tp))
-  out = d_pc * t_pc - (pw * log_p - log_q) * ty - y * log_p * tpw
-  return _clipped_bce(p, y, pw, eps), out
+  return align_leading("weights", weights, loss_shape).astype(sample_w.dtype) * sample_w
 
 
 def binary_cross_entropy(
@@ -173,7 +166,8 @@ def binary_cross_entropy(
       cost more); the seed's ``tf.where(y_true == 1, w * bce, bce)``.
     epsilon: Clip margin in ``(0, 0.5)``.
     label_smoothing: In ``[0, 1]``; labels become ``y·(1 − ls) + ls/2`` (Keras).
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -198,8 +192,8 @@ def binary_cross_entropy(
   labels = _smooth_binary(labels, label_smoothing)
   pw = _positive_weight(positive_weight, probs)
   pw = jnp.ones((), probs.dtype) if pw is None else pw
-  loss = _clipped_bce(probs, labels, pw, jnp.asarray(epsilon, probs.dtype))
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  loss = clipped_bce(probs, labels, pw, jnp.asarray(epsilon, probs.dtype))
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def sigmoid_binary_cross_entropy(
@@ -214,11 +208,16 @@ def sigmoid_binary_cross_entropy(
 ) -> jax.Array:
   """Binary cross-entropy on logits, with a false-negative weight.
 
-  Computed as ``(1 − y)·x + (1 + (pw − 1)·y)·softplus(−x)`` with
-  ``softplus(−x) = log1p(exp(−|x|)) + max(−x, 0)``: one exp and one log1p per
-  element, finite for any finite logit; the gradient ``(1 − y) − (1 + (pw −
-  1)·y)·σ(−x)`` is a custom JVP that reuses that exp, so on a GPU the value and
-  gradient of the mean are one kernel and one pass over memory. With
+  Computed as ``(pw·y + ȳ)·l + (ȳ·x if x ≥ 0 else −pw·y·x)`` with ``ȳ = 1 − y``
+  and ``l = log1p(exp(−|x|))``: one exp and one log1p per element, a sum of
+  non-negative terms, so value and gradient are within a few float32 ulps of
+  the exact ones for every logit (no cancellation where logit and label
+  disagree in sign) and finite for any finite logit. With label smoothing
+  ``ȳ`` is formed as ``(1 − y)·(1 − ls) + ls/2``, not ``1 − y_smoothed``. The
+  gradient ``r·(ȳ − pw·y·e)`` (``x ≥ 0``) or ``r·(ȳ·e − pw·y)`` (``x < 0``),
+  ``e = exp(−|x|)``, ``r = 1/(1 + e)``, is a custom JVP built on a twin of that
+  exp, so on a GPU the value and gradient of the mean are one kernel and one
+  pass over memory. With
   ``reduction="none"`` it equals ``optax.losses.sigmoid_binary_cross_entropy``;
   the mean equals
   ``torch.nn.functional.binary_cross_entropy_with_logits(pos_weight=pw)``.
@@ -229,7 +228,8 @@ def sigmoid_binary_cross_entropy(
     positive_weight: Non-negative weight of the positive term, as
       ``torch.nn.BCEWithLogitsLoss(pos_weight=...)``.
     label_smoothing: In ``[0, 1]``; labels become ``y·(1 − ls) + ls/2``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -247,12 +247,12 @@ def sigmoid_binary_cross_entropy(
   logits, labels = check_pair("logits", logits, "labels", labels)
   dtype = logits.dtype
   x, y = _upcast(sanitize(logits, where, 0), sanitize(labels, where, 0))
-  y = _smooth_binary(y, label_smoothing)
+  y, ybar = _smooth_binary_pair(y, label_smoothing)
   pw = _positive_weight(positive_weight, y)
-  # −pw·y·log σ(x) − (1 − y)·log σ(−x) = (1 − y)·x + (1 + (pw − 1)·y)·softplus(−x)
-  c = jnp.ones((), x.dtype) if pw is None else 1 + (pw - 1) * y
-  loss = _sigmoid_bce(x, y, c)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  unit = pw is None and _is(label_smoothing, 0.0)  # then pw·y + (1 − y) is 1
+  pw = jnp.ones((), x.dtype) if pw is None else pw
+  loss = sigmoid_bce(x, y, ybar, pw, unit)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def sigmoid_focal_loss(
@@ -283,7 +283,8 @@ def sigmoid_focal_loss(
     labels: Targets in ``[0, 1]``, same shape.
     alpha: ``None`` (no class balancing) or a weight in ``[0, 1]``.
     gamma: Non-negative focusing exponent; 0 gives cross-entropy.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -309,7 +310,7 @@ def sigmoid_focal_loss(
   x, y = _upcast(sanitize(logits, where, 0), sanitize(labels, where, 0))
   a = None if alpha is None else jnp.asarray(alpha, x.dtype)
   loss = focal_core(x, y, jnp.asarray(gamma, x.dtype), a, static_integer_power(gamma))
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def softmax_cross_entropy(
@@ -368,13 +369,13 @@ def softmax_cross_entropy(
   if class_weights is not None:
     cw = _check_class_weights(class_weights, num_classes, y.dtype)
     cw = cw.reshape([num_classes if i == axis else 1 for i in range(y.ndim)])
-    sample_w = jnp.sum(cw * y, axis=axis).astype(dtype)
+    sample_w = jnp.sum(cw * y, axis=axis)
   if not _is(label_smoothing, 0.0):
     ls = jnp.asarray(label_smoothing, y.dtype)
     y = y * (1 - ls) + ls / num_classes
   loss = -jnp.sum(y * jax.nn.log_softmax(x, axis=axis), axis=axis)
   weights = _with_sample_weights(weights, sample_w, loss_shape)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def softmax_cross_entropy_with_integer_labels(
@@ -399,8 +400,9 @@ def softmax_cross_entropy_with_integer_labels(
   ``where=False``), so ``ignore_index=-100`` reproduces PyTorch's default.
   Label smoothing mixes in ``ls·mean_c(logsumexp(x) − x_c)`` as PyTorch, but
   unlike PyTorch it is not class-weighted when ``class_weights`` is also given.
-  Included labels outside ``[0, C)`` cannot be checked under ``jit``: their
-  loss is NaN.
+  Included labels outside ``[0, C)`` raise a ``ValueError`` when the labels
+  (and ``where``) are concrete; traced labels (under ``jit``) cannot be
+  checked, and such a label's loss is then NaN, so that it is not silent.
 
   Args:
     logits: Unnormalized log-probabilities, shape ``[..., C, ...]``.
@@ -409,7 +411,8 @@ def softmax_cross_entropy_with_integer_labels(
     label_smoothing: In ``[0, 1]``.
     ignore_index: Optional label value (a Python int) to exclude.
     axis: The class axis (a Python int).
-    weights: Optional weights broadcastable to ``labels.shape``.
+    weights: Optional weights: a prefix of ``labels.shape`` aligns with the
+      leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``labels.shape``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -419,7 +422,8 @@ def softmax_cross_entropy_with_integer_labels(
   Raises:
     TypeError: if ``logits`` is not floating or ``labels`` not integer.
     ValueError: for a shape mismatch, a bad ``axis``, ``class_weights`` of the
-      wrong length or ``label_smoothing`` outside ``[0, 1]``.
+      wrong length, ``label_smoothing`` outside ``[0, 1]`` or a concrete
+      included label outside ``[0, C)``.
 
   Examples:
     >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
@@ -447,6 +451,7 @@ def softmax_cross_entropy_with_integer_labels(
         f"labels must have the shape of logits without axis {axis}, {loss_shape}, "
         f"got labels.shape={labels.shape} and logits.shape={logits.shape}."
     )
+  _check_label_range(labels, where, ignore_index, num_classes, loss_shape)
   mask = broadcast_where(where, loss_shape)
   if ignore_index is not None:
     keep = labels != ignore_index
@@ -466,10 +471,10 @@ def softmax_cross_entropy_with_integer_labels(
   loss = jnp.where(valid, loss, jnp.nan)  # out-of-range labels are loud
   sample_w = None
   if class_weights is not None:
-    cw = _check_class_weights(class_weights, num_classes, dtype)
+    cw = _check_class_weights(class_weights, num_classes, x.dtype)
     sample_w = cw[jnp.clip(labels, 0, num_classes - 1)]
   weights = _with_sample_weights(weights, sample_w, loss_shape)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=mask, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=mask, reduction=reduction, dtype=dtype)
 
 
 def categorical_cross_entropy(
@@ -477,6 +482,7 @@ def categorical_cross_entropy(
     labels: ArrayLike,
     *,
     epsilon: float = 1e-7,
+    label_smoothing: float = 0.0,
     axis: int = -1,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
@@ -486,7 +492,9 @@ def categorical_cross_entropy(
 
   ``probs`` is renormalized to sum to 1 along ``axis``, clipped to
   ``[epsilon, 1 − epsilon]`` (so probabilities of exactly 0 and 1 give finite
-  values and gradients) and ``−Σ_c y_c·log p_c`` is returned. Prefer
+  values and gradients) and ``−Σ_c y_c·log p_c`` is returned. A row of zeros,
+  which Keras turns into NaN (0/0), is left at zero and clipped: its loss is
+  ``−log(epsilon)·Σ_c y_c``, finite, and its gradient is finite too. Prefer
   :func:`softmax_cross_entropy` on logits.
 
   Args:
@@ -494,8 +502,12 @@ def categorical_cross_entropy(
       ``[..., C, ...]``.
     labels: Probability vectors, same shape.
     epsilon: Clip margin in ``(0, 0.5)``.
+    label_smoothing: In ``[0, 1]``; labels become ``y·(1 − ls) + ls/C``, as
+      Keras' ``categorical_crossentropy(label_smoothing=ls)`` and
+      :func:`softmax_cross_entropy`.
     axis: The class axis (a Python int).
-    weights: Optional weights broadcastable to the per-example shape.
+    weights: Optional weights: a prefix of the per-example shape aligns with
+      its leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to the per-example shape.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -504,7 +516,8 @@ def categorical_cross_entropy(
 
   Raises:
     TypeError: if ``probs`` is not floating.
-    ValueError: for a shape mismatch, a bad ``axis`` or ``epsilon``.
+    ValueError: for a shape mismatch, a bad ``axis``, ``epsilon`` or
+      ``label_smoothing``.
 
   Examples:
     >>> categorical_cross_entropy(jnp.array([[0.9, 0.1], [0.5, 0.5]]),
@@ -515,15 +528,22 @@ def categorical_cross_entropy(
     ``tf.keras.losses.categorical_crossentropy``.
   """
   check_in_range("epsilon", epsilon, 0, 0.5, low_inclusive=False, high_inclusive=False)
+  check_in_range("label_smoothing", label_smoothing, 0, 1)
   probs, labels = check_pair("probs", probs, "labels", labels)
   axis = _check_axis(axis, probs.ndim)
   dtype = probs.dtype
   _, mask = _class_axis_mask(where, probs, axis)
   p, y = _upcast(sanitize(probs, mask, 1), sanitize(labels, mask, 0))
-  p = p / jnp.sum(p, axis=axis, keepdims=True)
+  if not _is(label_smoothing, 0.0):
+    ls = jnp.asarray(label_smoothing, y.dtype)
+    y = y * (1 - ls) + ls / y.shape[axis]
+  # A row summing to 0 would be 0/0: divide it by 1 instead (a double where, so
+  # that the unused quotient's gradient is finite too); the clip does the rest.
+  total = jnp.sum(p, axis=axis, keepdims=True)
+  p = p / jnp.where(total > 0, total, 1)
   eps = jnp.asarray(epsilon, p.dtype)
   loss = -jnp.sum(y * jnp.log(jnp.clip(p, eps, 1 - eps)), axis=axis)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def hinge_loss(
@@ -542,7 +562,8 @@ def hinge_loss(
   Args:
     predictions: Real-valued scores, shape ``[...]``.
     targets: Targets in ``{−1, 1}``, same shape.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -563,5 +584,5 @@ def hinge_loss(
   margin = p * t
   # A select rather than max(0, ·): same values, and at the kink (margin == 1)
   # the gradient is 0 (optax's max splits it in halves).
-  loss = jnp.where(margin < 1, 1 - margin, 0).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = jnp.where(margin < 1, 1 - margin, 0)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)

@@ -63,7 +63,8 @@ def squared_error(
   Args:
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``; excluded entries
       contribute 0 and no NaN gradient.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
@@ -80,8 +81,8 @@ def squared_error(
     Array(2.5, dtype=float32)
   """
   err, dtype = _errors(predictions, targets, where)
-  loss = jnp.square(err).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = jnp.square(err)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def absolute_error(
@@ -97,7 +98,8 @@ def absolute_error(
   Args:
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -113,8 +115,8 @@ def absolute_error(
     Array(1.5, dtype=float32)
   """
   err, dtype = _errors(predictions, targets, where)
-  loss = jnp.abs(err).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = jnp.abs(err)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def _huber(err: jax.Array, delta: jax.Array) -> jax.Array:
@@ -144,7 +146,8 @@ def huber_loss(
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
     delta: Positive threshold between the quadratic and linear parts.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -164,8 +167,8 @@ def huber_loss(
   """
   check_in_range("delta", delta, 0, None, low_inclusive=False)
   err, dtype = _errors(predictions, targets, where)
-  loss = _huber(err, jnp.asarray(delta, err.dtype)).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = _huber(err, jnp.asarray(delta, err.dtype))
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def smooth_l1_loss(
@@ -186,7 +189,8 @@ def smooth_l1_loss(
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
     beta: Positive threshold between the quadratic and linear parts.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -207,8 +211,8 @@ def smooth_l1_loss(
   check_in_range("beta", beta, 0, None, low_inclusive=False)
   err, dtype = _errors(predictions, targets, where)
   beta = jnp.asarray(beta, err.dtype)
-  loss = (_huber(err, beta) / beta).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = _huber(err, beta) / beta
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def log_cosh(
@@ -228,7 +232,8 @@ def log_cosh(
   Args:
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -251,7 +256,7 @@ def log_cosh(
   abs_err = jnp.abs(err)
   # cosh(e) = exp(|e|)·(1 + exp(−2|e|))/2: only a non-positive exponent is used.
   loss = abs_err + jnp.log1p(jnp.exp(-2 * abs_err)) - jnp.log(2.0).astype(err.dtype)
-  return reduce_loss(loss.astype(dtype), weights=weights, where=where, reduction=reduction)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def quantile_loss(
@@ -274,7 +279,8 @@ def quantile_loss(
     predictions: Floating predictions, shape ``[...]``.
     targets: Targets, same shape as ``predictions``.
     quantile: Target quantile in ``(0, 1)``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -296,8 +302,8 @@ def quantile_loss(
   err, dtype = _errors(predictions, targets, where)
   q = jnp.asarray(quantile, err.dtype)
   # max(q·d, (q − 1)·d) with d = targets − predictions = −err, no negation.
-  loss = jnp.maximum(-q * err, (1 - q) * err).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = jnp.maximum(-q * err, (1 - q) * err)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
 
 
 def asymmetric_squared_error(
@@ -321,7 +327,8 @@ def asymmetric_squared_error(
     targets: Targets, same shape as ``predictions``.
     under_weight: Non-negative weight where ``predictions < targets``.
     over_weight: Non-negative weight where ``predictions >= targets``.
-    weights: Optional weights broadcastable to ``[...]``.
+    weights: Optional per-sample or per-element weights: a prefix of ``[...]``
+      (e.g. ``(N,)``) aligns with the leading axes, other shapes broadcast.
     where: Optional boolean mask broadcastable to ``[...]``.
     reduction: ``"none"``, ``"sum"``, ``"mean"`` or ``"weighted_mean"``.
 
@@ -342,5 +349,5 @@ def asymmetric_squared_error(
   side = jnp.where(
       err < 0, jnp.asarray(under_weight, err.dtype), jnp.asarray(over_weight, err.dtype)
   )
-  loss = (side * jnp.square(err)).astype(dtype)
-  return reduce_loss(loss, weights=weights, where=where, reduction=reduction)
+  loss = side * jnp.square(err)
+  return reduce_loss(loss, weights=weights, where=where, reduction=reduction, dtype=dtype)
