@@ -14,7 +14,10 @@ adaptive restarts; it keeps ``G x`` for the current and previous iterate so that
 the gradient at the extrapolated point is a linear combination of the two and
 each iteration costs ONE batched matrix product, ``(F, B, p) @ (F, p, p)``,
 while the exact duality gap of scikit-learn is available at every iterate for
-free. The (folds x problems) axes are explicit so that they can be sharded.
+free. Once the gap meets ``tol`` the batch goes to ``_polish``, which solves
+the optimality conditions on each problem's support by conjugate gradients (the
+same one product per iteration) and verifies them. The (folds x problems) axes
+are explicit so that they can be sharded.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec as P
 
+from lossreg_jax.linear import _polish
+from lossreg_jax.linear._gap import gap_from_sums, gap_sums
+
 # (F, B, p) -> (F, B, p): applies each fold's Gram matrix to a batch of vectors.
 MatVec = Callable[[jax.Array], jax.Array]
 
@@ -34,6 +40,9 @@ _POWER_ITERATIONS = 64
 # Power iteration approaches the largest eigenvalue from below; the margin keeps
 # the FISTA step below 1/L so that the iteration cannot diverge.
 _LIPSCHITZ_MARGIN = 1.05
+# Conjugate gradients on p unknowns end in p steps in exact arithmetic; the
+# polish allows a few more per active set for rounding.
+_CG_EXTRA = 10
 
 
 def full_precision(fn):
@@ -87,49 +96,6 @@ def largest_eigenvalue(matvec: MatVec, n_folds: int, n_features: int, dtype) -> 
   return _LIPSCHITZ_MARGIN * rayleigh
 
 
-def _gap_from_sums(sums, dual_norm, y_norm2, l1, l2):
-  """The gap from ``sums = (w'w, |w|_1, q'w, w'Gw, |X'R|^2)`` (each ``(F, B)``)."""
-  w_l2, w_l1, q_w, w_gw, xtr_norm2 = sums
-  y_norm2 = y_norm2[:, None]
-  r_norm2 = y_norm2 + w_gw - 2.0 * q_w  # ||y - Xw||^2
-  r_y = y_norm2 - q_w  # (y - Xw)'y
-  # Formulation A: rescale the residual into the dual feasible set.
-  feasible = dual_norm <= l1
-  scale = jnp.where(feasible, 1.0, l1 / jnp.where(feasible, 1.0, dual_norm))
-  penalty_sq = r_norm2 + l2 * w_l2
-  gap_a = 0.5 * (1.0 + scale**2) * penalty_sq + l1 * w_l1 - scale * r_y
-  # Formulation B (l1 = 0 < l2) and the OLS first-order condition.
-  safe_l2 = jnp.where(l2 > 0, l2, 1.0)
-  gap_b = r_norm2 + 0.5 * l2 * w_l2 - r_y + xtr_norm2 / (2.0 * safe_l2)
-  return jnp.where(l1 > 0, gap_a, jnp.where(l2 > 0, gap_b, xtr_norm2))
-
-
-def _sums(w, gw, q, l2, *extra):
-  """One fused reduction over features for the gap (and ``extra`` products)."""
-  xtr = q[:, None, :] - gw  # X'R
-  terms = [w * w, jnp.abs(w), q[:, None, :] * w, w * gw, xtr * xtr, *extra]
-  sums = jnp.sum(jnp.stack(terms), axis=-1)
-  dual_norm = jnp.max(jnp.abs(xtr - l2[..., None] * w), axis=-1)  # |X'R - l2 w|_inf
-  return sums, dual_norm
-
-
-def duality_gap(w, gw, q, y_norm2, l1, l2):
-  """scikit-learn's elastic-net duality gap (``gap_enet_gram``), batched.
-
-  Args:
-    w, gw: coefficients and ``G w``, shape ``(F, B, p)``.
-    q: ``X'y``, shape ``(F, p)``. y_norm2: ``y'y``, shape ``(F,)``.
-    l1, l2: penalties in the cd scale, shape ``(F, B)``.
-
-  Returns:
-    The gap, shape ``(F, B)``: formulation A for ``l1 > 0``, formulation B for
-    ``l1 == 0 < l2`` (ridge) and ``||X'R||^2`` for ``l1 == l2 == 0`` (OLS), as
-    scikit-learn.
-  """
-  sums, dual_norm = _sums(w, gw, q, l2)
-  return _gap_from_sums(sums, dual_norm, y_norm2, l1, l2)
-
-
 def fista(
     matvec: MatVec,
     q: jax.Array,
@@ -140,6 +106,7 @@ def fista(
     lipschitz: jax.Array,
     tol: jax.Array,
     max_iter: int,
+    polish: bool = True,
 ) -> SolverResult:
   """Solves the batch of elastic nets until every duality gap is below ``tol * y'y``.
 
@@ -150,9 +117,15 @@ def fista(
     tol: scalar relative tolerance, as scikit-learn's ``tol``.
     max_iter: most FISTA iterations (each is one product with ``G``).
 
+    polish: run the verified active-set polish (``_polish.polish``) after
+      the FISTA loop; False returns the FISTA iterates (for measurements).
+
   Returns:
-    ``SolverResult``. A problem whose gap meets the tolerance is frozen at that
-    iterate, so its reported gap is the one that met the test.
+    ``SolverResult``. In the FISTA phase a problem whose gap meets the
+    tolerance is frozen at that iterate; the polish then replaces it by the
+    solution of the optimality conditions on its support when those are
+    verified or give a smaller gap. ``gap`` is the returned iterate's and
+    ``n_iter`` counts the products with ``G`` of both phases.
   """
   dtype = q.dtype
   n_folds, n_problems = l1.shape
@@ -188,8 +161,8 @@ def fista(
     # Proximal step of l1|w| + l2/2 w^2: soft-threshold, then shrink.
     x_new = jnp.sign(z) * jnp.maximum(jnp.abs(z) - thresh, 0.0) * shrink
     gx_new = matvec(x_new)
-    sums, dual_norm = _sums(x_new, gx_new, q, l2, (y - x_new) * (x_new - x))
-    gap_new = _gap_from_sums(sums[:5], dual_norm, y_norm2, l1, l2)
+    sums, dual_norm = gap_sums(x_new, gx_new, q, l2, (y - x_new) * (x_new - x))
+    gap_new = gap_from_sums(sums[:5], dual_norm, y_norm2, l1, l2)
     # O'Donoghue & Candes gradient restart: drop the momentum when it points uphill.
     restart = sums[5] > 0
     t_next = jnp.where(restart, 1.0, t_next)
@@ -205,7 +178,13 @@ def fista(
     return k + 1, x, gx, x_prev, gx_prev, t_next, done, n_iter, gap
 
   state = lax.while_loop(cond, body, init)
-  return SolverResult(state[1], state[8], state[7])
+  x, gx, n_iter, gap = state[1], state[2], state[7], state[8]
+  if not polish:
+    return SolverResult(x, gap, n_iter)
+  out = _polish.polish(matvec, q, y_norm2, l1, l2, step=step, w=x, gw=gx, gap=gap,
+                       max_cg=n_features + _CG_EXTRA,
+                       rtol=tol * tol)
+  return SolverResult(out.coef, out.gap, n_iter + out.n_products)
 
 
 class CenteredData(NamedTuple):
