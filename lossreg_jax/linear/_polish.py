@@ -20,7 +20,13 @@ optimality (KKT) condition: every active coefficient has its sign and
 rounding of the solve, not merely within a gap. Problems are batched and frozen
 once verified; a problem that is not verified within the round limit keeps the
 better (smaller gap) of its FISTA and polished iterates, so the polish never
-makes a result worse.
+makes a result worse (``_solvers.fista`` then gives it a second FISTA stage).
+PDAS is not globally convergent: from a support FISTA has not settled (a
+coefficient that is 0 at the optimum but not yet in the iterate) it can cycle;
+on diabetes' lasso path at ``tol=1e-4`` that happened at 1 alpha of 100, which
+the second stage fixed. Only the TRUE residual (a fresh product with ``G``)
+decides that a system is solved: the CG recurrence drifts from it, in float32
+by far on an ill-conditioned ``G``.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ def polish(
     w: jax.Array,
     gw: jax.Array,
     gap: jax.Array,
+    done: jax.Array,
     max_cg: int,
     rtol: jax.Array,
 ) -> PolishResult:
@@ -77,6 +84,7 @@ def polish(
     step: ``(F, 1, 1)``, FISTA's step ``1/L``.
     w, gw: ``(F, B, p)``, the iterate and its product with ``G``.
     gap: ``(F, B)``, the iterate's duality gap.
+    done: ``(F, B)`` bool, problems to leave alone (returned as given).
     max_cg: most conjugate-gradient iterations per active set.
 
   Returns:
@@ -89,74 +97,74 @@ def polish(
   qb = q[:, None, :]
   active, sign = _active_set(w, gw, q, l1, l2, step)
   shape = l1.shape
-  # state: k, w, gw, active, sign, r, d, rs, thr, reset, done, verified,
-  # rounds, cg_it, n_products. A (re)started round first recomputes G w.
-  init = (0, jnp.where(active, w, 0.0), gw, active, sign, jnp.zeros_like(w),
-          jnp.zeros_like(w), jnp.zeros(shape, dtype), jnp.zeros(shape, dtype),
-          jnp.ones(shape, bool), jnp.zeros(shape, bool), jnp.zeros(shape, bool),
-          jnp.zeros(shape, jnp.int32), jnp.zeros(shape, jnp.int32),
-          jnp.zeros(shape, jnp.int32))
-  max_total = MAX_ROUNDS * (max_cg + 1)
+  f_zeros, b_false = jnp.zeros(shape, dtype), jnp.zeros(shape, bool)
+  i_zeros, b_true = jnp.zeros(shape, jnp.int32), jnp.ones(shape, bool)
+  # state: k, w, gw, active, sign, r, d, rs, thr, reset, fresh, done, verified,
+  # rounds, cg_it, n_products. `reset`: this iteration multiplies w (not d) to
+  # get the TRUE residual; `fresh`: that reset starts a new active set.
+  init = (0, jnp.where(active, w, 0.0), gw, active, sign, jnp.zeros_like(w), jnp.zeros_like(w),
+          f_zeros, f_zeros, b_true, b_true, done, b_false, i_zeros, i_zeros, i_zeros)
+  max_total = MAX_ROUNDS * 2 * (max_cg + 1)
+  factor = jnp.maximum(_CG_RTOL * eps, rtol) ** 2
 
   def cond(state):
-    return (state[0] < max_total) & ~jnp.all(state[10])
+    return (state[0] < max_total) & ~jnp.all(state[11])
 
   def body(state):
-    (k, w, gw, active, sign, r, d, rs, thr, reset, done, verified, rounds, cg_it,
+    (k, w, gw, active, sign, r, d, rs, thr, reset, fresh, done, verified, rounds, cg_it,
      n_products) = state
-    keep = done[..., None]
-    # One product per iteration: G w on a (re)start, else G d for the CG step.
+    # One product per iteration: G w on a reset, else G d for the CG step.
     u = matvec(jnp.where(reset[..., None], w, d))
-    # Restart: the residual of (G_AA + l2 I) w_A = q_A - l1 s_A from scratch.
+    # Reset: the true residual of (G_AA + l2 I) w_A = q_A - l1 s_A. The CG
+    # recurrence residual drifts from it (in float32 by far on ill-conditioned
+    # G), so only the true one decides that a system is solved: to a backward
+    # error of ``factor`` relative to ||b|| + ||M w||, the most that rounding
+    # allows.
     b = jnp.where(active, qb - l1b * sign, 0.0)
-    r0 = jnp.where(active, b - u - l2b * w, 0.0)
+    mw = jnp.where(active, u + l2b * w, 0.0)
+    r0 = b - mw
     rs0 = jnp.sum(r0 * r0, axis=-1)
-    thr0 = jnp.maximum(_CG_RTOL * eps, rtol) ** 2 * jnp.sum(b * b, axis=-1)
+    thr0 = factor * (jnp.sum(b * b, axis=-1) + jnp.sum(mw * mw, axis=-1))
+    cg_round = jnp.where(fresh, 0, cg_it)
+    solved = rs0 <= thr0
+    round_end = solved | (cg_round >= max_cg)
+    # ... at the end of a round a stable support and sign pattern IS the KKT
+    # condition (with the true G w); otherwise restart on the new pattern.
+    new_active, new_sign = _active_set(w, u, q, l1, l2, step)
+    stable = jnp.all((new_active == active) & (new_sign == sign), axis=-1)
+    finish = reset & round_end & (stable | (rounds + 1 >= MAX_ROUNDS))
+    restart = reset & round_end & ~finish
     # CG step along d (zero off A) with M d = (G d + l2 d) on A.
     md = jnp.where(active, u + l2b * d, 0.0)
     dmd = jnp.sum(d * md, axis=-1)
     ok = dmd > 0
     a = jnp.where(ok, rs / jnp.where(ok, dmd, 1.0), 0.0)[..., None]
-    w_cg = w + a * d
-    gw_cg = gw + a * u
     r_cg = r - a * md
     rs_cg = jnp.sum(r_cg * r_cg, axis=-1)
     beta = jnp.where(rs > 0, rs_cg / jnp.where(rs > 0, rs, 1.0), 0.0)[..., None]
-    d_cg = r_cg + beta * d
-    rst = reset[..., None]
-    gw_n = jnp.where(rst, u, gw_cg)
-    w_n = jnp.where(rst, w, w_cg)
+    # Recurrence converged (or CG cannot go on): check the true residual next.
+    check = (rs_cg <= thr) | ~ok | (cg_it + 1 >= max_cg)
+
+    rst, rsr = reset[..., None], restart[..., None]
+    w_n = jnp.where(rst, jnp.where(rsr & ~new_active, 0.0, w), w + a * d)
+    gw_n = jnp.where(rst, u, gw + a * u)
     r_n = jnp.where(rst, r0, r_cg)
-    d_n = jnp.where(rst, r0, d_cg)
-    rs_n = jnp.where(reset, rs0, rs_cg)
-    thr_n = jnp.where(reset, thr0, thr)
-    cg_n = jnp.where(reset, 0, cg_it + 1)
-    # End of a round: the system is solved (or CG gave up). A stable active set
-    # and sign pattern is the KKT condition; otherwise restart on the new one.
-    solved = (rs_n <= thr_n) | ((~reset) & ~ok)
-    round_end = solved | (cg_n >= max_cg)
-    new_active, new_sign = _active_set(w_n, gw_n, q, l1, l2, step)
-    stable = jnp.all((new_active == active) & (new_sign == sign), axis=-1)
-    ver_n = round_end & stable & solved
-    finish = round_end & (stable | (rounds + 1 >= MAX_ROUNDS))
-    restart = round_end & ~finish
-    active_n = jnp.where(restart[..., None], new_active, active)
-    sign_n = jnp.where(restart[..., None], new_sign, sign)
-    w_n = jnp.where(restart[..., None], jnp.where(new_active, w_n, 0.0), w_n)
-
-    def frozen(old, new):
-      return jnp.where(keep if old.ndim == 3 else done, old, new)
-
-    return (k + 1, frozen(w, w_n), frozen(gw, gw_n), frozen(active, active_n),
-            frozen(sign, sign_n), frozen(r, r_n), frozen(d, d_n), frozen(rs, rs_n),
-            frozen(thr, thr_n), frozen(reset, restart), done | finish,
-            frozen(verified, ver_n), frozen(rounds, rounds + restart.astype(jnp.int32)),
-            frozen(cg_it, cg_n), frozen(n_products, n_products + 1))
+    d_n = jnp.where(rst, r0, r_cg + beta * d)
+    new = (w_n, gw_n, jnp.where(rsr, new_active, active), jnp.where(rsr, new_sign, sign),
+           r_n, d_n, jnp.where(reset, rs0, rs_cg), jnp.where(reset, thr0, thr),
+           jnp.where(reset, restart, check), restart, done | finish,
+           verified | (finish & stable & solved), rounds + restart.astype(jnp.int32),
+           jnp.where(reset, cg_round, cg_it + 1), n_products + 1)
+    old = (w, gw, active, sign, r, d, rs, thr, reset, fresh, done, verified, rounds, cg_it,
+           n_products)
+    # Finished problems are frozen.
+    return (k + 1,) + tuple(jnp.where(done[..., None] if o.ndim == 3 else done, o, n)
+                            for o, n in zip(old, new))
 
   state = lax.while_loop(cond, body, init)
-  w_p, verified, n_products = state[1], state[11], state[14]
+  w_p, verified, n_products = state[1], state[12], state[15]
   # The CG recurrence lets G w drift by rounding: one more product for the gap.
   gap_p = duality_gap(w_p, matvec(w_p), q, y_norm2, l1, l2)
-  take = verified | (gap_p < gap)
+  take = ~done & (verified | (gap_p < gap))
   coef = jnp.where(take[..., None], w_p, w)
   return PolishResult(coef, jnp.where(take, gap_p, gap), n_products, verified)

@@ -247,20 +247,22 @@ def elastic_net(
   Minimizes ``1/(2n) ||y - X w - b||^2 + alpha * l1_ratio * ||w||_1 +
   1/2 * alpha * (1 - l1_ratio) * ||w||^2``.
 
-  Stopping rule, in two phases, both on the Gram matrix (on ``X`` itself when
-  ``n_features > n_samples``): (1) FISTA with gradient restarts, started at
-  zero, runs until the duality gap of the ``n``-scaled problem is at most
-  ``tol * ||y_c||^2`` (``y_c`` the centered, weighted targets), scikit-learn's
-  test, or ``max_iter`` products; (2) an active-set polish takes the support
-  and signs the FISTA iterate implies, solves the optimality conditions on
-  them, ``(X_A'X_A + n alpha (1 - l1_ratio) I) w_A = X_A'y - n alpha l1_ratio
-  sign_A``, by conjugate gradients (to a relative residual of
-  ``max(tol**2, 8 eps)``), and repeats on the new support until support and
-  signs no longer change, which verifies the KKT conditions. The polished
-  coefficients are returned when verified, or when their duality gap is the
-  smaller one; otherwise the FISTA iterate is (never worse than phase 1). So
-  at scikit-learn's ``tol`` the result is typically exact to the rounding of
-  the solve, closer to the optimum than scikit-learn's coordinate descent at
+  Stopping rule, all on the Gram matrix (on ``X`` itself when ``n_features >
+  n_samples``): (1) FISTA with gradient restarts, started at zero, runs until
+  the duality gap of the ``n``-scaled problem is at most ``tol * ||y_c||^2``
+  (``y_c`` the centered, weighted targets), scikit-learn's test, or
+  ``max_iter`` products; (2) an active-set polish takes the support and signs
+  the FISTA iterate implies, solves the optimality conditions on them,
+  ``(X_A'X_A + n alpha (1 - l1_ratio) I) w_A = X_A'y - n alpha l1_ratio
+  sign_A``, by conjugate gradients (true residual at most ``max(tol**2, 8
+  eps)`` relative), and repeats on the new support until support and signs no
+  longer change, which verifies the KKT conditions; (3) a problem the polish
+  could not verify goes back to FISTA, to a 100x smaller gap (not below ``64
+  eps ||y_c||^2``), and is polished again. Verified coefficients are returned,
+  otherwise the iterate with the smallest gap (never worse than phase 1). So
+  at scikit-learn's ``tol`` the result is closer to the optimum than
+  scikit-learn's coordinate descent at the same ``tol`` (typically to the
+  rounding of the solve: ``tol**2`` relative residual in float64).
   the same ``tol``. With ``sample_weight`` the weights are rescaled
   to sum to ``n_samples``, the data centered with weighted means and the rows
   scaled by ``sqrt(weight)``, as ElasticNet. Matrix products run at full
@@ -277,10 +279,10 @@ def elastic_net(
       objective's scaling).
     fit_intercept: Whether to fit an unpenalized intercept.
     tol: Relative duality-gap tolerance, as scikit-learn's ``tol``.
-    max_iter: Most FISTA iterations; each costs one product with the Gram
-      matrix, about a coordinate-descent epoch of scikit-learn's. The polish
-      adds at most ``6 * (n_features + 11)`` products (typically a few to a
-      few tens).
+    max_iter: Most FISTA iterations per FISTA stage; each costs one product
+      with the Gram matrix, about a coordinate-descent epoch of
+      scikit-learn's. A polish costs at most ``12 * (n_features + 11)``
+      products (typically a few to a few tens).
     sample_weight: Per-sample weights, shape ``(n_samples,)``.
 
   Returns:
