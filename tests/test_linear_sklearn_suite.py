@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_almost_equal, assert_array_almost_equal
 from sklearn import linear_model as sklm
+from sklearn import datasets
 from sklearn.datasets import make_regression
 
 from lossreg_jax import linear
@@ -162,18 +163,27 @@ def test_enet_ols_consistency(x64, effective_rank, seed):
 # ------------------------------------------------- accuracy at equal tol
 
 
-def test_default_tol_is_at_least_as_accurate_as_sklearn(x64):
-  # At the same tol (1e-4, both defaults), our path is at least as close to the
-  # exact solution (scikit-learn at tol=1e-12) as scikit-learn's own.
-  X, y = make_regression(200, 30, noise=40.0, random_state=0)
-  alphas, coefs = linear.elastic_net_path(X, y, l1_ratio=0.5, n_alphas=20, fit_intercept=False)
-  _, sk, _ = sklm.enet_path(X, y, l1_ratio=0.5, alphas=np.asarray(alphas))
-  _, exact, _ = sklm.enet_path(X, y, l1_ratio=0.5, alphas=np.asarray(alphas), tol=1e-12,
-                               max_iter=100_000)
-  ours_err = np.max(np.abs(np.asarray(coefs) - exact))
-  sk_err = np.max(np.abs(sk - exact))
-  assert ours_err <= sk_err, (ours_err, sk_err)
-  np.testing.assert_array_equal(np.asarray(coefs) == 0, exact == 0)
+@pytest.mark.parametrize("use_x64", [True, False])
+def test_default_tol_is_at_least_as_accurate_as_sklearn(use_x64):
+  # At the same tol (1e-4, both defaults), our lasso path on diabetes is at
+  # least as close to the exact solution (scikit-learn at tol=1e-12) as
+  # scikit-learn's own, even in float32. Diabetes is ill-conditioned (cond(X'X)
+  # ~ 470) and at one alpha FISTA's support at tol is not the optimum's: the
+  # active-set polish alone cycles there and the second FISTA stage is needed.
+  X, y = datasets.load_diabetes(return_X_y=True)
+  Xc, yc = X - X.mean(0), y - y.mean()
+  sk_alphas, sk, _ = sklm.lasso_path(Xc, yc)
+  _, exact, _ = sklm.lasso_path(Xc, yc, alphas=sk_alphas, tol=1e-12, max_iter=100_000)
+  objective = lambda W: 0.5 * np.mean((yc[:, None] - Xc @ W) ** 2, 0) + sk_alphas * np.abs(W).sum(0)
+  dtype = np.float64 if use_x64 else np.float32
+  with jax.enable_x64(use_x64):
+    alphas, coefs = linear.elastic_net_path(Xc.astype(dtype), yc.astype(dtype), l1_ratio=1.0)
+  np.testing.assert_allclose(alphas, sk_alphas, rtol=1e-5)
+  coefs = np.asarray(coefs, np.float64)
+  ours_err, sk_err = np.max(np.abs(coefs - exact)), np.max(np.abs(sk - exact))
+  assert ours_err <= (1e-4 if use_x64 else 0.1) * sk_err, (ours_err, sk_err)
+  best = objective(exact)
+  assert np.max(objective(coefs) / best - 1) <= np.max(objective(sk) / best - 1)
 
 
 def test_float64_data_without_x64_warns_once(monkeypatch):
