@@ -41,7 +41,8 @@ from lossreg_jax.linear._gap import duality_gap
 
 # Most active-set changes before a problem gives up (keeping its better iterate).
 MAX_ROUNDS = 6
-# Conjugate gradients stop at a residual ||r|| <= _CG_RTOL * eps * ||b||.
+# Conjugate gradients stop at a TRUE residual ||r||^2 <= f^2 (||b||^2 + ||M w||^2),
+# f = max(_CG_RTOL * eps, rtol): a backward error that rounding can reach.
 _CG_RTOL = 8.0
 
 
