@@ -14,7 +14,11 @@ adaptive restarts; it keeps ``G x`` for the current and previous iterate so that
 the gradient at the extrapolated point is a linear combination of the two and
 each iteration costs ONE batched matrix product, ``(F, B, p) @ (F, p, p)``,
 while the exact duality gap of scikit-learn is available at every iterate for
-free. The (folds x problems) axes are explicit so that they can be sharded.
+free. Once the gap meets ``tol`` the batch goes to ``_polish``, which solves
+the optimality conditions on each problem's support by conjugate gradients (the
+same one product per iteration) and verifies them; problems it cannot verify
+go back to FISTA for a 100x smaller gap and are polished again. The (folds x
+problems) axes are explicit so that they can be sharded.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec as P
 
+from lossreg_jax.linear import _polish
+from lossreg_jax.linear._gap import gap_from_sums, gap_sums
+
 # (F, B, p) -> (F, B, p): applies each fold's Gram matrix to a batch of vectors.
 MatVec = Callable[[jax.Array], jax.Array]
 
@@ -34,6 +41,13 @@ _POWER_ITERATIONS = 64
 # Power iteration approaches the largest eigenvalue from below; the margin keeps
 # the FISTA step below 1/L so that the iteration cannot diverge.
 _LIPSCHITZ_MARGIN = 1.05
+# Conjugate gradients on p unknowns end in p steps in exact arithmetic; the
+# polish allows a few more per active set for rounding.
+_CG_EXTRA = 10
+# Second FISTA stage (problems the polish could not verify): a gap target of
+# tol * _STAGE2_TOL, but not below _STAGE2_EPS * eps * y'y (the Gram gap's floor).
+_STAGE2_TOL = 1e-2
+_STAGE2_EPS = 64.0
 
 
 def full_precision(fn):
@@ -87,49 +101,6 @@ def largest_eigenvalue(matvec: MatVec, n_folds: int, n_features: int, dtype) -> 
   return _LIPSCHITZ_MARGIN * rayleigh
 
 
-def _gap_from_sums(sums, dual_norm, y_norm2, l1, l2):
-  """The gap from ``sums = (w'w, |w|_1, q'w, w'Gw, |X'R|^2)`` (each ``(F, B)``)."""
-  w_l2, w_l1, q_w, w_gw, xtr_norm2 = sums
-  y_norm2 = y_norm2[:, None]
-  r_norm2 = y_norm2 + w_gw - 2.0 * q_w  # ||y - Xw||^2
-  r_y = y_norm2 - q_w  # (y - Xw)'y
-  # Formulation A: rescale the residual into the dual feasible set.
-  feasible = dual_norm <= l1
-  scale = jnp.where(feasible, 1.0, l1 / jnp.where(feasible, 1.0, dual_norm))
-  penalty_sq = r_norm2 + l2 * w_l2
-  gap_a = 0.5 * (1.0 + scale**2) * penalty_sq + l1 * w_l1 - scale * r_y
-  # Formulation B (l1 = 0 < l2) and the OLS first-order condition.
-  safe_l2 = jnp.where(l2 > 0, l2, 1.0)
-  gap_b = r_norm2 + 0.5 * l2 * w_l2 - r_y + xtr_norm2 / (2.0 * safe_l2)
-  return jnp.where(l1 > 0, gap_a, jnp.where(l2 > 0, gap_b, xtr_norm2))
-
-
-def _sums(w, gw, q, l2, *extra):
-  """One fused reduction over features for the gap (and ``extra`` products)."""
-  xtr = q[:, None, :] - gw  # X'R
-  terms = [w * w, jnp.abs(w), q[:, None, :] * w, w * gw, xtr * xtr, *extra]
-  sums = jnp.sum(jnp.stack(terms), axis=-1)
-  dual_norm = jnp.max(jnp.abs(xtr - l2[..., None] * w), axis=-1)  # |X'R - l2 w|_inf
-  return sums, dual_norm
-
-
-def duality_gap(w, gw, q, y_norm2, l1, l2):
-  """scikit-learn's elastic-net duality gap (``gap_enet_gram``), batched.
-
-  Args:
-    w, gw: coefficients and ``G w``, shape ``(F, B, p)``.
-    q: ``X'y``, shape ``(F, p)``. y_norm2: ``y'y``, shape ``(F,)``.
-    l1, l2: penalties in the cd scale, shape ``(F, B)``.
-
-  Returns:
-    The gap, shape ``(F, B)``: formulation A for ``l1 > 0``, formulation B for
-    ``l1 == 0 < l2`` (ridge) and ``||X'R||^2`` for ``l1 == l2 == 0`` (OLS), as
-    scikit-learn.
-  """
-  sums, dual_norm = _sums(w, gw, q, l2)
-  return _gap_from_sums(sums, dual_norm, y_norm2, l1, l2)
-
-
 def fista(
     matvec: MatVec,
     q: jax.Array,
@@ -140,6 +111,7 @@ def fista(
     lipschitz: jax.Array,
     tol: jax.Array,
     max_iter: int,
+    polish: bool = True,
 ) -> SolverResult:
   """Solves the batch of elastic nets until every duality gap is below ``tol * y'y``.
 
@@ -150,28 +122,66 @@ def fista(
     tol: scalar relative tolerance, as scikit-learn's ``tol``.
     max_iter: most FISTA iterations (each is one product with ``G``).
 
+    polish: run the verified active-set polish (``_polish.polish``) after
+      the FISTA loop; False returns the FISTA iterates (for measurements).
+
   Returns:
-    ``SolverResult``. A problem whose gap meets the tolerance is frozen at that
-    iterate, so its reported gap is the one that met the test.
+    ``SolverResult``. In the FISTA phase a problem whose gap meets the
+    tolerance is frozen at that iterate; the polish then replaces it by the
+    solution of the optimality conditions on its support when those are
+    verified or give a smaller gap; unverified problems get a second FISTA
+    stage (gap target ``tol * _STAGE2_TOL``) and polish, and keep the verified
+    or smaller-gap result. ``gap`` is the returned iterate's and ``n_iter``
+    counts the products with ``G`` of all phases.
   """
   dtype = q.dtype
   n_folds, n_problems = l1.shape
   n_features = q.shape[-1]
   step = 1.0 / jnp.maximum(lipschitz, jnp.finfo(dtype).tiny)
-  step = step[:, None]  # (F, 1)
-  thresh = (step * l1)[..., None]
-  shrink = (1.0 / (1.0 + step * l2))[..., None]
-  step = step[..., None]
+  step = step[:, None, None]  # (F, 1, 1)
   tol_abs = (tol * y_norm2)[:, None]
-  qb = q[:, None, :]
-
   w0 = jnp.zeros((n_folds, n_problems, n_features), dtype)
-  ones = jnp.ones((n_folds, n_problems), dtype)
-  not_done = jnp.zeros((n_folds, n_problems), bool)
-  zeros_i = jnp.zeros((n_folds, n_problems), jnp.int32)
-  # state: k, x, Gx, x_prev, Gx_prev, t, done, n_iter, gap. The gap of w = 0 is
-  # not tested before the loop: when 0 is optimal the first step returns it.
-  init = (0, w0, w0, w0, w0, ones, not_done, zeros_i, jnp.full_like(ones, jnp.inf))
+  none = jnp.zeros((n_folds, n_problems), bool)
+  x, gx, n_iter, gap = _fista_loop(matvec, q, y_norm2, l1, l2, step=step, tol_abs=tol_abs,
+                                   max_iter=max_iter, x=w0, gx=w0, done=none)
+  if not polish:
+    return SolverResult(x, gap, n_iter)
+  run_polish = functools.partial(_polish.polish, matvec, q, y_norm2, l1, l2, step=step,
+                                 max_cg=n_features + _CG_EXTRA, rtol=tol * tol)
+  first = run_polish(w=x, gw=gx, gap=gap, done=none)
+  # Second stage, for the problems the polish could not verify (a support that
+  # FISTA had not settled, e.g. a coefficient that is 0 at the optimum): FISTA
+  # goes on from its iterate to a 100x smaller gap (within its rounding floor),
+  # then the polish runs again. Verified problems are frozen: a batch whose
+  # problems are all verified skips both loops.
+  done = first.verified
+  tol2_abs = jnp.maximum(tol * _STAGE2_TOL, _STAGE2_EPS * jnp.finfo(dtype).eps) * y_norm2[:, None]
+  x2, gx2, n_iter2, gap2 = _fista_loop(matvec, q, y_norm2, l1, l2, step=step,
+                                       tol_abs=tol2_abs, max_iter=max_iter, x=x, gx=gx,
+                                       done=done)
+  second = run_polish(w=x2, gw=gx2, gap=gap2, done=done)
+  # Verified results first; otherwise the smaller duality gap of the two stages.
+  use_second = ~done & (second.verified | (second.gap < first.gap))
+  coef = jnp.where(use_second[..., None], second.coef, first.coef)
+  gap = jnp.where(use_second, second.gap, first.gap)
+  return SolverResult(coef, gap, n_iter + first.n_products + n_iter2 + second.n_products)
+
+
+def _fista_loop(matvec, q, y_norm2, l1, l2, *, step, tol_abs, max_iter, x, gx, done):
+  """FISTA from ``x`` (``gx = G x``) until every gap is below ``tol_abs``.
+
+  Problems already ``done`` stay frozen (their gap is reported as 0 here, the
+  caller keeps its own). Returns ``(x, G x, n_iter, gap)``.
+  """
+  dtype = q.dtype
+  thresh = step * l1[..., None]
+  shrink = 1.0 / (1.0 + step * l2[..., None])
+  qb = q[:, None, :]
+  ones = jnp.ones(l1.shape, dtype)
+  zeros_i = jnp.zeros(l1.shape, jnp.int32)
+  # state: k, x, Gx, x_prev, Gx_prev, t, done, n_iter, gap. The gap of the start
+  # is not tested before the loop: when it is optimal the first step returns it.
+  init = (0, x, gx, x, gx, ones, done, zeros_i, jnp.where(done, 0.0, jnp.full_like(ones, jnp.inf)))
 
   def cond(state):
     k, done = state[0], state[6]
@@ -188,8 +198,8 @@ def fista(
     # Proximal step of l1|w| + l2/2 w^2: soft-threshold, then shrink.
     x_new = jnp.sign(z) * jnp.maximum(jnp.abs(z) - thresh, 0.0) * shrink
     gx_new = matvec(x_new)
-    sums, dual_norm = _sums(x_new, gx_new, q, l2, (y - x_new) * (x_new - x))
-    gap_new = _gap_from_sums(sums[:5], dual_norm, y_norm2, l1, l2)
+    sums, dual_norm = gap_sums(x_new, gx_new, q, l2, (y - x_new) * (x_new - x))
+    gap_new = gap_from_sums(sums[:5], dual_norm, y_norm2, l1, l2)
     # O'Donoghue & Candes gradient restart: drop the momentum when it points uphill.
     restart = sums[5] > 0
     t_next = jnp.where(restart, 1.0, t_next)
@@ -200,12 +210,12 @@ def fista(
     x = jnp.where(keep, x, x_new)
     gx = jnp.where(keep, gx, gx_new)
     gap = jnp.where(done, gap, gap_new)
-    n_iter = jnp.where(done, n_iter, k + 1)
+    n_iter = jnp.where(done, n_iter, n_iter + 1)
     done = done | (gap_new <= tol_abs)
     return k + 1, x, gx, x_prev, gx_prev, t_next, done, n_iter, gap
 
   state = lax.while_loop(cond, body, init)
-  return SolverResult(state[1], state[8], state[7])
+  return state[1], state[2], state[7], state[8]
 
 
 class CenteredData(NamedTuple):
