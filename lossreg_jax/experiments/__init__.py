@@ -10,6 +10,7 @@ spec with the first (paired differences, corrected resampled t-test);
 
 from lossreg_jax.experiments.compare import (
     ComparisonResult, TrainingDivergedError, compare_losses)
+from lossreg_jax.experiments.forecast import next_quarter_growth
 from lossreg_jax.experiments.path import PathResult, regularization_path
 from lossreg_jax.experiments.report import write_report
 from lossreg_jax.experiments.spec import LossSpec, default_specs, parse_spec
@@ -25,6 +26,7 @@ __all__ = [
     "compare_losses",
     "corrected_resampled_ttest",
     "default_specs",
+    "next_quarter_growth",
     "parse_spec",
     "regularization_path",
     "t_quantile",

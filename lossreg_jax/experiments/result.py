@@ -153,6 +153,40 @@ class ComparisonResult:
                    "recall": float(rec[i])}
     return out
 
+  def curves(self) -> dict:
+    """The numbers behind the report's figures, from repeat 0's held-out outputs.
+
+    Returns:
+      ``{spec: {...}}`` with, for classification, ``"confusion"`` (rows: true
+      class, columns: predicted); for binary also ``"roc"`` (``fpr``, ``tpr``,
+      ``thresholds``), ``"pr"`` (``precision``, ``recall``, ``thresholds``) and
+      ``"reliability"`` (``prob_true``, ``prob_pred`` per non-empty bin of 10
+      equal-width bins of P(y=1)); for regression ``"predictions"``.
+    """
+    from lossreg_jax import metrics
+    y = np.asarray(self.labels)
+    out = {}
+    for s in self.specs:
+      entry = {}
+      if self.task == "regression":
+        entry["predictions"] = _nums(self.predictions[s])
+      else:
+        c = self.settings["num_classes"]
+        cm = metrics.confusion_matrix(self.predictions[s], y, num_classes=c)
+        entry["confusion"] = np.asarray(cm).astype(int).tolist()
+      if self.task == "binary":
+        prob = np.asarray(self.probabilities[s])
+        fpr, tpr, thr = metrics.roc_curve(prob, y)
+        entry["roc"] = {"fpr": _nums(fpr), "tpr": _nums(tpr), "thresholds": _nums(thr)}
+        precision, recall, thr = metrics.precision_recall_curve(prob, y)
+        entry["pr"] = {"precision": _nums(precision), "recall": _nums(recall),
+                       "thresholds": _nums(thr)}
+        prob_true, prob_pred = metrics.calibration_curve(prob, y, n_bins=10,
+                                                         strategy="uniform")[:2]
+        entry["reliability"] = {"prob_true": _nums(prob_true), "prob_pred": _nums(prob_pred)}
+      out[s] = entry
+    return out
+
   def to_dict(self) -> dict:
     """A JSON-ready dictionary: settings, per-fold scores, paired tests, curves.
 
@@ -178,6 +212,8 @@ class ComparisonResult:
            "higher_is_better": {m: HIGHER_IS_BETTER.get(m) for m in self.metrics},
            "metric_descriptions": {m: DESCRIPTIONS.get(m, "") for m in self.metrics},
            "settings": self.settings, "results": results}
+    if self.labels is not None and self.probabilities:
+      out["curves"] = self.curves()
     recall = self.settings.get("target_recall")
     if self.task == "binary" and recall is not None and self.labels is not None:
       out["threshold_for_recall"] = {"target_recall": recall,
