@@ -204,7 +204,7 @@ def test_default_specs_follow_the_task():
                                                      "ce+l2:1e-3")
   assert "asymmetric:under=1,over=0.1" in experiments.default_specs("regression")
   ds = experiments.next_quarter_growth()
-  res = experiments.compare_losses(ds.X, ds.y, **FAST)
+  res = experiments.compare_losses(ds.X, ds.y, None, **FAST)
   assert res.specs == experiments.default_specs("regression")
   # Integer targets are classes unless task= says otherwise.
   y = np.round(np.asarray(ds.y)).astype(np.int32)  # same shapes: the program is reused
@@ -286,7 +286,7 @@ def test_binary_calibration_scores_equal_sklearn():
 
 def test_multiclass_defaults_on_digits():
   ds = datasets.load("digits")
-  res = experiments.compare_losses(ds.X, ds.y, folds=3, epochs=1, hidden=4,
+  res = experiments.compare_losses(ds.X, ds.y, None, folds=3, epochs=1, hidden=4,
                                    learning_rate=0.05)
   assert res.task == "multiclass" and res.specs == experiments.default_specs("multiclass")
   assert res.metrics == ("accuracy", "precision", "recall", "f1", "brier", "ece")
@@ -397,3 +397,12 @@ def test_regression_report_has_predictions_plot(tmp_path):
   data = json.loads((tmp_path / "results.json").read_text())
   assert len(data["curves"]["mse"]["predictions"]) == len(ds.y)
   assert data["higher_is_better"]["r2"] is True and data["higher_is_better"]["mse"] is False
+
+
+def test_path_report_warns_when_alpha_is_at_the_grid_edge(tmp_path):
+  ds = datasets.load("diabetes")
+  res = experiments.regularization_path(ds.X, ds.y, n_alphas=3, eps=0.5, cv=3)
+  assert res.alpha == pytest.approx(float(np.min(res.alphas)))
+  experiments.write_report(res, tmp_path)
+  assert "**Warning**: the chosen alpha" in (tmp_path / "report.md").read_text()
+  assert "SMALLEST of the grid" in (tmp_path / "report.md").read_text()

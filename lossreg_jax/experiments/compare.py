@@ -116,7 +116,7 @@ def _first_repeat(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
 def compare_losses(
     X: ArrayLike,
     y: ArrayLike,
-    specs: Sequence[str | LossSpec] | None = None,
+    specs: Sequence[str | LossSpec] | None,
     *,
     task: str | None = None,
     folds: int = 5,
@@ -164,7 +164,7 @@ def compare_losses(
     y: Targets, shape ``(n,)``: integer class labels ``0..k-1``, or floats for
       regression.
     specs: Spec strings (see :func:`parse_spec`) or parsed specs; the first is
-      the baseline. None: :func:`default_specs` of the task (binary ``bce``,
+      the baseline. ``None``: :func:`default_specs` of the task (binary ``bce``,
       ``bce:positive_weight=3``, ``focal:gamma=2``; multiclass ``ce``,
       ``ce:label_smoothing=0.1``, ``ce+l2:1e-3``; regression ``mse``,
       ``huber:delta=1``, ``asymmetric:under=1,over=0.1``).

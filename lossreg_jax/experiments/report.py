@@ -332,7 +332,7 @@ def _compare_markdown(result: ComparisonResult, context, figures: list[Path]) ->
   return "\n".join(lines)
 
 
-def alpha_edge_warning(result: PathResult) -> str | None:
+def _alpha_edge_warning(result: PathResult) -> str | None:
   """A warning when the CV-chosen alpha is the first or last alpha of the grid."""
   alphas = np.asarray(result.alphas)
   if np.isclose(result.alpha, alphas.max()):
@@ -345,7 +345,7 @@ def alpha_edge_warning(result: PathResult) -> str | None:
 
 
 def _path_markdown(result: PathResult, context) -> str:
-  warning = alpha_edge_warning(result)
+  warning = _alpha_edge_warning(result)
   lines = ["# Elastic-net regularization path", ""] + _context_lines(context) + [
       "", *([f"> **Warning**: {warning}", ""] if warning else []),
       "```", result.table(), "```", "",
