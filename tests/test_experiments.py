@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossreg_jax import datasets, experiments, selection
+from lossreg_jax import datasets, experiments, metrics, selection
 
 
 def toy_binary(n=32, d=3, seed=0):
@@ -273,6 +273,9 @@ def test_binary_calibration_scores_equal_sklearn():
                                  skm.roc_auc_score(y[m], prob[m]), rtol=1e-5)
       np.testing.assert_allclose(res.scores[spec]["precision"][i],
                                  skm.precision_score(y[m], prob[m] > 0.5), rtol=1e-5)
+      # ECE through where= inside the vmapped scorer equals ECE on the fold's rows.
+      np.testing.assert_allclose(res.scores[spec]["ece"][i], metrics.expected_calibration_error(
+          jnp.asarray(prob[m], jnp.float32), jnp.asarray(y[m]), n_bins=10), rtol=1e-5)
   # Threshold at a target recall, checked against sklearn's precision-recall curve.
   got = res.threshold_for_recall(0.95)
   for spec in res.specs:
@@ -292,6 +295,16 @@ def test_multiclass_defaults_on_digits():
   assert res.metrics == ("accuracy", "precision", "recall", "f1", "brier", "ece")
   assert res.probabilities["ce"].shape == (len(ds.y), 10)
   np.testing.assert_allclose(res.probabilities["ce"].sum(1), 1.0, rtol=1e-5)
+  from sklearn import metrics as skm
+  y, prob = np.asarray(ds.y), np.asarray(res.probabilities["ce"], np.float64)
+  prob /= prob.sum(1, keepdims=True)  # float32 softmax rows sum to 1 within 1e-7
+  for i, m in enumerate(_masks(len(y), 3, 1, y=y)):
+    # scikit-learn >= 1.7's multiclass Brier score: mean over rows of the sum over classes.
+    np.testing.assert_allclose(res.scores["ce"]["brier"][i],
+                               skm.brier_score_loss(y[m], prob[m], labels=np.arange(10)),
+                               rtol=1e-4)
+    np.testing.assert_allclose(res.scores["ce"]["f1"][i],
+                               skm.f1_score(y[m], prob[m].argmax(1), average="macro"), rtol=1e-5)
   assert float(res.scores["ce"]["accuracy"].mean()) > 0.5
 
 

@@ -137,7 +137,7 @@ def _roc_pr_plot(result: ComparisonResult, curves: dict, path: Path) -> None:
   for spec in result.specs:
     c = curves[spec]
     roc.plot(c["roc"]["fpr"], c["roc"]["tpr"],
-             label=f"{spec} (AUC {auc[spec]['roc_auc'][0]:.3f})")
+             label=f"{spec} (fold-mean AUC {auc[spec]['roc_auc'][0]:.3f})")
     pr.plot(c["pr"]["recall"], c["pr"]["precision"], label=spec)
   roc.plot([0, 1], [0, 1], color="0.7", ls="--", lw=0.8)
   roc.set(xlabel="false positive rate", ylabel="true positive rate (recall)",
@@ -159,7 +159,7 @@ def _reliability_plot(result: ComparisonResult, curves: dict, path: Path) -> Non
   for spec in result.specs:
     r = curves[spec]["reliability"]
     ax.plot(r["prob_pred"], r["prob_true"], "o-", ms=4,
-            label=f"{spec} (ECE {ece[spec]['ece'][0]:.3f})")
+            label=f"{spec} (fold-mean ECE {ece[spec]['ece'][0]:.3f})")
   ax.set(xlabel="mean predicted P(y=1) in bin", ylabel="observed share of positives",
          title="Reliability diagram (held-out, 10 bins)", xlim=(0, 1), ylim=(0, 1))
   ax.legend(fontsize="small")
