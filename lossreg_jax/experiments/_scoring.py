@@ -31,7 +31,8 @@ DESCRIPTIONS = {
     "precision": "tp / (tp + fp)", "recall": "tp / (tp + fn)", "f1": "harmonic mean of "
     "precision and recall", "roc_auc": "area under the ROC curve of P(y=1)",
     "brier": "Brier score (mean squared error of the predicted probabilities)",
-    "ece": "expected calibration error (10 equal-width bins)",
+    "ece": "expected calibration error: top-label confidence against accuracy in 10 "
+           "equal-width bins (Guo et al. 2017)",
     "mse": "mean squared error", "rmse": "root mean squared error",
     "mae": "mean absolute error", "r2": "coefficient of determination",
     "pinball": "mean pinball loss at the pinball_alpha quantile",
