@@ -220,6 +220,10 @@ def _compare(args) -> int:
       experiments.parse_spec(s)
   if args.csv is None and args.dataset == "macrodata" and args.target is None:
     data, name = experiments.next_quarter_growth(), "macrodata (next-quarter real GDP growth)"
+  elif args.csv is not None and args.task is not None and args.target is not None:
+    from lossreg_jax import datasets  # --task decides how the CSV's target column is read
+    data, name = datasets.load_csv(args.csv, target=args.target, task=args.task,
+                                   drop_missing=args.drop_missing), str(args.csv)
   else:
     data, name = _load_data(args)
   task = args.task or data.task

@@ -123,7 +123,7 @@ def test_usage_errors(capsys):
   assert run(capsys, "frobnicate")[0] == 2
   assert run(capsys, "compare", "--folds", "many")[0] == 2
   code, _, err = run(capsys, "compare", "--dataset", "diabetes", "--loss", "bce", *FAST)
-  assert code == 2 and "regression" in err and "use mse" in err
+  assert code == 2 and "regression" in err and "use 'mse'" in err
   code, _, err = run(capsys, "compare", "--csv", "x.csv")
   assert code == 2 and "--target" in err
   code, _, err = run(capsys, "compare", "--dataset", "wine", "--loss", "bce", *FAST)
@@ -222,3 +222,18 @@ def test_bench_forwards_its_options(capsys, monkeypatch):
 def test_bench_finds_the_source_checkout():
   module = cli._bench_module()
   assert module is not None and callable(module.main)
+
+
+def test_compare_csv_task_override_reads_the_target_as_numbers(capsys, tmp_path):
+  # An integer-valued target read as classes by default; --task regression keeps its values.
+  rows = ["a,b,score"] + [f"{i % 7},{(i * 3) % 5},{10 * (i % 4) + 5}" for i in range(40)]
+  path = tmp_path / "data.csv"
+  path.write_text("\n".join(rows) + "\n")
+  code, out, err = run(capsys, "compare", "--csv", str(path), "--target", "score", "--task",
+                       "regression", "--loss", "mse", "--loss", "mae", *FAST, "--out",
+                       str(tmp_path / "o"), "--quiet")
+  assert code == 0, err
+  data = json.loads((tmp_path / "o" / "results.json").read_text())
+  assert data["task"] == "regression"
+  assert sorted(set(data["curves"]["mse"]["predictions"])) != [0.0, 1.0, 2.0, 3.0]
+  assert max(data["results"][0]["metrics"]["mse"]["folds"]) > 1.0  # errors in target units

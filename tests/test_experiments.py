@@ -122,7 +122,7 @@ def test_compare_multiclass_and_task_errors():
   assert not np.array_equal(res.scores["ce"]["f1"], res.scores["ce:label_smoothing=0.1"]["f1"])
   with pytest.raises(ValueError, match="'bce'.*3 classes.*'ce'"):
     experiments.compare_losses(ds.X, ds.y, ["bce"], folds=3, epochs=1)
-  with pytest.raises(ValueError, match="'ce'.*needs class labels.*regression.*use mse"):
+  with pytest.raises(ValueError, match="'ce'.*needs class labels.*regression.*use 'mse'"):
     experiments.compare_losses(ds.X, ds.y.astype(jnp.float32), ["ce"])
   with pytest.raises(ValueError, match="folds"):
     experiments.compare_losses(ds.X, ds.y, ["ce"], folds=1)

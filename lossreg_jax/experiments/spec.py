@@ -224,13 +224,11 @@ def resolve_loss(spec: LossSpec, task: str, num_classes: int) -> tuple[str, dict
     return name, dict(_LOSSES[name][0])
   tasks = _LOSSES[spec.loss][1]
   if task not in tasks:
-    fits = ", ".join(n for n, (_, t, _) in _LOSSES.items() if task in t)
-    if task == "regression":
-      seen = "the target is continuous (regression)"
-    else:
-      seen = f"the data have {num_classes} classes ({task})"
-    need = "a regression target" if tasks == ("regression",) else (
-        "binary labels" if tasks == ("binary",) else "class labels")
+    fits = ", ".join(repr(n) for n, (_, t, _) in _LOSSES.items() if task in t)
+    need = {("regression",): "a regression target", ("binary",): "binary labels"}.get(
+        tasks, "class labels")
+    seen = ("the target is continuous (regression)" if task == "regression"
+            else f"the data have {num_classes} classes ({task})")
     raise ValueError(f"loss {spec.loss!r} in spec {spec.text!r} needs {need}; {seen}: use "
-                     f"{' or '.join(repr(n) for n in fits.split(', ')) if task == 'multiclass' else fits}.")
+                     f"{fits}.")
   return spec.loss, dict(spec.loss_params)
