@@ -29,6 +29,7 @@ from lossreg_jax.experiments.stats import corrected_resampled_ttest
 __all__ = ["ComparisonResult", "TrainingDivergedError", "compare_losses"]
 
 DEFAULT_SPECS = default_specs("binary")  # breast cancer, the CLI's default data set
+_batches = _folds.shuffles  # the host-side shuffles, shared with experiments.multitask
 _TASKS = ("binary", "multiclass", "regression")
 
 
