@@ -15,7 +15,12 @@ peak only where it exceeds tokens'.
 
 Usage::
 
+  python benchmarks/large_vocab.py                # sizes for the backend (below)
   python benchmarks/large_vocab.py --n 1024 --d 256 --v 32768 --chunk-size 4096
+
+Without size flags, an accelerator runs the H200 configuration (N=8192, D=4096,
+V=131072, bfloat16) and a CPU a small one (N=2048, D=64, V=8192, float32) that
+finishes in seconds.
 
 or ``from benchmarks.large_vocab import run; run(n=8192, d=4096, v=131072)``.
 Nothing here is run by the test suite.
@@ -38,7 +43,7 @@ import optax
 
 from lossreg_jax import losses
 
-__all__ = ["run", "format_table", "main"]
+__all__ = ["run", "format_table", "main", "default_sizes"]
 
 
 def _peak_bytes() -> int | None:
@@ -52,11 +57,22 @@ def _time(fn, args) -> float:
   return time.perf_counter() - start
 
 
+# Default sizes per backend: the H200 configuration, and a small one for CPUs.
+ACCELERATOR_SIZES = dict(n=8192, d=4096, v=131072, dtype="bfloat16")
+CPU_SIZES = dict(n=2048, d=64, v=8192, dtype="float32")
+
+
+def default_sizes(backend: str | None = None) -> dict:
+  """``CPU_SIZES`` on a CPU backend, else ``ACCELERATOR_SIZES``."""
+  backend = jax.default_backend() if backend is None else backend
+  return dict(CPU_SIZES if backend == "cpu" else ACCELERATOR_SIZES)
+
+
 def run(
     n: int = 8192,
     d: int = 4096,
     v: int = 131072,
-    chunk_size: int = 8192,
+    chunk_size: int | None = None,
     dtype: str = "bfloat16",
     repeats: int = 5,
     token_chunk_size: int | None = None,
@@ -67,7 +83,7 @@ def run(
     n: Tokens (rows of ``hidden``).
     d: Hidden size.
     v: Vocabulary size.
-    chunk_size: The ``"vocab"`` strategy's vocabulary chunk.
+    chunk_size: The ``"vocab"`` strategy's vocabulary chunk (``None``: automatic).
     dtype: Input dtype of ``hidden`` and ``weight`` (``"bfloat16"``,
       ``"float16"`` or ``"float32"``).
     repeats: Timed calls of each after one warm-up call.
@@ -152,7 +168,7 @@ def format_table(r: dict) -> str:
   token_chunk = r.get("token_chunk_size") or "auto"
   lines = [
       f"large vocab: hidden ({r['n']}, {r['d']}) @ weight ({r['d']}, {r['v']}) {r['dtype']}, "
-      f"vocab chunk {r['chunk_size']}, token chunk {token_chunk}, "
+      f"vocab chunk {r.get('chunk_size') or 'auto'}, token chunk {token_chunk}, "
       f"logits (f32) {_mib(r['logits_bytes'])} MiB",
       f"{'':<14} {'ms':>10} {'TFLOP/s':>9} {'temp MiB':>10} {'peak MiB':>10} {'loss':>12}",
   ]
@@ -169,16 +185,18 @@ def format_table(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--n", type=int, default=8192)
-  p.add_argument("--d", type=int, default=4096)
-  p.add_argument("--v", type=int, default=131072)
-  p.add_argument("--chunk-size", type=int, default=8192)
-  p.add_argument("--dtype", default="bfloat16")
+  p.add_argument("--n", type=int, default=None, help="tokens (default: per backend)")
+  p.add_argument("--d", type=int, default=None, help="hidden size (default: per backend)")
+  p.add_argument("--v", type=int, default=None, help="vocabulary (default: per backend)")
+  p.add_argument("--chunk-size", type=int, default=None, help="vocab chunk (default: auto)")
+  p.add_argument("--dtype", default=None, help="input dtype (default: per backend)")
   p.add_argument("--repeats", type=int, default=5)
   p.add_argument("--token-chunk-size", type=int, default=None)
   a = p.parse_args(argv)
   print(f"jax {jax.__version__}, optax {optax.__version__}, devices {jax.devices()}")
-  r = run(n=a.n, d=a.d, v=a.v, chunk_size=a.chunk_size, dtype=a.dtype, repeats=a.repeats,
+  sizes = default_sizes()
+  sizes.update({k: getattr(a, k) for k in sizes if getattr(a, k) is not None})
+  r = run(**sizes, chunk_size=a.chunk_size, repeats=a.repeats,
           token_chunk_size=a.token_chunk_size)
   print(format_table(r))
   return r

@@ -72,7 +72,10 @@ def check_in_range(
   """
   if not is_static_number(value):
     return
-  v = float(value)
+  try:
+    v = float(value)
+  except (TypeError, ValueError):
+    raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.") from None
   too_low = low is not None and (v < low if low_inclusive else v <= low)
   too_high = high is not None and (v > high if high_inclusive else v >= high)
   if too_low or too_high or v != v:
@@ -108,11 +111,59 @@ def compute_dtype(dtype: Any) -> jnp.dtype:
 
 
 def concrete_values(x: Any) -> np.ndarray | None:
-  """``x`` as a NumPy array when its values are known now, else None (a tracer).
+  """``x`` as a NumPy array when its values are known here, else None.
+
+  None for a tracer and for a global array that spans other processes' devices.
 
   Checks of values use NumPy on the result: a ``jnp`` op on an array captured
   from outside a jitted function is traced too, and cannot become a bool.
   """
   if isinstance(x, jax.core.Tracer):
     return None
+  # A global array of a multi-process job spans other processes' devices: its
+  # values cannot be fetched here, so it is checked like a traced one (not at all).
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    return None
   return np.asarray(x)
+
+
+def check_callable(name: str, value: Any, *, optional: bool = False) -> None:
+  """Raises ``TypeError`` unless ``value`` is callable (or None when ``optional``)."""
+  if value is None and optional:
+    return
+  if not callable(value):
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    raise TypeError(f"{name} must be a callable{' or None' if optional else ''}, got "
+                    f"{type(value).__name__} {text}.")
+
+
+def check_array_tree(name: str, tree: Any, *, floating: bool = True) -> None:
+  """Raises ``TypeError`` unless every leaf of ``tree`` is a (floating) array.
+
+  The message names the leaf by its path (``params['w']``) and its dtype, so
+  a wrong pytree fails here rather than deep inside a ``jnp`` operation.
+  """
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    dtype = getattr(leaf, "dtype", None)
+    if dtype is None:
+      try:
+        dtype = np.asarray(leaf).dtype
+      except Exception:  # noqa: BLE001 - any object numpy cannot read
+        dtype = np.dtype(object)
+    where = f"{name}{jax.tree_util.keystr(path)}"
+    ok = (jnp.issubdtype(dtype, jnp.floating) if floating else
+          jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_))
+    if not ok:
+      kind = "floating arrays" if floating else "numeric arrays"
+      raise TypeError(f"{name} must be a pytree (dict, list, tuple, nnx.State) of {kind}; "
+                      f"{where} is {type(leaf).__name__} with dtype {dtype}.")
+
+
+def check_same_structure(name_a: str, a: Any, name_b: str, b: Any) -> None:
+  """Raises ``ValueError`` unless pytrees ``a`` and ``b`` have one structure."""
+  sa, sb = jax.tree.structure(a), jax.tree.structure(b)
+  if sa != sb:
+    brief = lambda t: (lambda x: x if len(x) <= 200 else x[:197] + "...")(str(t))
+    raise ValueError(f"{name_a} and {name_b} must have the same tree structure; got "
+                     f"{name_a} {brief(sa)} and {name_b} {brief(sb)}.")

@@ -100,6 +100,55 @@ class LossReport:
         return r
     raise KeyError(f"no property {name!r}; the report has {[r.name for r in self.results]}")
 
+  def to_dict(self) -> dict:
+    """The report as JSON-ready Python values (counterexamples as nested lists).
+
+    Returns:
+      ``{"loss", "task", "passed", "properties": [{"name", "passed", "detail",
+      "counterexample"}, ...]}``.
+
+    Examples:
+      >>> LossReport("f", "regression", (PropertyResult("jit", True, "ok"),)).to_dict()["passed"]
+      True
+    """
+    return {
+        "loss": self.loss_name, "task": self.task, "passed": self.passed,
+        "properties": [
+            {"name": r.name, "passed": r.passed, "detail": r.detail,
+             "counterexample": None if r.counterexample is None else
+             {k: np.asarray(v).tolist() for k, v in r.counterexample.items()}}
+            for r in self.results]}
+
+  def markdown(self) -> str:
+    """The report as a Markdown page: a table, then the counterexamples.
+
+    Returns:
+      The page's text.
+
+    Examples:
+      >>> print(LossReport("f", "regression", (PropertyResult("jit", True, "ok"),)).markdown())
+      # check_loss(f, task='regression'): 1/1 properties hold
+      <BLANKLINE>
+      | property | result | detail |
+      |---|---|---|
+      | jit | PASS | ok |
+      <BLANKLINE>
+    """
+    n_pass = sum(r.passed for r in self.results)
+    lines = [f"# check_loss({self.loss_name}, task={self.task!r}): "
+             f"{n_pass}/{len(self.results)} properties hold", "",
+             "| property | result | detail |", "|---|---|---|"]
+    for r in self.results:
+      detail = r.detail.replace("|", "\\|")
+      lines.append(f"| {r.name} | {'PASS' if r.passed else 'FAIL'} | {detail} |")
+    for r in self.failures:
+      if r.counterexample:
+        lines += ["", f"## counterexample for {r.name}", "", "```"]
+        lines += [f"{k} = {np.array2string(np.asarray(v), precision=6, separator=', ')}"
+                  for k, v in r.counterexample.items()]
+        lines.append("```")
+    return "\n".join(lines) + "\n"
+
   def __str__(self) -> str:
     width = max(len(r.name) for r in self.results)
     n_pass = sum(r.passed for r in self.results)
@@ -475,7 +524,8 @@ def check_loss(
     is a table for the terminal.
 
   Raises:
-    TypeError: if ``fn`` is not callable.
+    TypeError: if ``fn`` is not callable, ``key`` is not a ``jax.random`` key,
+      ``shape`` is not a tuple, or a tolerance or scale is not a number.
     ValueError: for an unknown ``task`` or ``binary_inputs``, or bad sizes.
 
   Examples:
@@ -494,9 +544,19 @@ def check_loss(
   for name, value, low in (("num_samples", num_samples, 2), ("num_classes", num_classes, 2)):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
       raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+  if isinstance(shape, (int, np.integer)) or not isinstance(shape, (tuple, list)):
+    raise TypeError(f"shape must be a tuple of positive ints, e.g. (4,), got "
+                    f"{type(shape).__name__} {shape!r}.")
   shape = tuple(shape)
-  if not all(isinstance(d, (int, np.integer)) and d >= 1 for d in shape):
+  if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
+             for d in shape):
     raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}.")
+  if key is not None and not (
+      isinstance(key, (jax.Array, np.ndarray)) and not isinstance(key, jax.core.Tracer)
+      and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+           or (key.dtype == np.uint32 and key.shape == (2,)))):
+    raise TypeError(f"key must be a jax.random key (jax.random.key(0) or PRNGKey(0)), got "
+                    f"{type(key).__name__} {key!r:.60}.")
   for name, value in (("scale", scale), ("extreme_scale", extreme_scale)):
     _check_in_range(name, value, 0.0, low_inclusive=False)
   _check_in_range("rtol", rtol, 0.0)

@@ -4,7 +4,11 @@ The work behind each subcommand lives in the library (``experiments.compare_loss
 ``experiments.regularization_path``, ``experiments.write_report``,
 ``checks.check_loss``, ``benchmarks/run.py``); this module only parses, loads
 data and reports. Bad input ends with a one-line message on stderr and exit
-code 2 (argparse's convention), never a traceback.
+code 2 (argparse's convention), never a traceback; numeric options and
+``--out`` are checked before any work starts. Ctrl-C at any moment after the
+command starts ends with one line on stderr and exit code 130; reports are
+written atomically (``experiments.write_report``), so an interrupted run
+leaves the previous report in ``--out`` as it was.
 """
 
 from __future__ import annotations
@@ -12,11 +16,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
+import math
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
+
+from lossreg_jax import _cache
 
 __all__ = ["build_parser", "main"]
 
@@ -53,7 +64,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
   group.add_argument("--seed", type=int, default=argparse.SUPPRESS,
                      help="random seed (default 0)")
   group.add_argument("--out", type=Path, default=argparse.SUPPRESS,
-                     help="folder for report.md, results.json and plots (default lossreg_out)")
+                     help="folder for report.md, results.json and plots (default lossreg_out); "
+                          "replaced as a whole by each run, never left half-written")
+  group.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS,
+                     help="do not use the persistent compilation cache (default: "
+                          "$LOSSREG_JAX_CACHE, else $XDG_CACHE_HOME/lossreg_jax/xla)")
 
 
 def _data_options(parser: argparse.ArgumentParser, default: str) -> None:
@@ -66,6 +81,10 @@ def _data_options(parser: argparse.ArgumentParser, default: str) -> None:
   group.add_argument("--target", metavar="COLUMN", help="target column of --csv")
   group.add_argument("--drop-missing", action="store_true",
                      help="drop CSV rows with empty or NaN cells instead of failing")
+  group.add_argument("--features", nargs="+", metavar="COLUMN",
+                     help="CSV feature columns to use (default: all but --target); text "
+                          "columns are one-hot encoded")
+  group.add_argument("--drop", nargs="+", metavar="COLUMN", help="CSV columns to leave out")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
       epilog="examples:\n  lossreg-jax compare --loss bce --loss 'bce:positive_weight=3'\n"
              "  lossreg-jax path --vs-sklearn\n  lossreg-jax check mylosses:my_loss --task binary\n"
              "  lossreg-jax bench --size small\n\nRun 'lossreg-jax COMMAND --help' for details.")
+  from lossreg_jax import __version__
+  parser.add_argument("--version", action="version",
+                      version=f"{PROG} {__version__}\ncompile cache: {_cache.cache_dir() or 'off'}")
   _common(parser)
   sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -147,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
   p = sub.add_parser(
       "check", formatter_class=_Formatter, help="check the properties of your loss function",
       description="Import FUNCTION from MODULE (a module name, or a .py file) and run "
-                  "lossreg_jax.checks.check_loss on it. Exit code 1 if a property fails.",
+                  "lossreg_jax.checks.check_loss on it; the report (report.md, "
+                  "results.json) goes to --out. Exit code 1 if a property fails.",
       epilog="examples:\n  lossreg-jax check mylosses:asymmetric_mse\n"
              "  lossreg-jax check ./losses.py:focal --task binary\n"
              "  lossreg-jax check lossreg_jax.losses:hinge_loss --task regression")
@@ -159,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
   p = sub.add_parser(
       "bench", formatter_class=_Formatter, help="run the benchmarks (source checkout only)",
       description="Run benchmarks/run.py from a source checkout and print its table "
-                  "(sizes: small for CPUs, full for the GPU shapes).",
+                  "(sizes: small for CPUs, full for the GPU shapes); --out also gets the "
+                  "table (report.md) and the results (results.json).",
       epilog="examples:\n  lossreg-jax bench --size small\n  lossreg-jax bench --only losses linear")
   p.add_argument("--size", default="small", help="problem size passed to benchmarks/run.py")
   p.add_argument("--only", nargs="+", metavar="NAME",
@@ -170,7 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _defaults(args: argparse.Namespace) -> argparse.Namespace:
-  for name, value in (("quiet", False), ("seed", 0), ("out", Path("lossreg_out"))):
+  # compare and path always write a report (default folder lossreg_out);
+  # check and bench only when --out is given.
+  args.out_given = hasattr(args, "out")
+  for name, value in (("quiet", False), ("seed", 0), ("out", Path("lossreg_out")),
+                      ("no_cache", False)):
     if not hasattr(args, name):
       setattr(args, name, value)
   return args
@@ -181,16 +209,33 @@ def _say(args, *lines: str) -> None:
     print(*lines, sep="\n", file=sys.stderr)
 
 
+def _cache_line(args) -> str:
+  if args.cache_dir is None:
+    return "off"
+  stats = _cache.cache_stats()
+  return f"{args.cache_dir} ({stats['hits']} hits, {stats['writes']} new entries)"
+
+
 def _load_data(args):
   from lossreg_jax import datasets
+  columns = [c for option in ("features", "drop")
+             for c in _split_names(getattr(args, option))] if args.csv is None else []
   if args.csv is None:
     if args.target is not None and args.dataset != "macrodata":
       raise UsageError("--target needs --csv (or --dataset macrodata)")
+    if columns:
+      raise UsageError("--features and --drop need --csv")
     return datasets.load(args.dataset, target=args.target), args.dataset
   if args.target is None:
     raise UsageError("--csv needs --target COLUMN")
-  return datasets.load_csv(args.csv, target=args.target, drop_missing=args.drop_missing), str(
-      args.csv)
+  features, drop = _split_names(args.features), _split_names(args.drop)
+  return datasets.load_csv(args.csv, target=args.target, drop_missing=args.drop_missing,
+                           features=features or None, drop=drop or None), str(args.csv)
+
+
+def _split_names(values) -> list[str]:
+  """``--features a,b c`` -> ``["a", "b", "c"]``."""
+  return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
 
 
 def _compare_command(args, specs) -> str:
@@ -222,8 +267,10 @@ def _compare(args) -> int:
     data, name = experiments.next_quarter_growth(), "macrodata (next-quarter real GDP growth)"
   elif args.csv is not None and args.task is not None and args.target is not None:
     from lossreg_jax import datasets  # --task decides how the CSV's target column is read
+    features, drop = _split_names(args.features), _split_names(args.drop)
     data, name = datasets.load_csv(args.csv, target=args.target, task=args.task,
-                                   drop_missing=args.drop_missing), str(args.csv)
+                                   drop_missing=args.drop_missing, features=features or None,
+                                   drop=drop or None), str(args.csv)
   else:
     data, name = _load_data(args)
   task = args.task or data.task
@@ -242,7 +289,8 @@ def _compare(args) -> int:
              ("target" if task == "regression" else "classes"): ", ".join(data.target_names),
              "command": _compare_command(args, specs),
              "started": started,
-             "wall seconds": round(time.perf_counter() - start, 2)}
+             "wall seconds": round(time.perf_counter() - start, 2),
+             "compile cache": _cache_line(args)}
   written = experiments.write_report(result, args.out, context=context)
   _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
   return 0
@@ -265,8 +313,8 @@ def _path(args) -> int:
       X, data.y.astype("float32"), l1_ratio=args.l1_ratio, n_alphas=args.n_alphas,
       eps=args.eps, cv=args.cv, feature_names=data.feature_names, vs_sklearn=args.vs_sklearn)
   print(result.table())
-  written = experiments.write_report(result, args.out, context={"data": name,
-                                                            "standardized": args.standardize})
+  written = experiments.write_report(result, args.out, context={
+      "data": name, "standardized": args.standardize, "compile cache": _cache_line(args)})
   _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
   return 0
 
@@ -289,6 +337,10 @@ def _import_function(text: str):
       module = importlib.import_module(module_name)
   except UsageError:
     raise
+  except SystemExit as e:  # the module ran a script's sys.exit() at import
+    raise UsageError(f"cannot import {module_name!r}: it called sys.exit({e.code!r}) while "
+                     f"being imported (guard its script part with "
+                     f"`if __name__ == '__main__':`)") from None
   except Exception as e:  # the user's module may raise anything while importing
     raise UsageError(f"cannot import {module_name!r}: {type(e).__name__}: {e}") from None
   fn = getattr(module, fn_name, None)
@@ -302,8 +354,19 @@ def _import_function(text: str):
 def _check(args) -> int:
   from lossreg_jax import checks
   fn = _import_function(args.target_fn)
-  report = checks.check_loss(fn, task=args.task)
+  try:
+    report = checks.check_loss(fn, task=args.task)
+  except SystemExit as e:  # the user's function, called with test inputs, exited
+    raise UsageError(f"{args.target_fn} called sys.exit({e.code!r}) while being checked; a "
+                     f"loss must return a value") from None
   print(report)
+  if not args.out_given:
+    return 0 if report.passed else 1
+  from lossreg_jax.experiments._output import atomic_folder
+  with atomic_folder(args.out) as tmp:
+    (tmp / "report.md").write_text(report.markdown())
+    (tmp / "results.json").write_text(json.dumps(report.to_dict(), indent=2))
+  _say(args, f"wrote report.md, results.json to {args.out}")
   return 0 if report.passed else 1
 
 
@@ -335,13 +398,119 @@ def _bench(args) -> int:
     argv += ["--only", *args.only]
   if args.json:
     argv += ["--json", str(args.json)]
+  sizes, sections = getattr(module, "SIZES", None), getattr(module, "SECTIONS", None)
+  if sizes is not None and args.size not in sizes:
+    raise UsageError(f"--size must be one of {', '.join(sizes)}, got {args.size!r}")
+  if sections is not None and args.only:
+    known = (*sections, "copy")
+    unknown = [s for item in args.only for s in item.split(",") if s and s not in known]
+    if unknown:
+      raise UsageError(f"--only must name sections among {', '.join(sections)}, got "
+                       f"{', '.join(map(repr, unknown))}")
   try:
-    return int(module.main(argv) or 0)
+    if not args.out_given:
+      return int(module.main(argv) or 0)
+    from lossreg_jax.experiments._output import atomic_folder
+    with atomic_folder(args.out) as tmp:
+      # benchmarks/run.py rewrites its JSON after every section; the --out
+      # folder only appears once the run is complete.
+      json_path = args.json or tmp / "results.json"
+      if not args.json:
+        argv += ["--json", str(json_path)]
+      code = int(module.main(argv) or 0)
+      if args.json:
+        shutil.copyfile(args.json, tmp / "results.json")
+      results = json.loads((tmp / "results.json").read_text())
+      (tmp / "report.md").write_text(
+          f"# lossreg_jax benchmarks (--size {args.size})\n\n```\n"
+          f"{module.format_report(results)}\n```\n")
   except SystemExit as e:  # benchmarks/run.py's own argparse error, already printed
     return int(e.code or 0) if isinstance(e.code, int) else 2
+  _say(args, f"wrote report.md, results.json to {args.out}")
+  return code
 
 
 _COMMANDS = {"compare": _compare, "path": _path, "check": _check, "bench": _bench}
+
+
+# Numeric options, checked before any work: dest -> (holds, requirement).
+_RANGES = {
+    "seed": (lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
+    "folds": (lambda v: v >= 2, "an integer >= 2"),
+    "repeats": (lambda v: v >= 1, "an integer >= 1"),
+    "confidence": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "target_recall": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "epochs": (lambda v: v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "learning_rate": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    "hidden": (lambda v: v >= 0, "an integer >= 0 (0: logistic regression)"),
+    "l1_ratio": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "n_alphas": (lambda v: v >= 1, "an integer >= 1"),
+    "eps": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "cv": (lambda v: v >= 2, "an integer >= 2"),
+}
+_WRITES = ("compare", "path")  # commands that always write a report to --out
+
+
+def _check_options(args: argparse.Namespace) -> None:
+  """Raises UsageError for a numeric option out of range or an unusable --out."""
+  for dest, (holds, requirement) in _RANGES.items():
+    value = getattr(args, dest, None)
+    if value is not None and not holds(value):
+      raise UsageError(f"--{dest.replace('_', '-')} must be {requirement}, got {value!r}")
+  if args.command in _WRITES or args.out_given:
+    from lossreg_jax.experiments._output import check_out_dir
+    try:
+      check_out_dir(args.out)
+    except ValueError as e:
+      raise UsageError(str(e).replace("out_dir", "--out", 1)) from None
+
+
+class _Interrupt:
+  """SIGINT handler of ``main``: one line on stderr, then exit code 130.
+
+  The handler ends the process with ``os._exit`` at once, from wherever the
+  main thread is (inside a JAX callback, a destructor run by the garbage
+  collector, ...): raising ``KeyboardInterrupt`` there can be swallowed
+  ("Exception ignored in ...") or leave XLA's threads running into interpreter
+  teardown, which crashed (exit -11). The temporary folder of an unfinished
+  report is removed first; the report swap itself holds SIGINT back, so the
+  previous report is either intact or fully replaced.
+  """
+
+  def __init__(self, command: str | None = None):
+    self.command = command  # set once the arguments are parsed
+    self.previous = None
+
+  def __call__(self, signum, frame) -> None:
+    output = sys.modules.get("lossreg_jax.experiments._output")
+    if output is not None:
+      output.discard_pending()
+    for stream in (sys.stdout, sys.stderr):
+      try:
+        stream.flush()
+      except Exception:  # noqa: BLE001 - a closed pipe must not stop the exit
+        pass
+    who = PROG if self.command is None else f"{PROG} {self.command}"
+    os.write(2, f"{chr(10) if _mid_line() else ''}{who}: interrupted\n".encode())
+    os._exit(130)
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self.previous = signal.signal(signal.SIGINT, self)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    if self.previous is not None:
+      signal.signal(signal.SIGINT, self.previous)
+
+
+def _mid_line() -> bool:
+  """Whether a progress bar may have left stderr mid-line (it is a terminal)."""
+  try:
+    return sys.stderr.isatty()
+  except Exception:  # noqa: BLE001
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -351,16 +520,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["compare", "--loss", "focal:gama=2"])
     2
   """
-  parser = build_parser()
-  try:
-    args = _defaults(parser.parse_args(argv))
-  except SystemExit as e:  # --help (0) or a usage error (2), already printed
-    return int(e.code or 0)
-  try:
-    return _COMMANDS[args.command](args)
-  except (UsageError, ValueError, FileNotFoundError) as e:
-    print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
-    return 2
-  except KeyboardInterrupt:
-    print(f"{PROG}: interrupted", file=sys.stderr)
-    return 130
+  words = list(sys.argv[1:] if argv is None else argv)
+  # The handler goes first, so Ctrl-C while JAX imports or the arguments parse
+  # is handled too; it names the command as soon as one can be seen.
+  with _Interrupt(next((w for w in words if w in _COMMANDS), None)) as interrupt:
+    parser = build_parser()
+    try:
+      args = _defaults(parser.parse_args(words))
+    except SystemExit as e:  # --help (0) or a usage error (2), already printed
+      return int(e.code or 0)
+    interrupt.command = args.command
+    try:
+      _check_options(args)
+      # Before any compilation; bench times compilation itself, so it runs uncached.
+      args.cache_dir = _cache.configure_compilation_cache(
+          enabled=not args.no_cache and args.command != "bench", prog=PROG)
+      return _COMMANDS[args.command](args)
+    except (UsageError, ValueError, FileNotFoundError) as e:
+      print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+      return 2
+    except OSError as e:  # a full disk, a permission denied while writing
+      print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+      return 1
+    except KeyboardInterrupt:  # raised without our handler (not the main thread)
+      print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+      return 130

@@ -8,8 +8,8 @@ are not meant for ``jax.jit``.
 
 from __future__ import annotations
 
-import csv
 import math
+import os
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -202,7 +202,8 @@ def train_test_split(
 
   The same ``key`` (a ``jax.random`` key or an int seed) always gives the same
   split. With ``stratify``, each class keeps its share in both splits (the
-  test share of class ``c`` is ``round(test_size * n_c)``); with
+  test share of class ``c`` is ``round(test_size * n_c)``, at least 1 and
+  at most ``n_c - 1``, so both sides hold every class); with
   ``shuffle=False`` the last rows are the test set (time series).
 
   Args:
@@ -217,7 +218,11 @@ def train_test_split(
     ``(a_train, a_test, b_train, b_test, ...)``: two arrays per input, in order.
 
   Raises:
-    ValueError: if the arrays disagree on ``n``, or ``test_size`` is invalid.
+    ValueError: if the arrays disagree on ``n``, ``test_size`` is invalid, or
+      (with ``stratify``) a class has a single row or a side would have fewer
+      rows than there are classes (scikit-learn's ``StratifiedShuffleSplit``
+      raises there too).
+    TypeError: if ``key`` is neither a ``jax.random`` key nor an int.
 
   Examples:
     >>> X, y = jnp.arange(8.0).reshape(4, 2), jnp.arange(4)
@@ -234,6 +239,11 @@ def train_test_split(
       raise ValueError(f"arrays must share their first dimension: arrays[0] has {n} rows, "
                        f"arrays[{i}] has shape {a.shape}.")
   n_test = _test_count(n, test_size)
+  if isinstance(key, bool) or not (isinstance(key, (int, np.integer)) or (
+      isinstance(key, (jax.Array, np.ndarray)) and (
+          jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or key.dtype == np.uint32))):
+    raise TypeError(f"key must be a jax.random key or an int seed, got "
+                    f"{type(key).__name__} {key!r:.60}.")
   if isinstance(key, (int, np.integer)):
     key = jax.random.key(int(key))
   # One draw from the JAX key seeds a host generator: the split is then plain
@@ -245,10 +255,22 @@ def train_test_split(
     labels = np.asarray(stratify)
     if labels.shape != (n,):
       raise ValueError(f"stratify must have shape ({n},), got {labels.shape}.")
+    classes, counts = np.unique(labels, return_counts=True)
+    # scikit-learn's StratifiedShuffleSplit refuses these splits rather than
+    # return one side without some class (or empty).
+    if counts.min() < 2:
+      raise ValueError(f"stratify: the least populated class ({classes[counts.argmin()]!r}) "
+                       f"has only 1 row; a stratified split needs at least 2 per class.")
+    for side, size in (("test", n_test), ("train", n - n_test)):
+      if size < len(classes):
+        raise ValueError(f"test_size={test_size!r} gives {size} {side} rows for {n} rows, "
+                         f"fewer than the {len(classes)} classes of stratify; every class "
+                         f"needs a row on each side.")
     test_parts = []
-    for c in np.unique(labels):
+    for c in classes:
       rows = rng.permutation(np.flatnonzero(labels == c))
-      test_parts.append(rows[: int(round(n_test / n * len(rows)))])
+      take = min(max(int(round(n_test / n * len(rows))), 1), len(rows) - 1)
+      test_parts.append(rows[:take])
     is_test = np.zeros(n, bool)
     is_test[np.concatenate(test_parts)] = True
     order = rng.permutation(n)
@@ -265,40 +287,55 @@ def train_test_split(
 # --------------------------------------------------------------------------- CSV
 
 
-def _parse_number(text: str) -> float | None:
-  try:
-    return float(text)
-  except ValueError:
-    return None
+def _shown(text: str, limit: int = 40) -> str:
+  """``repr`` of a cell, shortened: a message stays one readable line."""
+  if len(text) <= limit:
+    return repr(text)
+  return repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
-def _read_rows(path: Path, delimiter: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-  """Returns the header and ``(line_number, cells)`` for every non-blank row."""
+def _read_table(path: Path, delimiter: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+  """Returns the header, the cells (strings, stripped) and each row's line number.
+
+  pandas' C parser reads the file: no limit on a cell's length, quoting as
+  the ``csv`` module. Rows whose cells are all empty are skipped; a row with
+  fewer cells than the header has its missing cells empty.
+  """
+  import pandas as pd  # only the CSV path needs it
+
   if not path.is_file():
     raise ValueError(f"CSV file not found: {str(path)!r}.")
-  with path.open(newline="", encoding="utf-8-sig") as f:
-    reader = csv.reader(f, delimiter=delimiter)
-    header = None
-    rows = []
-    for cells in reader:
-      if not any(c.strip() for c in cells):
-        continue
-      if header is None:
-        header = [c.strip() for c in cells]
-        continue
-      rows.append((reader.line_num, [c.strip() for c in cells]))
-  if header is None:
+  try:
+    # header=None: the header is row 0, so duplicated names are seen as they
+    # are (pandas would rename them); every cell stays a string.
+    frame = pd.read_csv(path, sep=delimiter, header=None, dtype=object, keep_default_na=False,
+                        skip_blank_lines=False, encoding="utf-8-sig")
+  except pd.errors.EmptyDataError:
+    raise ValueError(f"{str(path)!r} is empty: expected a header row with column "
+                     f"names.") from None
+  except pd.errors.ParserError as e:
+    detail = str(e).split("C error: ")[-1].strip()
+    raise ValueError(f"{str(path)!r} cannot be read as CSV (delimiter {delimiter!r}): "
+                     f"{detail}.") from None
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{str(path)!r} is not UTF-8 text: {e}.") from None
+  cells = frame.to_numpy(dtype=object)
+  cells = np.vectorize(lambda c: "" if c is None or c != c else str(c).strip(),
+                       otypes=[object])(cells) if cells.size else cells.astype(object)
+  lines = np.arange(1, len(cells) + 1)  # line 1 is the header
+  keep = (cells != "").any(axis=1)
+  cells, lines = cells[keep], lines[keep]
+  if len(cells) == 0:
     raise ValueError(f"{str(path)!r} is empty: expected a header row with column names.")
-  if not rows:
+  header = [str(c) for c in cells[0]]
+  if len(cells) == 1:
     raise ValueError(f"{str(path)!r} has a header but no data rows.")
   duplicated = sorted({h for h in header if header.count(h) > 1})
   if duplicated:
     raise ValueError(f"{str(path)!r} has duplicated column names: {', '.join(duplicated)}.")
-  for line, cells in rows:
-    if len(cells) != len(header):
-      raise ValueError(f"{str(path)!r} line {line}: expected {len(header)} cells as in the "
-                       f"header, got {len(cells)}.")
-  return header, rows
+  if "" in header:
+    raise ValueError(f"{str(path)!r}: header column {header.index('') + 1} has no name.")
+  return header, cells[1:], lines[1:]
 
 
 def _format_lines(lines: Sequence[int]) -> str:
@@ -306,14 +343,53 @@ def _format_lines(lines: Sequence[int]) -> str:
   return shown + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
 
 
-def _infer_task(values: list[str]) -> str:
-  numbers = [_parse_number(v) for v in values]
-  if any(v is None for v in numbers):
+def _numbers(values: np.ndarray) -> np.ndarray:
+  """Parses strings as float64; NaN where a cell is not a number."""
+  out = np.full(len(values), np.nan)
+  for i, text in enumerate(values):
+    try:
+      out[i] = float(text)
+    except (TypeError, ValueError):
+      pass
+  return out
+
+
+def _infer_task(values: np.ndarray) -> str:
+  numbers = _numbers(values)
+  if np.isnan(numbers).any():
     return "binary" if len(set(values)) <= 2 else "multiclass"
-  distinct = set(numbers)
+  distinct = set(numbers.tolist())
   if all(float(v).is_integer() for v in distinct) and len(distinct) <= 20:
     return "binary" if len(distinct) <= 2 else "multiclass"
   return "regression"
+
+
+def _choose_columns(path, header, target, features, drop) -> list[str]:
+  def check(option, names):
+    if isinstance(names, str):
+      raise TypeError(f"{option} must be a sequence of column names, got the string "
+                      f"{names!r}; write [{names!r}].")
+    names = list(names)
+    unknown = [n for n in names if n not in header]
+    if unknown:
+      raise ValueError(f"{option} names column(s) {', '.join(map(repr, unknown))} not found "
+                       f"in {str(path)!r}; available columns: {', '.join(header)}.")
+    if target in names and option == "features":
+      raise ValueError(f"features must not include the target column {target!r}.")
+    return names
+
+  columns = [h for h in header if h != target]
+  if features is not None:
+    chosen = check("features", features)
+    columns = [h for h in columns if h in chosen]
+  if drop is not None:
+    dropped = check("drop", drop)
+    columns = [h for h in columns if h not in dropped]
+  if not columns:
+    raise ValueError(f"{str(path)!r} leaves no feature column besides the target {target!r}"
+                     + (" after features= / drop=" if features is not None or drop is not None
+                        else "") + "; a data set needs at least one feature.")
+  return columns
 
 
 def load_csv(
@@ -323,34 +399,49 @@ def load_csv(
     task: str | None = None,
     drop_missing: bool = False,
     delimiter: str = ",",
+    features: Sequence[str] | None = None,
+    drop: Sequence[str] | None = None,
 ) -> Dataset:
   """Loads a CSV file with a header row into a :class:`Dataset`.
 
-  Every column except ``target`` is a numeric feature. Classification targets
-  may be numbers or strings; their sorted distinct values become the classes
-  ``0..k-1`` and ``target_names``. A cell that is empty or reads ``NA``,
-  ``NaN``, ``null`` or ``None`` is missing.
+  The file is read by pandas. Every column except ``target`` is a feature
+  (``features`` / ``drop`` choose among them): a column of numbers is used as
+  it is; a column with no number at all is categorical and one-hot encoded,
+  one feature ``"column=value"`` per distinct value in sorted order; a column
+  mixing numbers and text is an error (most likely a typo in one cell).
+  Classification targets may be numbers or strings; their sorted distinct
+  values become the classes ``0..k-1`` and ``target_names``. A cell that is
+  empty or reads ``NA``, ``NaN``, ``null`` or ``None`` is missing, as are the
+  cells a short row lacks. Line numbers in messages count records (line 1 is
+  the header).
 
   Args:
     path: The CSV file.
     target: Name of the target column.
     task: ``"binary"``, ``"multiclass"``, ``"regression"``, or ``None`` to
       infer: a non-numeric target, or integers with at most 20 distinct values,
-      is classification (binary for at most two classes); anything else is
-      regression.
-    drop_missing: Drop rows with missing cells instead of raising.
+      is classification (binary for at most two classes); anything else (a
+      continuous target) is regression.
+    drop_missing: Drop rows with missing cells (in the chosen columns)
+      instead of raising.
     delimiter: The cell separator.
+    features: Names of the feature columns to use (default: all but
+      ``target``), in the file's order.
+    drop: Names of columns to leave out.
 
   Returns:
     A :class:`Dataset` with rows in file order.
 
   Raises:
-    ValueError: with a message naming the problem: the file is missing or
-      empty; ``target`` is not a column (the message lists the columns); a
+    ValueError: with a message naming the problem: the file is missing,
+      empty or not CSV; ``target``, a ``features`` or a ``drop`` name is not a
+      column (the message lists the columns); no feature column is left; a
       cell is not a number (its line number, column and value); rows have
       missing cells (their line numbers; or pass ``drop_missing=True``); a
-      classification target has a single class; a row has the wrong number of
-      cells.
+      classification target has a single class; ``delimiter`` is not one
+      character.
+    TypeError: if ``features`` or ``drop`` is a string instead of a sequence,
+      or ``path``, ``target`` or ``drop_missing`` has the wrong type.
 
   Examples:
     >>> import pathlib, tempfile
@@ -359,54 +450,78 @@ def load_csv(
     >>> ds = load_csv(p, target="label")
     >>> ds.X.shape, ds.y, ds.target_names, ds.task
     ((3, 2), Array([1, 0, 1], dtype=int32), ('no', 'yes'), 'binary')
+    >>> _ = p.write_text("size,colour,price\\n1,red,2.5\\n2,blue,3.75\\n3,red,4.1\\n")
+    >>> ds = load_csv(p, target="price")
+    >>> ds.feature_names, ds.task
+    (('size', 'colour=blue', 'colour=red'), 'regression')
   """
+  if not isinstance(path, (str, os.PathLike)):
+    raise TypeError(f"path must be a file path (str or pathlib.Path), got "
+                    f"{type(path).__name__} {path!r:.60}.")
   path = Path(path)
   if task is not None:
     check_choice("task", task, _TASKS)
-  header, rows = _read_rows(path, delimiter)
+  if not isinstance(delimiter, str) or len(delimiter) != 1:
+    raise ValueError(f"delimiter must be one character, got {delimiter!r}.")
+  if not isinstance(drop_missing, (bool, np.bool_)):
+    raise TypeError(f"drop_missing must be a bool, got {type(drop_missing).__name__} "
+                    f"{drop_missing!r}.")
+  if not isinstance(target, str):
+    raise TypeError(f"target must be a column name (str), got {type(target).__name__}.")
+  header, cells, lines = _read_table(path, delimiter)
   if target not in header:
     raise ValueError(f"target column {target!r} not found in {str(path)!r}; available "
                      f"columns: {', '.join(header)}.")
-  missing = [line for line, cells in rows if any(c.lower() in _MISSING for c in cells)]
-  if missing:
+  columns = _choose_columns(path, header, target, features, drop)
+  used = [header.index(c) for c in (*columns, target)]
+  is_missing = np.isin(np.char.lower(cells[:, used].astype(str)), _MISSING)
+  missing_rows = is_missing.any(axis=1)
+  if missing_rows.any():
     if not drop_missing:
       raise ValueError(f"{str(path)!r} has missing or NaN cells in line(s) "
-                       f"{_format_lines(missing)} (line 1 is the header); fill them or "
-                       f"drop those rows with drop_missing=True (CLI: --drop-missing).")
-    rows = [(line, cells) for line, cells in rows if line not in set(missing)]
-    if not rows:
+                       f"{_format_lines(lines[missing_rows].tolist())} (line 1 is the "
+                       f"header); fill them or drop those rows with drop_missing=True (CLI: "
+                       f"--drop-missing).")
+    cells, lines = cells[~missing_rows], lines[~missing_rows]
+    if not len(cells):
       raise ValueError(f"{str(path)!r}: every row has a missing cell; nothing is left.")
-  t = header.index(target)
-  features = [i for i in range(len(header)) if i != t]
-  X = np.empty((len(rows), len(features)), np.float64)
-  for r, (line, cells) in enumerate(rows):
-    for j, i in enumerate(features):
-      value = _parse_number(cells[i])
-      if value is None or not math.isfinite(value):
-        raise ValueError(f"{str(path)!r} line {line}, column {header[i]!r}: cannot read "
-                         f"{cells[i]!r} as a finite number.")
-      X[r, j] = value
-  y_text = [cells[t] for _, cells in rows]
+  blocks, names = [], []
+  for name in columns:
+    values = cells[:, header.index(name)]
+    numbers = _numbers(values)
+    bad = ~np.isfinite(numbers)
+    if bad.all() and np.isnan(numbers).all():  # no number at all: categorical
+      levels = sorted(set(values.tolist()))
+      blocks.append((values[:, None] == np.asarray(levels, object)[None, :]).astype(np.float64))
+      names += [f"{name}={level}" for level in levels]
+      continue
+    if bad.any():
+      r = int(np.flatnonzero(bad)[0])
+      raise ValueError(f"{str(path)!r} line {lines[r]}, column {name!r}: cannot read "
+                       f"{_shown(values[r])} as a finite number.")
+    blocks.append(numbers[:, None])
+    names.append(name)
+  X = np.concatenate(blocks, axis=1)
+  y_text = cells[:, header.index(target)]
   task = task or _infer_task(y_text)
   if task == "regression":
-    y = np.empty(len(rows), np.float64)
-    for r, ((line, _), text) in enumerate(zip(rows, y_text)):
-      value = _parse_number(text)
-      if value is None or not math.isfinite(value):
-        raise ValueError(f"{str(path)!r} line {line}, column {target!r}: cannot read "
-                         f"{text!r} as a finite number (task='regression').")
-      y[r] = value
-    return _as_dataset(X, y, [header[i] for i in features], [target], task)
-  numbers = [_parse_number(v) for v in y_text]
-  keys = numbers if all(v is not None for v in numbers) else y_text
+    y = _numbers(y_text)
+    bad = ~np.isfinite(y)
+    if bad.any():
+      r = int(np.flatnonzero(bad)[0])
+      raise ValueError(f"{str(path)!r} line {lines[r]}, column {target!r}: cannot read "
+                       f"{_shown(y_text[r])} as a finite number (task='regression').")
+    return _as_dataset(X, y, names, [target], task)
+  numbers = _numbers(y_text)
+  keys = numbers.tolist() if not np.isnan(numbers).any() else y_text.tolist()
   classes = sorted(set(keys))
   if len(classes) < 2:
     raise ValueError(f"target column {target!r} in {str(path)!r} has a single class "
-                     f"({y_text[0]!r}); classification needs at least two classes.")
+                     f"({_shown(y_text[0])}); classification needs at least two classes.")
   if task == "binary" and len(classes) > 2:
     raise ValueError(f"task='binary' but target column {target!r} has {len(classes)} "
                      f"classes; use task='multiclass'.")
   index = {c: k for k, c in enumerate(classes)}
   y = np.array([index[k] for k in keys], np.int32)
-  names = [f"{c:g}" if isinstance(c, float) else c for c in classes]
-  return _as_dataset(X, y, [header[i] for i in features], names, task)
+  target_names = [f"{c:g}" if isinstance(c, float) else c for c in classes]
+  return _as_dataset(X, y, names, target_names, task)

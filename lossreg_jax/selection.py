@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import check_rank
+from lossreg_jax._validation import check_array_tree, check_callable, check_rank
 
 __all__ = ["RFEResult", "cross_validate", "kfold_masks", "rfe"]
 
@@ -177,9 +177,12 @@ def cross_validate(
     The pytree returned by ``fit_eval_fn`` with a leading fold axis of size ``k``.
 
   Raises:
-    ValueError: if ``masks`` is not rank 2, or ``k`` is not a multiple of the
-      number of ``devices``.
-    TypeError: if ``masks`` is not boolean.
+    ValueError: if ``masks`` is not rank 2, a leaf of ``data`` does not have
+      ``n`` rows (``masks.shape[1]``), or ``k`` is not a multiple of the number
+      of ``devices``.
+    TypeError: if ``fit_eval_fn`` is not callable, ``masks`` is not boolean,
+      a leaf of ``data`` is not a numeric array, or ``devices`` holds something
+      else than ``jax.Device`` objects.
 
   Examples:
     A ridge fit (with intercept, as ``sklearn.linear_model.Ridge``) through
@@ -202,12 +205,27 @@ def cross_validate(
     >>> bool(jnp.all(scores["mse"] < 0.1))
     True
   """
+  check_callable("fit_eval_fn", fit_eval_fn)
   masks = jnp.asarray(masks)
   check_rank("masks", masks, 2)
   if masks.dtype != jnp.bool_:
     raise TypeError(f"masks must be boolean (True = held out), got dtype {masks.dtype}.")
+  check_array_tree("data", data, floating=False)
+  n = masks.shape[1]
+  rows = {jax.tree_util.keystr(path): np.shape(leaf)
+          for path, leaf in jax.tree_util.tree_flatten_with_path(data)[0]}
+  wrong = {path: shape for path, shape in rows.items() if not shape or shape[0] != n}
+  if not rows or wrong:
+    raise ValueError(f"data must be a pytree of arrays with one row per sample, {n} rows as "
+                     f"masks has shape {masks.shape}; got "
+                     + (", ".join(f"data{p} of shape {s}" for p, s in wrong.items())
+                        or "no arrays") + ".")
   if devices is not None:
     devices = list(devices)
+    for d in devices:
+      if not isinstance(d, jax.Device):
+        raise TypeError(f"devices must be jax.Device objects (e.g. jax.devices()), got "
+                        f"{type(d).__name__} {d!r}.")
     k = masks.shape[0]
     if k % len(devices):
       raise ValueError(
@@ -279,7 +297,9 @@ def rfe(
 
   Raises:
     ValueError: for invalid ``n_features_to_select`` / ``step``, ``X`` not 2-D
-      or with fewer than 2 columns, or a coef of the wrong shape.
+      or with fewer than 2 columns, ``y`` without one entry per row of ``X``,
+      or a coef of the wrong shape.
+    TypeError: if ``fit_fn`` is not callable or ``X`` does not hold numbers.
 
   Examples:
     >>> @jax.jit
@@ -295,9 +315,15 @@ def rfe(
     Guyon et al. (2002), Gene selection for cancer classification using
     support vector machines; scikit-learn's ``RFE``.
   """
+  check_callable("fit_fn", fit_fn)
   if not isinstance(X, jax.Array):
     X = np.asarray(X)
+  if not (jnp.issubdtype(X.dtype, jnp.number) or jnp.issubdtype(X.dtype, jnp.bool_)):
+    raise TypeError(f"X must hold numbers, got dtype {X.dtype} with shape {X.shape}.")
   check_rank("X", X, 2)
+  if np.ndim(y) == 0 or np.shape(y)[0] != X.shape[0]:
+    raise ValueError(f"y must have one entry per row of X ({X.shape[0]} rows), got shape "
+                     f"{np.shape(y)}.")
   n_features = X.shape[1]
   if n_features < 2:
     raise ValueError(f"X must have at least 2 columns (features), got shape {X.shape}.")

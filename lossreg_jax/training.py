@@ -17,6 +17,8 @@ import numpy as np
 from flax import nnx
 from jax.typing import ArrayLike
 
+from lossreg_jax._validation import check_callable
+
 __all__ = [
     "fit",
     "make_eval_step",
@@ -62,6 +64,17 @@ def _aux(total, data, reg, outputs, targets, metrics_fn):
   return aux
 
 
+def _check_functions(loss_fn, penalty, metrics_fn) -> None:
+  check_callable("loss_fn", loss_fn)
+  check_callable("penalty", penalty, optional=True)
+  check_callable("metrics_fn", metrics_fn, optional=True)
+
+
+def _check_model(name: str, model: Any) -> None:
+  if not isinstance(model, nnx.Module):
+    raise TypeError(f"{name} must be an nnx.Module, got {type(model).__name__}.")
+
+
 def make_train_step(
     loss_fn: LossFn,
     *,
@@ -101,6 +114,11 @@ def make_train_step(
     ``(batch,)``), or a tuple ``(inputs, targets[, weights])``. It returns the
     total loss (scalar) and ``aux = {"loss", "data_loss", "penalty", **metrics}``.
 
+  Raises:
+    TypeError: if ``loss_fn``, ``penalty`` or ``metrics_fn`` is not callable;
+      the step raises it for a ``model`` that is not an ``nnx.Module`` or an
+      ``optimizer`` that is not an ``nnx.Optimizer``.
+
   Examples:
     >>> import optax
     >>> from flax import nnx
@@ -114,15 +132,23 @@ def make_train_step(
     >>> bool(second < first), sorted(aux)
     (True, ['data_loss', 'loss', 'penalty'])
   """
+  _check_functions(loss_fn, penalty, metrics_fn)
   objective = _objective(loss_fn, penalty)
 
   @nnx.jit
-  def step(model, optimizer, batch):
+  def compiled_step(model, optimizer, batch):
     inputs, targets, weights = _unpack(batch)
     grad_fn = nnx.value_and_grad(objective, has_aux=True)
     (total, (data, reg, outputs)), grads = grad_fn(model, inputs, targets, weights)
     optimizer.update(model, grads)
     return total, _aux(total, data, reg, outputs, targets, metrics_fn)
+
+  def step(model, optimizer, batch):
+    _check_model("model", model)
+    if not isinstance(optimizer, nnx.Optimizer):
+      raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, "
+                      f"wrt=nnx.Param)), got {type(optimizer).__name__}.")
+    return compiled_step(model, optimizer, batch)
 
   return step
 
@@ -146,6 +172,10 @@ def make_eval_step(
   Returns:
     ``eval_step(model, batch)`` returning the total loss and ``aux``.
 
+  Raises:
+    TypeError: if ``loss_fn``, ``penalty`` or ``metrics_fn`` is not callable;
+      ``eval_step`` raises it for a ``model`` that is not an ``nnx.Module``.
+
   Examples:
     >>> from flax import nnx
     >>> from lossreg_jax import losses
@@ -155,13 +185,18 @@ def make_eval_step(
     >>> loss
     Array(1., dtype=float32)
   """
+  _check_functions(loss_fn, penalty, metrics_fn)
   objective = _objective(loss_fn, penalty)
 
   @nnx.jit
-  def eval_step(model, batch):
+  def compiled_eval_step(model, batch):
     inputs, targets, weights = _unpack(batch)
     total, (data, reg, outputs) = objective(model, inputs, targets, weights)
     return total, _aux(total, data, reg, outputs, targets, metrics_fn)
+
+  def eval_step(model, batch):
+    _check_model("model", model)
+    return compiled_eval_step(model, batch)
 
   return eval_step
 
@@ -176,6 +211,10 @@ def _host_arrays(name: str, data: Any) -> tuple[Any, ...]:
   parts = tuple(jax.tree.map(np.asarray, a, is_leaf=_is_array_leaf)
                 for a in _unpack(data) if a is not None)
   leaves = jax.tree.leaves(parts)
+  for path, leaf in jax.tree_util.tree_flatten_with_path(parts)[0]:
+    if not (jnp.issubdtype(leaf.dtype, jnp.number) or jnp.issubdtype(leaf.dtype, jnp.bool_)):
+      raise TypeError(f"{name} must hold numeric arrays; {name}{jax.tree_util.keystr(path)} "
+                      f"has dtype {leaf.dtype} and shape {leaf.shape}.")
   n = leaves[0].shape[0] if leaves and leaves[0].ndim else -1
   if n < 1 or any(leaf.ndim == 0 or leaf.shape[0] != n for leaf in leaves):
     raise ValueError(f"{name} arrays must share a non-empty first dimension, got shapes "
@@ -249,6 +288,10 @@ def fit(
 
   Raises:
     ValueError: for bad sizes or a malformed ``train_data``.
+    TypeError: if ``model`` is not an ``nnx.Module``, ``optimizer`` not an
+      ``nnx.Optimizer``, ``loss_fn`` / ``penalty`` / ``metrics_fn`` not
+      callable, ``early_stopping`` lacks ``init`` / ``update``, or ``key`` is
+      neither a ``jax.random`` key nor an int.
 
   Examples:
     >>> import optax
@@ -264,12 +307,27 @@ def fit(
     (20, True)
   """
   for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-    if not isinstance(value, int) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
       raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+  _check_model("model", model)
+  if not isinstance(optimizer, nnx.Optimizer):
+    raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, "
+                    f"wrt=nnx.Param)), got {type(optimizer).__name__}.")
+  _check_functions(loss_fn, penalty, metrics_fn)
+  if early_stopping is not None and not (callable(getattr(early_stopping, "init", None))
+                                         and callable(getattr(early_stopping, "update", None))):
+    raise TypeError(f"early_stopping must have init(params) and update(state, metric, "
+                    f"params), e.g. regularizers.early_stopping(patience=5); got "
+                    f"{type(early_stopping).__name__}.")
+  if isinstance(key, bool) or not (isinstance(key, (int, np.integer)) or (
+      isinstance(key, (jax.Array, np.ndarray)) and (
+          jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or key.dtype == np.uint32))):
+    raise TypeError(f"key must be a jax.random key or an int seed, got "
+                    f"{type(key).__name__} {key!r:.60}.")
   train = _host_arrays("train_data", train_data)
   val = None if val_data is None else _as_batch(_host_arrays("val_data", val_data))
   n = _num_rows(train)
-  key = jax.random.key(key) if isinstance(key, int) else key
+  key = jax.random.key(int(key)) if isinstance(key, (int, np.integer)) else key
   step = make_train_step(loss_fn, penalty=penalty, metrics_fn=metrics_fn)
   evaluate = make_eval_step(loss_fn, penalty=penalty, metrics_fn=metrics_fn)
   history: dict = {"train_loss": [], "stopped_epoch": None}
@@ -315,3 +373,27 @@ def fit(
     history["best_epoch"] = int(es_state.best_step)  # update calls count epochs from 0
   model.eval()
   return history
+
+
+# Bagged ensembles live in their own private module (one concept per file) and
+# are reached here, as lossreg_jax.training.<name>. Imported last: _ensemble
+# builds on the helpers above.
+from lossreg_jax._ensemble import (  # noqa: E402
+    bootstrap_weights,
+    ensemble_member,
+    fit_ensemble,
+    make_ensemble,
+    make_ensemble_optimizer,
+    make_ensemble_train_step,
+    predict_ensemble,
+)
+
+__all__ += [
+    "bootstrap_weights",
+    "ensemble_member",
+    "fit_ensemble",
+    "make_ensemble",
+    "make_ensemble_optimizer",
+    "make_ensemble_train_step",
+    "predict_ensemble",
+]

@@ -9,6 +9,8 @@ is float32, as for users; tests that compare with scikit-learn in float64 use th
 import os
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# In-process CLI tests must not write the user's persistent compilation cache.
+os.environ.setdefault("LOSSREG_JAX_CACHE", "off")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -18,7 +20,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # Scripts that tests run in their own process (they set process-wide JAX flags
 # such as the simulated device count and x64): never import them here, not even
 # for --doctest-modules.
-collect_ignore = ["sharding_cases.py", "linear_sharding_cases.py"]
+collect_ignore = ["sharding_cases.py", "linear_sharding_cases.py", "distributed_cases.py"]
 
 
 @pytest.fixture

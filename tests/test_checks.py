@@ -164,3 +164,19 @@ def test_the_key_fixes_the_inputs():
     np.testing.assert_array_equal(typed.counterexample[name], raw.counterexample[name])
   other = checks.check_loss(welsch, key=jax.random.key(4), num_samples=N)["convex"]
   assert not np.array_equal(other.counterexample["a"], typed.counterexample["a"])
+
+
+def test_report_as_json_and_markdown():
+  # What `lossreg-jax check --out` writes: the same facts as str(report).
+  import json
+  welsch = lambda p, t: 1 - jnp.exp(-(p - t) ** 2)
+  report = checks.check_loss(welsch, key=jax.random.key(3), num_samples=N)
+  data = json.loads(json.dumps(report.to_dict()))
+  assert data["passed"] is False and data["task"] == "regression"
+  assert [p["name"] for p in data["properties"]] == list(checks.PROPERTIES)
+  convex = next(p for p in data["properties"] if p["name"] == "convex")
+  assert convex["passed"] is False
+  np.testing.assert_array_equal(convex["counterexample"]["a"], report["convex"].counterexample["a"])
+  text = report.markdown()
+  assert "| convex | FAIL |" in text and "## counterexample for convex" in text
+  assert text.count("| PASS |") == sum(r.passed for r in report.results)

@@ -108,6 +108,31 @@ def test_train_test_split_api():
     datasets.train_test_split(0, X, test_size=1.5)
 
 
+def test_stratified_split_refuses_an_empty_side():
+  # The cases of scikit-learn's sklearn/model_selection/tests/test_split.py::
+  # test_stratified_shuffle_split_init, which StratifiedShuffleSplit refuses.
+  X = np.arange(7)
+  y = np.asarray([0, 1, 1, 1, 2, 2, 2])
+  with pytest.raises(ValueError, match="stratify: the least populated class"):
+    datasets.train_test_split(0, X, test_size=0.2, stratify=y)
+  X = np.arange(9)
+  y = np.asarray([0, 0, 0, 1, 1, 1, 2, 2, 2])
+  with pytest.raises(ValueError, match="test_size=2 gives 2 test rows.*3 classes"):
+    datasets.train_test_split(0, X, test_size=2, stratify=y)
+  with pytest.raises(ValueError, match="test_size=7 gives 2 train rows"):  # train_size=2
+    datasets.train_test_split(0, X, test_size=7, stratify=y)
+  with pytest.raises(ValueError):  # the reference refuses it too
+    model_selection.train_test_split(X, test_size=2, stratify=y)
+  # Before: 10 rows, 2 classes, test_size=0.05 rounded every class to 0 test rows.
+  y = np.asarray([0] * 5 + [1] * 5)
+  with pytest.raises(ValueError, match="1 test rows.*2 classes"):
+    datasets.train_test_split(0, np.arange(10), test_size=0.05, stratify=y)
+  # Every class keeps a row on each side when the per-class share rounds to 0.
+  y = np.asarray([0] * 18 + [1] * 2)
+  _, _, y_tr, y_te = datasets.train_test_split(0, np.arange(20), y, test_size=0.2, stratify=y)
+  assert set(np.asarray(y_te).tolist()) == {0, 1} and set(np.asarray(y_tr).tolist()) == {0, 1}
+
+
 def test_standardize_uses_train_statistics():
   train = datasets.load("wine", split="train", standardize=True)
   test = datasets.load("wine", split="test", standardize=True)
@@ -193,8 +218,12 @@ def test_csv_single_class_target(tmp_path):
 
 
 def test_csv_ragged_and_empty(tmp_path):
-  with pytest.raises(ValueError, match="line 3: expected 3 cells"):
+  # pandas' reading: a short row lacks cells (missing), a long one is an error.
+  with pytest.raises(ValueError, match=r"missing or NaN cells in line\(s\) 3"):
     datasets.load_csv(write(tmp_path, "a,b,y\n1,2,0\n3,1\n"), target="y")
+  with pytest.raises(ValueError, match="Expected 3 fields in line 3, saw 4"):
+    datasets.load_csv(write(tmp_path, "a,b,y\n1,2,0\n3,1,0,9\n", name="long.csv"),
+                      target="y")
   with pytest.raises(ValueError, match="empty"):
     datasets.load_csv(write(tmp_path, "", name="e.csv"), target="y")
   with pytest.raises(ValueError, match="no data rows"):
@@ -209,3 +238,56 @@ def test_package_data_has_readme_with_licenses():
   for word in ("breast_cancer", "digits", "wine", "diabetes", "macrodata", "public domain",
                "CC BY 4.0"):
     assert word in text
+
+
+def test_csv_categorical_columns_are_one_hot(tmp_path):
+  path = write(tmp_path, "size,colour,price\n1,red,2.5\n2,blue,3.75\n3,red,4.1\n4,green,5\n")
+  ds = datasets.load_csv(path, target="price")
+  assert ds.feature_names == ("size", "colour=blue", "colour=green", "colour=red")
+  np.testing.assert_array_equal(ds.X, [[1, 0, 0, 1], [2, 1, 0, 0], [3, 0, 0, 1], [4, 0, 1, 0]])
+  assert ds.task == "regression"  # continuous target
+  np.testing.assert_allclose(ds.y, [2.5, 3.75, 4.1, 5.0])
+
+
+def test_csv_features_and_drop_choose_columns(tmp_path):
+  path = write(tmp_path, "id,a,b,c,y\nr1,1,2,3,0\nr2,4,5,6,1\nr3,7,8,9,0\n")
+  ds = datasets.load_csv(path, target="y", features=["c", "a"])
+  assert ds.feature_names == ("a", "c")  # the file's order
+  np.testing.assert_array_equal(ds.X, [[1, 3], [4, 6], [7, 9]])
+  ds = datasets.load_csv(path, target="y", drop=["id", "b"])
+  assert ds.feature_names == ("a", "c")
+  with pytest.raises(ValueError, match="features names column.*'zzz' not found.*available"):
+    datasets.load_csv(path, target="y", features=["zzz"])
+  with pytest.raises(ValueError, match="drop names column.*'q'"):
+    datasets.load_csv(path, target="y", drop=["q"])
+  with pytest.raises(ValueError, match="features must not include the target"):
+    datasets.load_csv(path, target="y", features=["a", "y"])
+  with pytest.raises(TypeError, match="features must be a sequence"):
+    datasets.load_csv(path, target="y", features="a")
+  with pytest.raises(ValueError, match="no feature column"):
+    datasets.load_csv(path, target="y", drop=["id", "a", "b", "c"])
+
+
+def test_csv_only_the_target_column(tmp_path):
+  # Was a ZeroDivisionError deep in the reader.
+  with pytest.raises(ValueError, match="no feature column besides the target 'y'"):
+    datasets.load_csv(write(tmp_path, "y\n0\n1\n0\n"), target="y")
+
+
+def test_csv_huge_cells(tmp_path):
+  # Python's csv module stops at 131072 characters per cell (_csv.Error).
+  big = "x" * 200_000
+  path = write(tmp_path, f"a,note,y\n1,{big},0\n2,short,1\n3,{big},0\n")
+  ds = datasets.load_csv(path, target="y")
+  assert ds.X.shape == (3, 3) and ds.feature_names[1] == "note=short"
+  number = "1" + "0" * 200_000  # a number that overflows float64
+  path = write(tmp_path, f"a,y\n{number},0\n2,1\n", name="n.csv")
+  with pytest.raises(ValueError, match=r"line 2, column 'a'.*\(200001 characters\)") as e:
+    datasets.load_csv(path, target="y")
+  assert len(str(e.value)) < 300  # the message stays one readable line
+
+
+def test_csv_mixed_column_names_the_first_text_cell(tmp_path):
+  path = write(tmp_path, "a,b,y\n1,2,0\n3,4,1\n5,oops,0\n")
+  with pytest.raises(ValueError, match=r"line 4, column 'b'.*'oops'"):
+    datasets.load_csv(path, target="y")

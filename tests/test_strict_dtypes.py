@@ -102,6 +102,9 @@ LOSS_CASES = {
     "ciou_loss": lambda a, d: losses.ciou_loss(a, d["target_boxes"],
                                                where=d["int_labels"] > 0),
     "box_iou": lambda a, d: jnp.sum(losses.box_iou(a, d["target_boxes"])),
+    "matched_box_iou": lambda a, d: jnp.sum(losses.matched_box_iou(a, d["target_boxes"])),
+    "box_convert": lambda a, d: jnp.sum(losses.box_convert(a, in_format="xyxy",
+                                                           out_format="cxcywh")),
     "weighted_sum": lambda a, d: losses.weighted_sum(
         {"a": jnp.sum(a), "b": jnp.sum(a * a)}, {"a": 0.5, "b": 2.0})[0],
     "uncertainty_weighted": lambda a, d: losses.uncertainty_weighted(
@@ -110,7 +113,7 @@ LOSS_CASES = {
     "per_example": lambda a, d: losses.per_example(_sum_of_squares)(
         a, d["y"], weights=d["weights"]),
     "linear_softmax_cross_entropy": lambda a, d: losses.linear_softmax_cross_entropy(
-        d["hidden"], a, d["int_labels"], chunk_size=2, token_chunk_size=4,
+        d["hidden"], a, d["int_labels"], token_chunk_size=4,
         strategy="tokens", label_smoothing=0.1, ignore_index=0),
 }
 # Which input each case differentiates.
@@ -120,6 +123,7 @@ WRT = {
     "categorical_cross_entropy": "logits", "softmax_cross_entropy_with_integer_labels":
     "logits", "iou_loss": "boxes", "giou_loss": "boxes", "diou_loss": "boxes",
     "ciou_loss": "boxes", "box_iou": "boxes", "linear_softmax_cross_entropy": "weight",
+    "matched_box_iou": "boxes", "box_convert": "boxes",
 }
 # The same large-vocabulary loss through its other code path (vocab chunks).
 EXTRA = {

@@ -9,6 +9,7 @@ from typing import Mapping
 
 import numpy as np
 
+from lossreg_jax.experiments._output import atomic_folder
 from lossreg_jax.experiments._scoring import DESCRIPTIONS, HIGHER_IS_BETTER
 from lossreg_jax.experiments.compare import ComparisonResult
 from lossreg_jax.experiments.result import fmt
@@ -262,9 +263,8 @@ def _context_lines(context: Mapping[str, object]) -> list[str]:
           for k, v in context.items()]
 
 
-def _compare_markdown(result: ComparisonResult, context, figures: list[Path]) -> str:
+def _compare_markdown(result: ComparisonResult, context, names: list[str]) -> str:
   s = result.settings
-  names = [p.name for p in figures]
   if result.task == "regression":
     what = f"regression ({s['n_samples']} rows, {s['n_features']} features)"
   else:
@@ -375,6 +375,12 @@ def write_report(
   chosen alpha marked) and ``cv_curve.png`` (held-out MSE per fold and mean ±
   std). Plots use matplotlib's Agg backend; the folder is created if needed.
 
+  The report appears whole or not at all: the files are written into a hidden
+  sibling folder that replaces ``out_dir`` once everything is written, so an
+  error or an interrupt leaves a previous report in ``out_dir`` untouched,
+  and a finished report replaces all the files of the previous one. A folder
+  holding other files is never overwritten.
+
   Args:
     result: What :func:`compare_losses` or :func:`regularization_path` returned.
     out_dir: The folder to write into.
@@ -385,6 +391,8 @@ def write_report(
 
   Raises:
     TypeError: for another kind of result.
+    ValueError: naming ``out_dir`` if it is a file, lies under a file, or holds
+      files that are not a report's (nothing is written then).
 
   Examples:
     >>> import tempfile
@@ -395,23 +403,23 @@ def write_report(
     >>> sorted(p.name for p in write_report(res, tempfile.mkdtemp()))
     ['coef_path.png', 'cv_curve.png', 'report.md', 'results.json']
   """
-  out = Path(out_dir)
-  out.mkdir(parents=True, exist_ok=True)
   context = dict(context or {})
-  if isinstance(result, ComparisonResult):
-    pngs = _compare_plots(result, out)
-    markdown = _compare_markdown(result, context, pngs)
-  elif isinstance(result, PathResult):
-    pngs = [out / "coef_path.png", out / "cv_curve.png"]
-    _path_plots(result, *pngs)
-    markdown = _path_markdown(result, context)
-  else:
+  if not isinstance(result, (ComparisonResult, PathResult)):
     raise TypeError(f"result must be a ComparisonResult or a PathResult, got "
                     f"{type(result).__name__}.")
-  (out / "report.md").write_text(markdown)
-  payload = {"context": {k: v if isinstance(v, (int, float, bool)) else str(v)
-                         for k, v in context.items()},
-             "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                 timespec="seconds"), **result.to_dict()}
-  (out / "results.json").write_text(json.dumps(payload, indent=2))
-  return [out / "report.md", out / "results.json", *pngs]
+  out = Path(out_dir)
+  with atomic_folder(out) as tmp:
+    if isinstance(result, ComparisonResult):
+      pngs = [p.name for p in _compare_plots(result, tmp)]
+      markdown = _compare_markdown(result, context, pngs)
+    else:
+      pngs = ["coef_path.png", "cv_curve.png"]
+      _path_plots(result, *(tmp / name for name in pngs))
+      markdown = _path_markdown(result, context)
+    (tmp / "report.md").write_text(markdown)
+    payload = {"context": {k: v if isinstance(v, (int, float, bool)) else str(v)
+                           for k, v in context.items()},
+               "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                   timespec="seconds"), **result.to_dict()}
+    (tmp / "results.json").write_text(json.dumps(payload, indent=2))
+  return [out / name for name in ("report.md", "results.json", *pngs)]

@@ -29,6 +29,12 @@ __all__: list[str] = []
 # time, 1024 rows (512 MiB) at 1.08x with 778 MiB of temporaries, 2048 rows at
 # 1.04x but 1555 MiB (benchmarks/results/h200_full.log).
 LOGITS_BLOCK_BYTES = 512 * 2**20
+# ... and makes at least this many chunks, whatever the sizes, so that one block is
+# at most 1/8 of the logits. A step holds the float32 block plus, under grad, the
+# softmax gradient in the inputs' dtype (fused into the block's buffer on CPU;
+# half a block for bfloat16 on GPU), so the temporaries stay under a quarter of
+# the logits. At the H200 size above 1024 rows is both limits (8192 / 8).
+MIN_CHUNKS = 8
 
 
 def acc_dtype(*arrays: jax.Array) -> jnp.dtype:
@@ -51,8 +57,10 @@ def weight_grad_dtype(weight: jax.Array) -> jnp.dtype:
 
 
 def auto_token_chunk(n: int, v: int, acc: jnp.dtype) -> int:
-  """Rows per chunk so that one ``(rows, v)`` block of ``acc`` fits LOGITS_BLOCK_BYTES."""
-  return max(1, min(n, LOGITS_BLOCK_BYTES // (v * jnp.dtype(acc).itemsize)))
+  """Rows per chunk: one ``(rows, v)`` block of ``acc`` fits LOGITS_BLOCK_BYTES and
+  is at most ``1 / MIN_CHUNKS`` of the logits (at least one row)."""
+  budget = LOGITS_BLOCK_BYTES // (v * jnp.dtype(acc).itemsize)
+  return max(1, min(n // MIN_CHUNKS, budget))
 
 
 def _token_chunks(hidden, weight, labels, scale, smoothing, chunk, smooth, with_grads):
@@ -85,8 +93,12 @@ def _token_chunks(hidden, weight, labels, scale, smoothing, chunk, smooth, with_
     lse = m + jnp.log(jnp.sum(jnp.exp(logits - m[:, None]), axis=1))
     hit = cols[None, :] == y[:, None]
     # The label logit comes from the same block as lse, so lse - z_y is
-    # consistent to the last bit (a loss of exactly ~0 stays ~0).
-    z_label = jnp.sum(jnp.where(hit, logits, 0), axis=1)
+    # consistent to the last bit (a loss of exactly ~0 stays ~0). It is a
+    # gather of one entry per row: the masked sum `sum(where(hit, logits, 0))`
+    # made XLA (CPU) hold a second (chunk, V) float32 block, doubling the
+    # temporaries (memory_analysis at N=2048, V=8192: 2.0 -> 1.0 logits blocks).
+    # Out-of-range labels gather a clipped column; their loss is NaN below.
+    z_label = jnp.take_along_axis(logits, jnp.clip(y, 0, v - 1)[:, None], axis=1)[:, 0]
     if smooth:
       z_mean = jnp.mean(logits, axis=1)
       loss = lse - (1 - smoothing) * z_label - smoothing * z_mean

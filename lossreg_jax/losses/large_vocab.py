@@ -32,12 +32,15 @@ from lossreg_jax._validation import (
 )
 from lossreg_jax.losses._large_vocab_fused import acc_dtype as _acc_dtype
 from lossreg_jax._validation import standard_result_type as _standard_result_type
-from lossreg_jax.losses._large_vocab_fused import auto_token_chunk, fused_loss
+from lossreg_jax.losses._large_vocab_fused import MIN_CHUNKS, auto_token_chunk, fused_loss
 from lossreg_jax.losses._reduce import Reduction, broadcast_where, reduce_loss, sanitize
 
 __all__ = ["linear_softmax_cross_entropy"]
 
 Strategy = Literal["auto", "vocab", "tokens"]
+# The "vocab" strategy's automatic chunk: at most this many columns, and at most
+# V / MIN_CHUNKS (8192 at V = 131072, as before that cap).
+DEFAULT_VOCAB_CHUNK = 8192
 
 
 def _chunk(weight: jax.Array, i: jax.Array, chunk: int):
@@ -68,7 +71,7 @@ def _forward_stats(hidden, weight, labels, chunk, smooth):
 
   def body(i, carry):
     m, s, z_label, z_sum = carry
-    w, _, cols, valid = _chunk(weight, i, chunk)
+    w, start, _, valid = _chunk(weight, i, chunk)
     logits = _chunk_logits(hidden, w)
     if ragged:
       logits = jnp.where(valid[None, :], logits, -jnp.inf)
@@ -76,12 +79,14 @@ def _forward_stats(hidden, weight, labels, chunk, smooth):
     # rescaling s whenever the max grows, so no exp ever overflows.
     m_new = jnp.maximum(m, jnp.max(logits, axis=1))
     s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(logits - m_new[:, None]), axis=1)
-    hit = cols[None, :] == labels[:, None]
-    if ragged:
-      hit = hit & valid[None, :]
     # The label logit is picked from the same block as the log-sum-exp, so that
-    # lse - z_label is exactly consistent (matters when logits are ~1e4).
-    z_label = z_label + jnp.sum(jnp.where(hit, logits, 0), axis=1)
+    # lse - z_label is exactly consistent (matters when logits are ~1e4). A
+    # gather of one entry per row: a masked sum over the block made XLA hold a
+    # second (N, chunk) temporary (see _large_vocab_fused.py).
+    local = labels - start
+    inside = (labels >= i * chunk) & (local < chunk)  # in this chunk, not an overlap
+    picked = jnp.take_along_axis(logits, jnp.clip(local, 0, chunk - 1)[:, None], axis=1)[:, 0]
+    z_label = z_label + jnp.where(inside, picked, 0)
     if smooth:
       z_sum = z_sum + jnp.sum(jnp.where(valid[None, :], logits, 0), axis=1)
     return m_new, s, z_label, z_sum
@@ -163,6 +168,57 @@ def _positive_int(name: str, value) -> None:
     raise ValueError(f"{name} must be a positive Python int, got {value!r}.")
 
 
+def _resolve_strategy(strategy, chunk_size, token_chunk_size, reduction, n, v, acc):
+  """Returns ``(strategy, chunk)``: the path to run and its chunk, never ignoring an argument.
+
+  A chunk size the caller passes is used, or rejected when it belongs to the
+  other strategy. Automatic chunks make at least ``MIN_CHUNKS`` chunks along the
+  chunked axis (when it is that long), so one logits block is at most 1/8 of the
+  ``(N, V)`` logits.
+  """
+  if chunk_size is not None:
+    _positive_int("chunk_size", chunk_size)
+  if token_chunk_size is not None:
+    _positive_int("token_chunk_size", token_chunk_size)
+  check_choice("strategy", strategy, ("auto", "vocab", "tokens"))
+  check_choice("reduction", reduction, ("none", "sum", "mean", "weighted_mean"))
+  if strategy == "auto":
+    if chunk_size is not None and token_chunk_size is not None:
+      raise ValueError(
+          f"chunk_size={chunk_size} (vocabulary chunks, strategy='vocab') and "
+          f"token_chunk_size={token_chunk_size} (token chunks, strategy='tokens') "
+          "exclude each other: pass one of them."
+      )
+    if token_chunk_size is not None:
+      strategy = "tokens"
+    elif chunk_size is not None or reduction == "none":
+      strategy = "vocab"
+    else:  # chunk the axis that splits into more pieces: tokens unless N is tiny
+      strategy = "tokens" if n >= min(MIN_CHUNKS, v) else "vocab"
+  if strategy == "tokens" and reduction == "none":
+    raise ValueError(
+        'strategy="tokens" (or token_chunk_size) needs a scalar loss (reduction "sum", '
+        '"mean" or "weighted_mean"), got reduction="none"; use strategy="vocab" with '
+        "chunk_size."
+    )
+  if strategy == "tokens" and chunk_size is not None:
+    raise ValueError(
+        f"chunk_size={chunk_size} sets vocabulary chunks, which strategy='tokens' does "
+        "not use; pass token_chunk_size (tokens per chunk) instead."
+    )
+  if strategy == "vocab" and token_chunk_size is not None:
+    raise ValueError(
+        f"token_chunk_size={token_chunk_size} sets token chunks, which strategy='vocab' "
+        "does not use; pass chunk_size (vocabulary columns per chunk) instead."
+    )
+  if strategy == "tokens" and n > 0:
+    chunk = auto_token_chunk(n, v, acc) if token_chunk_size is None else token_chunk_size
+    return strategy, min(chunk, n)
+  if chunk_size is None:  # also "tokens" with no tokens: the empty reduction
+    chunk_size = max(1, min(DEFAULT_VOCAB_CHUNK, v // MIN_CHUNKS))
+  return "vocab", min(chunk_size, v)
+
+
 def _token_scale(batch_shape, dtype, weights, mask, reduction) -> jax.Array:
   """Each token's coefficient in the reduction, from ``reduce_loss`` itself.
 
@@ -180,7 +236,7 @@ def linear_softmax_cross_entropy(
     weight: ArrayLike,
     labels: ArrayLike,
     *,
-    chunk_size: int = 8192,
+    chunk_size: int | None = None,
     token_chunk_size: int | None = None,
     strategy: Strategy = "auto",
     ignore_index: int | None = None,
@@ -219,8 +275,17 @@ def linear_softmax_cross_entropy(
     ``d_hidden += g @ W_chunkᵀ`` and ``d_weight[:, chunk] = hiddenᵀ @ g``
     (4 matmuls). Each column of the weight gradient is rounded once.
 
-  ``"auto"`` picks ``"tokens"`` unless ``reduction="none"``. Both differentiate
-  with respect to ``hidden``, ``weight``, ``label_smoothing`` and ``weights``
+  ``"auto"`` follows the chunk size given: ``chunk_size`` runs ``"vocab"``,
+  ``token_chunk_size`` runs ``"tokens"`` (passing both is an error, and so is a
+  chunk size for the other strategy: no argument is silently ignored). With
+  neither, it picks ``"tokens"`` unless ``reduction="none"`` or
+  ``N < min(8, V)`` (too few tokens to split). Automatic chunks split the
+  chunked axis into at least 8 chunks (when it has 8 entries), so one logits
+  block is at most 1/8 of the ``(N, V)`` logits and the compiled temporaries,
+  value and gradient, stay under a quarter of the logits (measured with
+  ``memory_analysis()`` at N=2048, D=32, V=8192: 0.14), plus the gradients' own
+  size and, when ``N < D``, the ``(D, chunk)`` slice of ``weight``. Both
+  differentiate with respect to ``hidden``, ``weight``, ``label_smoothing`` and ``weights``
   (reverse mode only: no ``jax.jvp``); ``labels`` get no gradient. Matmuls run
   in the inputs' dtype (bfloat16 / float16 use tensor cores) and accumulate in
   float32; gradients come back in the inputs' dtypes. Ragged sizes (``V`` not a
@@ -234,12 +299,16 @@ def linear_softmax_cross_entropy(
     labels: Integer class indices in ``[0, V)``, shape ``[...]``
       (``hidden.shape[:-1]``). Other values (except ``ignore_index``) give a
       NaN loss.
-    chunk_size: ``"vocab"``: vocabulary columns per chunk (a Python int > 0;
-      clipped to ``V``). Memory scales with ``N * chunk_size``.
-    token_chunk_size: ``"tokens"``: tokens per chunk (a Python int > 0,
-      clipped to ``N``). ``None`` picks the most rows whose float32
-      ``(rows, V)`` logits block fits in 512 MiB (1024 for ``V = 131072``).
-      Memory scales with ``token_chunk_size * V``; larger chunks are faster.
+    chunk_size: Vocabulary columns per chunk, for ``"vocab"`` (a Python int >
+      0; clipped to ``V``); passing it makes ``"auto"`` run ``"vocab"``.
+      ``None``: ``min(8192, V // 8)`` (at least 1). Memory scales with
+      ``N * chunk_size``.
+    token_chunk_size: Tokens per chunk, for ``"tokens"`` (a Python int > 0,
+      clipped to ``N``); passing it makes ``"auto"`` run ``"tokens"``.
+      ``None`` picks the most rows whose float32 ``(rows, V)`` logits block
+      fits in 512 MiB and is at most ``N // 8`` (at least 1): 1024 for
+      ``N = 8192, V = 131072``. Memory scales with ``token_chunk_size * V``;
+      larger chunks are faster.
     strategy: ``"auto"``, ``"tokens"`` or ``"vocab"`` (see above).
     ignore_index: Label value whose tokens are excluded (folded into ``where``),
       as PyTorch's ``ignore_index``.
@@ -259,18 +328,18 @@ def linear_softmax_cross_entropy(
       not integer.
     ValueError: if ``weight`` is not 2-D, the inner dimensions differ,
       ``labels.shape != hidden.shape[:-1]``, ``chunk_size`` or
-      ``token_chunk_size`` is not a positive int, ``label_smoothing`` is
-      outside ``[0, 1]``, ``strategy`` is unknown, or ``strategy="tokens"``
-      with ``reduction="none"``.
+      ``token_chunk_size`` is not a positive int, a chunk size is passed for
+      the strategy that does not use it (or both under ``"auto"``),
+      ``label_smoothing`` is outside ``[0, 1]``, ``strategy`` is unknown, or
+      ``"tokens"`` is asked for with ``reduction="none"``.
 
   Examples:
     >>> import jax.numpy as jnp
     >>> hidden = jnp.array([[1.0, 0.0], [0.0, 2.0]])
     >>> weight = jnp.array([[1.0, 0.0, -1.0], [0.0, 1.0, 0.5]])
-    >>> linear_softmax_cross_entropy(hidden, weight, jnp.array([0, 1]), chunk_size=2)
+    >>> linear_softmax_cross_entropy(hidden, weight, jnp.array([0, 1]), token_chunk_size=1)
     Array(0.4076..., dtype=float32)
-    >>> linear_softmax_cross_entropy(hidden, weight, jnp.array([0, 1]), strategy="vocab",
-    ...                              chunk_size=2)
+    >>> linear_softmax_cross_entropy(hidden, weight, jnp.array([0, 1]), chunk_size=2)
     Array(0.4076..., dtype=float32)
 
   References:
@@ -298,16 +367,6 @@ def linear_softmax_cross_entropy(
         f"labels.shape must equal hidden.shape[:-1]={hidden.shape[:-1]}, got "
         f"labels.shape={labels.shape} (hidden.shape={hidden.shape})."
     )
-  _positive_int("chunk_size", chunk_size)
-  if token_chunk_size is not None:
-    _positive_int("token_chunk_size", token_chunk_size)
-  check_choice("strategy", strategy, ("auto", "vocab", "tokens"))
-  check_choice("reduction", reduction, ("none", "sum", "mean", "weighted_mean"))
-  if strategy == "tokens" and reduction == "none":
-    raise ValueError(
-        'strategy="tokens" needs a scalar loss (reduction "sum", "mean" or '
-        '"weighted_mean"), got reduction="none"; use strategy="vocab" or "auto".'
-    )
   if weight.shape[1] == 0:
     raise ValueError(f"weight must have at least one column (V > 0), got shape {weight.shape}.")
   check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
@@ -318,6 +377,8 @@ def linear_softmax_cross_entropy(
   n = labels.size
   out_dtype = _standard_result_type(hidden, weight)
   acc = _acc_dtype(hidden, weight)
+  strategy, chunk = _resolve_strategy(strategy, chunk_size, token_chunk_size, reduction, n, v,
+                                      acc)
   mask = broadcast_where(where, batch_shape)
   if ignore_index is not None:
     keep = labels != ignore_index
@@ -331,14 +392,11 @@ def linear_softmax_cross_entropy(
   smoothing = jnp.asarray(label_smoothing, acc)
   hidden = hidden.reshape(-1, d)
   flat_labels = labels.reshape(-1).astype(jnp.int32)
-  if reduction != "none" and strategy != "vocab" and n > 0:
-    chunk = auto_token_chunk(n, v, acc) if token_chunk_size is None else token_chunk_size
+  if strategy == "tokens":
     scale = _token_scale(batch_shape, acc, weights, mask, reduction).reshape(-1)
-    loss = fused_loss(hidden, weight, flat_labels, scale, smoothing, min(chunk, n), smooth)
+    loss = fused_loss(hidden, weight, flat_labels, scale, smoothing, chunk, smooth)
     return loss.astype(out_dtype)
-  loss = _token_loss(
-      hidden, weight, flat_labels, smoothing, min(chunk_size, v), smooth
-  ).reshape(batch_shape)
+  loss = _token_loss(hidden, weight, flat_labels, smoothing, chunk, smooth).reshape(batch_shape)
   # Labels outside [0, V) (other than ignore_index) cannot be checked under jit:
   # their loss is NaN, as in softmax_cross_entropy_with_integer_labels.
   loss = jnp.where((labels >= 0) & (labels < v), loss, jnp.nan)

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import standard_result_type
+from lossreg_jax._validation import concrete_values, standard_result_type
 
 __all__ = ["uncertainty_weighted", "weighted_sum"]
 
@@ -42,6 +43,20 @@ def _check_losses(losses: Mapping[str, ArrayLike]) -> None:
     )
   if not losses:
     raise ValueError("losses must contain at least one task, got an empty mapping.")
+
+
+def _check_number(where: str, value: object) -> None:
+  """Raises ``TypeError`` unless ``value`` is a number or a numeric array (maybe traced)."""
+  dtype = getattr(value, "dtype", None)
+  if dtype is None:
+    try:
+      dtype = np.asarray(value).dtype
+    except Exception:  # noqa: BLE001 - objects numpy cannot read
+      dtype = np.dtype(object)
+  if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+    text = repr(value)
+    raise TypeError(f"{where} must be a number or a numeric array, got {type(value).__name__} "
+                    f"{text[:60]}{'...' if len(text) > 60 else ''}.")
 
 
 def _strong(x: jax.Array) -> jax.Array:
@@ -72,9 +87,9 @@ def weighted_sum(
       common shape).
     weights: Mapping with exactly the keys of ``losses``, or ``None`` to weigh
       every task by 1. Values may be Python floats or (traced) arrays. It is a
-      required positional argument (DESIGN.md's ``weighted_sum(losses,
-      weights)``), since the conventions make every defaulted option
-      keyword-only.
+      required positional argument (the public signature is
+      ``weighted_sum(losses, weights)``), since the conventions make every
+      defaulted option keyword-only.
 
   Returns:
     ``(total, terms)``: ``total`` is the sum of the weighted terms (the shape
@@ -82,9 +97,10 @@ def weighted_sum(
     ``weights[k] * losses[k]`` by task name.
 
   Raises:
-    ValueError: if ``losses`` is empty or ``weights`` has missing or extra keys
-      (the message names them).
-    TypeError: if ``losses`` or ``weights`` is not a mapping.
+    ValueError: if ``losses`` is empty, ``weights`` has missing or extra keys
+      (the message names them) or a static weight is NaN.
+    TypeError: if ``losses`` or ``weights`` is not a mapping, or one of their
+      values is not a number (the message names its key).
 
   Examples:
     >>> import jax.numpy as jnp
@@ -96,10 +112,17 @@ def weighted_sum(
     Array(0.5, dtype=float32)
   """
   _check_losses(losses)
+  for name, value in losses.items():
+    _check_number(f"losses[{name!r}]", value)
   if weights is None:
     terms = {k: _strong(jnp.asarray(v)) for k, v in losses.items()}
   else:
     _check_keys("weights", weights, losses)
+    for name, value in weights.items():
+      _check_number(f"weights[{name!r}]", value)
+      static = concrete_values(value)
+      if static is not None and np.isnan(static).any():
+        raise ValueError(f"weights[{name!r}] is NaN; every weight must be a number.")
     # Python-float weights are weakly typed: the terms keep the losses' dtype.
     terms = {k: _strong(weights[k] * jnp.asarray(v)) for k, v in losses.items()}
   return _total(terms), terms

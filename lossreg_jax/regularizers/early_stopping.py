@@ -8,9 +8,16 @@ from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import check_choice, check_in_range, is_static_number
+from lossreg_jax._validation import (
+    check_array_tree,
+    check_choice,
+    check_in_range,
+    check_same_structure,
+    is_static_number,
+)
 
 __all__ = ["EarlyStoppingState", "EarlyStopping", "early_stopping"]
 
@@ -115,8 +122,13 @@ def early_stopping(
 
   Raises:
     ValueError: if ``mode`` is not ``"min"``/``"max"``, or ``patience``,
-      ``min_delta`` or ``start_from_step`` is negative.
-    TypeError: if ``patience`` or ``start_from_step`` is not an int.
+      ``min_delta`` or ``start_from_step`` is negative, or ``baseline`` is NaN;
+      ``update`` raises it for a non-scalar ``metric`` or ``params`` whose
+      structure differs from ``init``'s.
+    TypeError: if ``patience`` or ``start_from_step`` is not an int, or
+      ``min_delta`` / ``baseline`` is not a number; ``init`` / ``update`` raise
+      it for params that are not a pytree of numeric arrays or a ``metric``
+      that is not a number.
 
   Examples:
     >>> es = early_stopping(patience=2)
@@ -137,6 +149,8 @@ def early_stopping(
   check_in_range("min_delta", min_delta, 0.0, None)
   if baseline is not None and not is_static_number(baseline):
     raise TypeError(f"baseline must be None or a number, got {baseline!r}.")
+  if baseline is not None:
+    check_in_range("baseline", baseline)  # a number, not NaN
   sign = 1.0 if mode == "min" else -1.0
 
   def improves(value: jax.Array, reference: ArrayLike) -> jax.Array:
@@ -146,6 +160,7 @@ def early_stopping(
     return value - min_delta > reference
 
   def init_fn(params: Any) -> EarlyStoppingState:
+    check_array_tree("params", params, floating=False)
     dtype = jnp.result_type(float)
     minus_one = jnp.asarray(-1, jnp.int32)
     return EarlyStoppingState(
@@ -159,6 +174,16 @@ def early_stopping(
     )
 
   def update_fn(state: EarlyStoppingState, metric: ArrayLike, params: Any) -> EarlyStoppingState:
+    if not isinstance(state, EarlyStoppingState):
+      raise TypeError(f"state must be the EarlyStoppingState returned by init or update, "
+                      f"got {type(state).__name__}.")
+    dtype = getattr(metric, "dtype", None)
+    if dtype is None:
+      dtype = np.asarray(metric).dtype
+    if not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
+      raise TypeError(f"metric must be a number (a scalar array or a Python float), got "
+                      f"{type(metric).__name__} {metric!r:.60}.")
+    check_same_structure("params", params, "the params given to init", state.best_params)
     metric = jnp.asarray(metric)
     if metric.ndim != 0:
       raise ValueError(f"metric must be a scalar, got shape {metric.shape}.")

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from lossreg_jax._validation import check_in_range, standard_result_type
+from lossreg_jax._validation import check_array_tree, check_in_range, standard_result_type
 
 __all__ = [
     "l1_penalty",
@@ -119,6 +119,7 @@ def _mask_leaves(mask: MaskOrFn, params: Any) -> list[Any]:
 
 def _masked_leaves(params: Any, mask: MaskOrFn) -> list[jax.Array]:
   """The leaves of ``params`` kept by ``mask``, cast to an accumulation dtype."""
+  check_array_tree("params", params)
   out = []
   for w, m in zip(jax.tree.leaves(params), _mask_leaves(mask, params), strict=True):
     if isinstance(m, bool) or (jnp.ndim(m) == 0 and not isinstance(m, jax.core.Tracer)):

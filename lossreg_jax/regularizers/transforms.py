@@ -118,15 +118,29 @@ def _map(fn: Callable[..., jax.Array], updates: Any, params: Any, *coefs: Any) -
   ``jax_numpy_dtype_promotion="strict"`` with the same result.
   """
 
-  def leaf(u, p):
+  def leaf(path, u, p):
     if u is None:  # None updates (frozen leaves) stay None, as in optax.add_decayed_weights.
       return None
+    for name, x in (("updates", u), ("params", p)):
+      dtype = getattr(x, "dtype", None)
+      if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{name} must be a pytree of floating arrays; "
+                        f"{name}{jax.tree_util.keystr(path)} is {type(x).__name__}"
+                        f"{'' if dtype is None else f' with dtype {dtype}'}.")
     dtype = standard_result_type(u, p, *coefs)
     # Python scalars stay weakly typed (cast straight to `dtype`, no double rounding).
     cast = [c if isinstance(c, (int, float)) else jnp.asarray(c).astype(dtype) for c in coefs]
     return fn(u.astype(dtype), p.astype(dtype), *cast).astype(u.dtype)
 
-  return jax.tree.map(leaf, updates, params, is_leaf=lambda x: x is None)
+  try:
+    return jax.tree_util.tree_map_with_path(leaf, updates, params, is_leaf=lambda x: x is None)
+  except ValueError as e:
+    if "structure" not in str(e) and "Custom node type mismatch" not in str(e):
+      raise
+    raise ValueError(
+        f"updates and params must have the same tree structure; got updates "
+        f"{str(jax.tree.structure(updates))[:200]} and params "
+        f"{str(jax.tree.structure(params))[:200]}.") from None
 
 
 def add_l1_decay(
