@@ -391,6 +391,7 @@ def test_binary_report_has_curves_and_numbers(tmp_path):
   assert data["context"]["wall seconds"] == 1.5  # numbers stay numbers
   assert len(data["settings"]["data_sha256"]) == 64
   entry = data["results"][1]
+  assert len(entry["held_out_loss_std"]) == len(entry["train_loss_mean"]) == 2  # the curves' bands
   assert isinstance(entry["paired"]["f1"]["ci_low"], float)
   curves = data["curves"]["bce"]
   assert curves["roc"]["fpr"][0] == 0.0 and curves["roc"]["tpr"][-1] == 1.0

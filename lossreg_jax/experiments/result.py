@@ -200,9 +200,11 @@ class ComparisonResult:
           "metrics": {m: {"mean": _num(np.mean(v)), "std": _num(np.std(v)), "folds": _nums(v)}
                       for m, v in ((m, self.scores[s][m]) for m in self.metrics)},
           "train_loss_mean": _nums(np.mean(self.train_loss[s], axis=0)),
+          "train_loss_std": _nums(np.std(self.train_loss[s], axis=0)),
       }
       if s in self.held_out_loss:
         entry["held_out_loss_mean"] = _nums(np.mean(self.held_out_loss[s], axis=0))
+        entry["held_out_loss_std"] = _nums(np.std(self.held_out_loss[s], axis=0))
       if s in self.paired:
         entry["paired"] = {m: {k: _num(v[k]) for k in PAIRED_KEYS}
                            for m, v in self.paired[s].items()}
