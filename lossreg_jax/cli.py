@@ -36,10 +36,13 @@ _SPEC_HELP = """\
 loss / regularizer specs (--loss, repeatable):
   A spec is TERM(+TERM)* with at most one loss; TERM is NAME or NAME:ARGS, ARGS
   either KEY=VALUE pairs joined by commas or one value (l1, l2, dropout).
-  losses:        bce[:positive_weight=W,label_smoothing=S]   focal[:alpha=A,gamma=G]
+  classification: bce[:positive_weight=W,label_smoothing=S]   focal[:alpha=A,gamma=G]
                  hinge    ce[:label_smoothing=S] (softmax; the only loss for multiclass)
+  regression:    mse   mae   huber[:delta=D]   log_cosh   quantile[:q=Q]
+                 asymmetric[:under=U,over=O] (squared error; under-predictions weigh U)
+                 (regression losses see the target standardized per fold: D is in stds)
   regularizers:  l2:STRENGTH   l1:STRENGTH   elastic:alpha=A,l1_ratio=R   dropout:RATE
-  A spec with regularizers only uses bce (binary) or ce (multiclass).
+  A spec with regularizers only uses bce (binary), ce (multiclass) or mse (regression).
   Penalties apply to weight matrices, not biases. Values are plain numbers.
 """
 
@@ -99,25 +102,50 @@ def build_parser() -> argparse.ArgumentParser:
   sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
   p = sub.add_parser(
-      "compare", formatter_class=_Formatter, help="compare losses/regularizers with k-fold CV",
-      description="Train the same model under each loss / regularizer spec with k-fold "
-                  "cross-validation (all folds as one vmapped program) and report accuracy, "
-                  "precision, recall and F1 (mean ± std over folds).",
-      epilog=_SPEC_HELP + "\nexamples:\n"
+      "compare", formatter_class=_Formatter,
+      help="compare losses/regularizers with repeated k-fold CV and paired tests",
+      description="Train the same model under each loss / regularizer spec on the same "
+                  "repeated k-fold cross-validation folds (all R x k folds of a spec as one "
+                  "vmapped program), report held-out metrics (mean ± std over folds) and "
+                  "compare every spec with the first: the paired difference per metric with "
+                  "its confidence interval from the corrected resampled t-test (Nadeau & "
+                  "Bengio 2003). Binary: accuracy, precision, recall, F1, ROC AUC, Brier, "
+                  "ECE; multiclass: the same (macro) without AUC; regression: MSE, RMSE, "
+                  "MAE, R², pinball loss, share under-predicted.",
+      epilog=_SPEC_HELP + "\ndefault specs (the first is the baseline):\n"
+             "  binary      bce, bce:positive_weight=3, focal:gamma=2\n"
+             "  multiclass  ce, ce:label_smoothing=0.1, ce+l2:1e-3\n"
+             "  regression  mse, huber:delta=1, asymmetric:under=1,over=0.1\n"
+             "--dataset macrodata without --target forecasts next-quarter real GDP growth "
+             "(experiments.next_quarter_growth).\n"
+             "\nexamples:\n"
              "  lossreg-jax compare                       # breast cancer: bce, bce:positive_weight=3, focal:gamma=2\n"
+             "  lossreg-jax compare --dataset breast_cancer --repeats 3   # paired intervals over 3 x 5 folds\n"
+             "  lossreg-jax compare --dataset macrodata   # next-quarter GDP growth: mse, huber, asymmetric\n"
+             "  lossreg-jax compare --dataset digits      # multiclass defaults\n"
              "  lossreg-jax compare --loss 'focal:alpha=0.25,gamma=2' --loss 'bce+l2:1e-3' --folds 3\n"
              "  lossreg-jax compare --dataset wine --loss ce --loss 'ce:label_smoothing=0.1+dropout:0.2'\n"
+             "  lossreg-jax compare --dataset diabetes --loss mse --loss 'quantile:q=0.9'\n"
              "  lossreg-jax compare --csv data.csv --target label --out results/")
   _data_options(p, "breast_cancer")
+  p.add_argument("--task", choices=("binary", "multiclass", "regression"),
+                 help="override the task guessed from the target (e.g. integer-valued "
+                      "counts as regression)")
   p.add_argument("--loss", action="append", metavar="SPEC", dest="specs",
-                 help="a loss / regularizer spec (repeatable; default: bce, "
-                      "bce:positive_weight=3, focal:gamma=2)")
+                 help="a loss / regularizer spec (repeatable; the first is the baseline; "
+                      "default: the task's default specs, listed below)")
   p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+  p.add_argument("--repeats", type=int, default=1,
+                 help="repetitions of k-fold CV (R x k paired folds; reshuffled each time)")
   p.add_argument("--epochs", type=int, default=30, help="training epochs per fold")
   p.add_argument("--batch-size", type=int, default=32, help="minibatch size")
   p.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate")
   p.add_argument("--hidden", type=int, default=16,
-                 help="hidden ReLU units of the MLP; 0 for logistic regression")
+                 help="hidden ReLU units of the MLP; 0 for a linear model")
+  p.add_argument("--confidence", type=float, default=0.95,
+                 help="coverage of the paired confidence intervals")
+  p.add_argument("--target-recall", type=float, default=0.95,
+                 help="binary: report each spec's threshold and precision at this recall")
   _common(p)
 
   p = sub.add_parser(
@@ -210,24 +238,58 @@ def _split_names(values) -> list[str]:
   return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
 
 
+def _compare_command(args, specs) -> str:
+  """The command line that reproduces this run (every effective option)."""
+  import shlex
+  parts = [PROG, "compare"]
+  if args.csv is not None:
+    parts += ["--csv", str(args.csv), "--target", args.target] + (
+        ["--drop-missing"] if args.drop_missing else [])
+  else:
+    parts += ["--dataset", args.dataset] + (["--target", args.target] if args.target else [])
+  if args.task:
+    parts += ["--task", args.task]
+  for spec in specs:
+    parts += ["--loss", spec]
+  for option in ("folds", "repeats", "epochs", "batch_size", "learning_rate", "hidden",
+                 "confidence", "target_recall", "seed"):
+    parts += ["--" + option.replace("_", "-"), f"{getattr(args, option):g}"]
+  return shlex.join(parts + ["--out", str(args.out)])
+
+
 def _compare(args) -> int:
+  import datetime
   from lossreg_jax import experiments
-  from lossreg_jax.experiments.compare import DEFAULT_SPECS
-  specs = [experiments.parse_spec(s) for s in (args.specs or DEFAULT_SPECS)]  # fail fast
-  data, name = _load_data(args)
-  if data.task == "regression":
-    raise UsageError(f"compare needs class labels, but {name} is a regression data set "
-                     f"(try: lossreg-jax path{' --dataset ' + name if args.csv is None else ''})")
-  _say(args, f"{name}: {data.X.shape[0]} rows, {data.X.shape[1]} features, task {data.task}; "
-             f"{len(specs)} specs x {args.folds} folds")
+  if args.specs:
+    for s in args.specs:  # fail fast, before loading data
+      experiments.parse_spec(s)
+  if args.csv is None and args.dataset == "macrodata" and args.target is None:
+    data, name = experiments.next_quarter_growth(), "macrodata (next-quarter real GDP growth)"
+  elif args.csv is not None and args.task is not None and args.target is not None:
+    from lossreg_jax import datasets  # --task decides how the CSV's target column is read
+    features, drop = _split_names(args.features), _split_names(args.drop)
+    data, name = datasets.load_csv(args.csv, target=args.target, task=args.task,
+                                   drop_missing=args.drop_missing, features=features or None,
+                                   drop=drop or None), str(args.csv)
+  else:
+    data, name = _load_data(args)
+  task = args.task or data.task
+  specs = args.specs or list(experiments.default_specs(task))
+  _say(args, f"{name}: {data.X.shape[0]} rows, {data.X.shape[1]} features, task {task}; "
+             f"{len(specs)} specs x {args.repeats} x {args.folds} folds")
   start = time.perf_counter()
+  started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
   result = experiments.compare_losses(
-      data.X, data.y, specs, folds=args.folds, seed=args.seed, epochs=args.epochs,
-      batch_size=args.batch_size, learning_rate=args.learning_rate, hidden=args.hidden,
-      progress=not args.quiet)
+      data.X, data.y, specs, task=task, folds=args.folds, repeats=args.repeats,
+      seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+      learning_rate=args.learning_rate, hidden=args.hidden, confidence=args.confidence,
+      target_recall=args.target_recall, progress=not args.quiet)
   print(result.table())
-  context = {"data": name, "classes": ", ".join(data.target_names),
-             "wall seconds": f"{time.perf_counter() - start:.1f}",
+  context = {"data": name,
+             ("target" if task == "regression" else "classes"): ", ".join(data.target_names),
+             "command": _compare_command(args, specs),
+             "started": started,
+             "wall seconds": round(time.perf_counter() - start, 2),
              "compile cache": _cache_line(args)}
   written = experiments.write_report(result, args.out, context=context)
   _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
@@ -375,6 +437,9 @@ _COMMANDS = {"compare": _compare, "path": _path, "check": _check, "bench": _benc
 _RANGES = {
     "seed": (lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
     "folds": (lambda v: v >= 2, "an integer >= 2"),
+    "repeats": (lambda v: v >= 1, "an integer >= 1"),
+    "confidence": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "target_recall": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "epochs": (lambda v: v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "learning_rate": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),

@@ -40,7 +40,8 @@ def test_compare_writes_report(capsys, tmp_path):
   assert code == 0, err
   assert "accuracy" in out and "hinge+l1:1e-3" in out and " ± " in out
   assert err == ""  # --quiet: no progress bar, no status lines
-  for name in ("report.md", "results.json", "metrics.png", "train_loss.png"):
+  for name in ("report.md", "results.json", "metrics.png", "train_loss.png", "roc_pr.png",
+               "reliability.png", "differences.png", "confusion.png"):
     assert (out_dir / name).is_file()
   assert (out_dir / "metrics.png").read_bytes()[:4] == b"\x89PNG"
   data = json.loads((out_dir / "results.json").read_text())
@@ -48,6 +49,54 @@ def test_compare_writes_report(capsys, tmp_path):
   assert len(data["results"][0]["metrics"]["f1"]["folds"]) == 3
   assert data["context"]["data"] == "breast_cancer"
   assert "| `bce` |" in (out_dir / "report.md").read_text()
+
+
+def test_compare_macrodata_regression_defaults(capsys, tmp_path):
+  # The financial case from the command line: next-quarter GDP growth, MSE vs asymmetric.
+  code, out, err = run(capsys, "compare", "--dataset", "macrodata", *FAST, "--out",
+                       str(tmp_path), "--quiet")
+  assert code == 0, err
+  for word in ("mse", "huber:delta=1", "asymmetric:under=1,over=0.1", "under_rate", "r2",
+               "paired difference to 'mse'"):
+    assert word in out
+  data = json.loads((tmp_path / "results.json").read_text())
+  assert data["task"] == "regression" and (tmp_path / "predictions.png").is_file()
+  assert data["context"]["data"].startswith("macrodata (next-quarter real GDP growth)")
+  assert "--dataset macrodata" in data["context"]["command"]
+
+
+def test_compare_digits_multiclass_defaults(capsys, tmp_path):
+  code, out, err = run(capsys, "compare", "--dataset", "digits", "--folds", "3", "--epochs",
+                       "1", "--hidden", "4", "--learning-rate", "0.05", "--out", str(tmp_path),
+                       "--quiet")
+  assert code == 0, err
+  assert "ce:label_smoothing=0.1" in out and "ece" in out and "brier" in out
+  assert (tmp_path / "confusion.png").is_file() and not (tmp_path / "roc_pr.png").exists()
+
+
+def test_compare_repeats_paired_intervals(capsys, tmp_path):
+  code, out, err = run(capsys, "compare", "--dataset", "breast_cancer", "--repeats", "3",
+                       *FAST, "--out", str(tmp_path), "--quiet")
+  assert code == 0, err
+  assert "paired difference to 'bce' on the same 3 x 3 folds" in out
+  assert re.search(r"bce:positive_weight=3\s+accuracy\s+[+-]\d\.\d{3} \[[+-]\d\.\d{3}, "
+                   r"[+-]\d\.\d{3}\]", out)
+  data = json.loads((tmp_path / "results.json").read_text())
+  assert data["settings"]["repeats"] == 3
+  assert len(data["results"][0]["metrics"]["brier"]["folds"]) == 9
+  assert set(data["results"][2]["paired"]["ece"]) == {"mean_diff", "ci_low", "ci_high", "t",
+                                                      "p_value"}
+  md = (tmp_path / "report.md").read_text()
+  assert "3 x 3-fold stratified cross-validation" in md
+
+
+def test_compare_divergence_is_one_line(capsys, tmp_path):
+  code, out, err = run(capsys, "compare", "--dataset", "diabetes", "--loss", "mse", *FAST[:-2],
+                       "--learning-rate", "1e30", "--out", str(tmp_path / "o"), "--quiet")
+  assert code == 2 and out == "" and "Traceback" not in err
+  assert re.match(r"lossreg-jax compare: error: training diverged for spec 'mse' \(fold 1, "
+                  r"epoch \d\)", err)
+  assert not (tmp_path / "o").exists()  # no report
 
 
 def test_global_options_before_the_subcommand():
@@ -59,7 +108,7 @@ def test_global_options_before_the_subcommand():
 
 @pytest.mark.parametrize("spec, message", [
     ("focal:gama=2", "unknown parameter 'gama'.*valid parameters: alpha, gamma"),
-    ("mse", "unknown term 'mse'.*valid losses"),
+    ("mes", "unknown term 'mes'.*valid losses"),
     ("bce:positive_weight=lots", "must be a number"),
 ])
 def test_compare_spec_errors(capsys, spec, message):
@@ -73,8 +122,8 @@ def test_compare_spec_errors(capsys, spec, message):
 def test_usage_errors(capsys):
   assert run(capsys, "frobnicate")[0] == 2
   assert run(capsys, "compare", "--folds", "many")[0] == 2
-  code, _, err = run(capsys, "compare", "--dataset", "diabetes")
-  assert code == 2 and "regression" in err
+  code, _, err = run(capsys, "compare", "--dataset", "diabetes", "--loss", "bce", *FAST)
+  assert code == 2 and "regression" in err and "use 'mse'" in err
   code, _, err = run(capsys, "compare", "--csv", "x.csv")
   assert code == 2 and "--target" in err
   code, _, err = run(capsys, "compare", "--dataset", "wine", "--loss", "bce", *FAST)
@@ -173,3 +222,18 @@ def test_bench_forwards_its_options(capsys, monkeypatch):
 def test_bench_finds_the_source_checkout():
   module = cli._bench_module()
   assert module is not None and callable(module.main)
+
+
+def test_compare_csv_task_override_reads_the_target_as_numbers(capsys, tmp_path):
+  # An integer-valued target read as classes by default; --task regression keeps its values.
+  rows = ["a,b,score"] + [f"{i % 7},{(i * 3) % 5},{10 * (i % 4) + 5}" for i in range(40)]
+  path = tmp_path / "data.csv"
+  path.write_text("\n".join(rows) + "\n")
+  code, out, err = run(capsys, "compare", "--csv", str(path), "--target", "score", "--task",
+                       "regression", "--loss", "mse", "--loss", "mae", *FAST, "--out",
+                       str(tmp_path / "o"), "--quiet")
+  assert code == 0, err
+  data = json.loads((tmp_path / "o" / "results.json").read_text())
+  assert data["task"] == "regression"
+  assert sorted(set(data["curves"]["mse"]["predictions"])) != [0.0, 1.0, 2.0, 3.0]
+  assert max(data["results"][0]["metrics"]["mse"]["folds"]) > 1.0  # errors in target units

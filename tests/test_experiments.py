@@ -1,13 +1,14 @@
 """Tests for lossreg_jax.experiments: spec parser, compare_losses, regularization_path, reports."""
 
 import json
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossreg_jax import datasets, experiments, selection
+from lossreg_jax import datasets, experiments, metrics, selection
 
 
 def toy_binary(n=32, d=3, seed=0):
@@ -26,6 +27,12 @@ def toy_binary(n=32, d=3, seed=0):
     ("focal:gamma=2", "focal", {"gamma": 2.0}, ()),
     ("focal:alpha=0.25,gamma=2", "focal", {"alpha": 0.25, "gamma": 2.0}, ()),
     ("hinge", "hinge", {}, ()),
+    ("mse", "mse", {}, ()),
+    ("huber:delta=0.5+l2:1e-3", "huber", {"delta": 0.5}, (("l2", {"strength": 1e-3}),)),
+    ("quantile:q=0.9", "quantile", {"q": 0.9}, ()),
+    ("asymmetric:under=1,over=0.1", "asymmetric", {"under": 1.0, "over": 0.1}, ()),
+    ("asymmetric", "asymmetric", {"under": 1.0, "over": 0.1}, ()),
+    ("log_cosh+dropout:0.1", "log_cosh", {}, (("dropout", {"rate": 0.1}),)),
     ("l2:1e-3", None, {}, (("l2", {"strength": 1e-3}),)),
     ("l1:1e+2", None, {}, (("l1", {"strength": 100.0}),)),
     ("elastic:alpha=0.01,l1_ratio=0.2", None, {},
@@ -43,7 +50,11 @@ def test_parse_spec(text, loss, params, penalties):
 @pytest.mark.parametrize("text, message", [
     ("bce:positive_wieght=3", r"unknown parameter 'positive_wieght'.*positive_weight, "
                               r"label_smoothing"),
-    ("mse", r"unknown term 'mse'.*valid losses: bce, focal, hinge, ce.*l2, l1, elastic, dropout"),
+    ("mes", r"unknown term 'mes'.*valid losses: bce, focal, hinge, ce, mse, mae, huber, "
+            r"log_cosh, quantile, asymmetric.*l2, l1, elastic, dropout"),
+    ("quantile:q=1.5", r"'q' must be in \[0, 1\]"),
+    ("asymmetric:under=1,over=-1", r"'over' must be in"),
+    ("huber:delta=x", "must be a number"),
     ("focal:gamma=two", r"'gamma' must be a number, got 'two'"),
     ("focal:gamma=__import__('os')", "must be a number"),
     ("l2", "l2 needs strength"),
@@ -72,6 +83,8 @@ def test_compare_vmapped_folds_equal_loop():
   for m in ("accuracy", "precision", "recall", "f1"):
     np.testing.assert_allclose(fast.scores[specs[0]][m], slow.scores[specs[0]][m], atol=1e-6)
   np.testing.assert_allclose(fast.train_loss[specs[0]], slow.train_loss[specs[0]], rtol=1e-4)
+  np.testing.assert_allclose(fast.held_out_loss[specs[0]], slow.held_out_loss[specs[0]],
+                             rtol=1e-4)
   assert fast.train_loss[specs[0]].shape == (3, 3)
 
 
@@ -109,7 +122,7 @@ def test_compare_multiclass_and_task_errors():
   assert not np.array_equal(res.scores["ce"]["f1"], res.scores["ce:label_smoothing=0.1"]["f1"])
   with pytest.raises(ValueError, match="'bce'.*3 classes.*'ce'"):
     experiments.compare_losses(ds.X, ds.y, ["bce"], folds=3, epochs=1)
-  with pytest.raises(ValueError, match="class labels"):
+  with pytest.raises(ValueError, match="'ce'.*needs class labels.*regression.*use 'mse'"):
     experiments.compare_losses(ds.X, ds.y.astype(jnp.float32), ["ce"])
   with pytest.raises(ValueError, match="folds"):
     experiments.compare_losses(ds.X, ds.y, ["ce"], folds=1)
@@ -142,3 +155,268 @@ def test_regularization_path_and_report(tmp_path):
   assert "chosen alpha" in (tmp_path / "out" / "report.md").read_text()
   with pytest.raises(TypeError, match="ComparisonResult"):
     experiments.write_report({"a": 1}, tmp_path)
+
+
+# --------------------------------------------- regression, repeats, paired statistics
+
+# Small settings shared by these tests, the CLI tests and the doctests (compiled
+# programs are reused within one process).
+FAST = dict(folds=3, epochs=2, hidden=4, learning_rate=0.05)
+
+
+def _masks(n, folds, repeats, y=None, seed=0):
+  base = jax.random.fold_in(jax.random.key(seed), 1)
+  keys = [base] + [jax.random.fold_in(base, r) for r in range(1, repeats)]
+  return np.concatenate([np.asarray(selection.kfold_masks(
+      n, folds, key=k, stratify=None if y is None else jnp.asarray(y))) for k in keys])
+
+
+def test_regression_scores_equal_sklearn_on_held_out_predictions():
+  from sklearn import metrics as skm
+  ds = datasets.load("diabetes")
+  specs = ["mse", "quantile:q=0.9", "asymmetric:under=1,over=0.1"]
+  res = experiments.compare_losses(ds.X, ds.y, specs, **FAST)
+  assert res.task == "regression" and res.metrics == (
+      "mse", "rmse", "mae", "r2", "pinball", "under_rate")
+  y = np.asarray(ds.y, np.float64)
+  for spec in specs:
+    pred = np.asarray(res.predictions[spec], np.float64)
+    np.testing.assert_array_equal(res.probabilities[spec], res.predictions[spec])
+    for i, m in enumerate(_masks(len(y), 3, 1)):
+      want = {"mse": skm.mean_squared_error(y[m], pred[m]),
+              "rmse": np.sqrt(skm.mean_squared_error(y[m], pred[m])),
+              "mae": skm.mean_absolute_error(y[m], pred[m]),
+              "r2": skm.r2_score(y[m], pred[m]),
+              "pinball": skm.mean_pinball_loss(y[m], pred[m], alpha=0.9),
+              "under_rate": np.mean(pred[m] < y[m])}
+      for metric, value in want.items():
+        np.testing.assert_allclose(res.scores[spec][metric][i], value, rtol=2e-4,
+                                   err_msg=f"{spec} {metric}")
+  # The asymmetric loss does what it is for: fewer under-predicted targets than MSE.
+  under = {s: res.scores[s]["under_rate"].mean() for s in specs}
+  assert under["asymmetric:under=1,over=0.1"] < under["mse"] - 0.1
+  assert res.held_out_loss["mse"].shape == (3, 2)
+
+
+def test_default_specs_follow_the_task():
+  assert experiments.default_specs("binary")[0] == "bce"
+  assert experiments.default_specs("multiclass") == ("ce", "ce:label_smoothing=0.1",
+                                                     "ce+l2:1e-3")
+  assert "asymmetric:under=1,over=0.1" in experiments.default_specs("regression")
+  ds = experiments.next_quarter_growth()
+  res = experiments.compare_losses(ds.X, ds.y, None, **FAST)
+  assert res.specs == experiments.default_specs("regression")
+  # Integer targets are classes unless task= says otherwise.
+  y = np.round(np.asarray(ds.y)).astype(np.int32)  # same shapes: the program is reused
+  assert experiments.compare_losses(ds.X, y, ["mse"], task="regression", **FAST).task == (
+      "regression")
+
+
+def test_next_quarter_growth_matches_notebook_definition():
+  ds = experiments.next_quarter_growth()
+  macro = datasets.load("macrodata", target="realgdp")
+  g = 400 * np.diff(np.log(np.asarray(macro.y, np.float64)))
+  np.testing.assert_allclose(ds.y, g[1:], rtol=1e-5)      # growth of quarter t + 1
+  np.testing.assert_allclose(ds.X[:, 0], g[:-1], rtol=1e-5)  # ... from quarter t's growth
+  assert np.all(np.isfinite(ds.X))
+
+
+def test_repeated_folds_and_paired_interval_equal_scipy():
+  from scipy import stats as sps
+  ds = datasets.load("breast_cancer")
+  specs = ["bce", "bce:positive_weight=3", "focal:gamma=2"]
+  res = experiments.compare_losses(ds.X, ds.y, specs, repeats=3, **FAST)
+  assert res.settings["repeats"] == 3 and res.scores["bce"]["f1"].shape == (9,)
+  assert res.train_loss["bce"].shape == res.held_out_loss["bce"].shape == (9, 2)
+  # The repeats are different splits, each holding every row out once.
+  masks = _masks(len(ds.y), 3, 3, y=ds.y)
+  assert np.all(masks.reshape(3, 3, -1).sum(1) == 1)
+  assert not np.array_equal(masks[:3], masks[3:6])
+  # Repeat 0's held-out predictions give that repeat's per-fold accuracy.
+  for i, m in enumerate(masks[:3]):
+    np.testing.assert_allclose(np.mean(res.predictions["bce"][m] == np.asarray(ds.y)[m]),
+                               res.scores["bce"]["accuracy"][i], rtol=1e-6)
+  assert set(res.paired) == {"bce:positive_weight=3", "focal:gamma=2"}
+  for spec in specs[1:]:
+    for metric in res.metrics:
+      d = res.scores[spec][metric] - res.scores["bce"][metric]
+      J = len(d)
+      se = np.sqrt((1 / J + 1 / (3 - 1)) * np.var(d, ddof=1))  # Nadeau & Bengio (2003)
+      q = sps.t.ppf(0.975, J - 1)
+      got = res.paired[spec][metric]
+      assert got["mean_diff"] == pytest.approx(d.mean(), abs=1e-7)
+      if se == 0:
+        assert got["ci_low"] == got["ci_high"] == pytest.approx(d.mean(), abs=1e-7)
+        continue
+      t = d.mean() / se
+      assert got["ci_low"] == pytest.approx(d.mean() - q * se, rel=1e-4, abs=1e-6)
+      assert got["ci_high"] == pytest.approx(d.mean() + q * se, rel=1e-4, abs=1e-6)
+      assert got["t"] == pytest.approx(t, rel=1e-4, abs=1e-6)
+      assert got["p_value"] == pytest.approx(2 * sps.t.sf(abs(t), J - 1), rel=1e-3, abs=1e-6)
+  table = res.table()
+  assert "paired difference to 'bce'" in table and re.search(r"[+-]\d\.\d{3} \[[+-]", table)
+  json.dumps(res.to_dict(), allow_nan=False)
+
+
+def test_binary_calibration_scores_equal_sklearn():
+  from sklearn import metrics as skm
+  ds = datasets.load("breast_cancer")
+  res = experiments.compare_losses(ds.X, ds.y, ["bce", "hinge+l1:1e-3"], **FAST)
+  y = np.asarray(ds.y)
+  for spec in res.specs:
+    prob = np.asarray(res.probabilities[spec], np.float64)
+    assert prob.shape == y.shape and np.all((prob >= 0) & (prob <= 1))
+    for i, m in enumerate(_masks(len(y), 3, 1, y=y)):
+      np.testing.assert_allclose(res.scores[spec]["brier"][i],
+                                 skm.brier_score_loss(y[m], prob[m]), rtol=1e-4)
+      np.testing.assert_allclose(res.scores[spec]["roc_auc"][i],
+                                 skm.roc_auc_score(y[m], prob[m]), rtol=1e-5)
+      np.testing.assert_allclose(res.scores[spec]["precision"][i],
+                                 skm.precision_score(y[m], prob[m] > 0.5), rtol=1e-5)
+      # ECE through where= inside the vmapped scorer equals ECE on the fold's rows.
+      np.testing.assert_allclose(res.scores[spec]["ece"][i], metrics.expected_calibration_error(
+          jnp.asarray(prob[m], jnp.float32), jnp.asarray(y[m]), n_bins=10), rtol=1e-5)
+  # Threshold at a target recall, checked against sklearn's precision-recall curve.
+  got = res.threshold_for_recall(0.95)
+  for spec in res.specs:
+    precision, recall, thresholds = skm.precision_recall_curve(y, res.probabilities[spec])
+    ok = np.flatnonzero(recall[:-1] >= 0.95)
+    i = ok[np.argmax(thresholds[ok])]
+    assert got[spec]["threshold"] == pytest.approx(thresholds[i])
+    assert got[spec]["precision"] == pytest.approx(precision[i])
+    assert got[spec]["recall"] == pytest.approx(recall[i]) and recall[i] >= 0.95
+
+
+def test_multiclass_defaults_on_digits():
+  ds = datasets.load("digits")
+  res = experiments.compare_losses(ds.X, ds.y, None, folds=3, epochs=1, hidden=4,
+                                   learning_rate=0.05)
+  assert res.task == "multiclass" and res.specs == experiments.default_specs("multiclass")
+  assert res.metrics == ("accuracy", "precision", "recall", "f1", "brier", "ece")
+  assert res.probabilities["ce"].shape == (len(ds.y), 10)
+  np.testing.assert_allclose(res.probabilities["ce"].sum(1), 1.0, rtol=1e-5)
+  from sklearn import metrics as skm
+  y, prob = np.asarray(ds.y), np.asarray(res.probabilities["ce"], np.float64)
+  prob /= prob.sum(1, keepdims=True)  # float32 softmax rows sum to 1 within 1e-7
+  for i, m in enumerate(_masks(len(y), 3, 1, y=y)):
+    # scikit-learn >= 1.7's multiclass Brier score: mean over rows of the sum over classes.
+    np.testing.assert_allclose(res.scores["ce"]["brier"][i],
+                               skm.brier_score_loss(y[m], prob[m], labels=np.arange(10)),
+                               rtol=1e-4)
+    np.testing.assert_allclose(res.scores["ce"]["f1"][i],
+                               skm.f1_score(y[m], prob[m].argmax(1), average="macro"), rtol=1e-5)
+  assert float(res.scores["ce"]["accuracy"].mean()) > 0.5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(hidden=-1), r"hidden must be an int >= 0, got -1"),
+    (dict(hidden=2.5), r"hidden must be an int >= 0, got 2.5"),
+    (dict(learning_rate=0.0), r"learning_rate must be a finite number in \(0, inf\]"),
+    (dict(learning_rate=float("nan")), r"learning_rate must be a finite number.*nan"),
+    (dict(repeats=0), r"repeats must be an int >= 1"),
+    (dict(folds=True), r"folds must be an int"),
+    (dict(confidence=1.0), r"confidence must be"),
+    (dict(task="ordinal"), r"task must be one of"),
+    (dict(task="binary"), r"task='binary' but y has 347 classes"),
+])
+def test_compare_argument_errors_name_the_argument(kwargs, message):
+  ds = datasets.load("diabetes")
+  with pytest.raises(ValueError, match=message):
+    experiments.compare_losses(ds.X, ds.y, ["mse"], **{**FAST, **kwargs})
+
+
+def test_compare_rejects_non_finite_inputs():
+  X, y = toy_binary(n=30)
+  X = np.asarray(X).copy()
+  X[4, 1] = np.nan
+  with pytest.raises(ValueError, match=r"X must be finite.*row 4, column 1"):
+    experiments.compare_losses(X, np.asarray(y, np.int32), ["bce"], **FAST)
+  with pytest.raises(ValueError, match=r"y must be finite"):
+    experiments.compare_losses(np.zeros((3, 2)), np.array([1.0, np.inf, 2.0]), ["mse"])
+
+
+def test_divergence_names_spec_fold_and_epoch():
+  ds = datasets.load("diabetes")
+  with pytest.raises(experiments.TrainingDivergedError,
+                     match=r"training diverged for spec 'mse' \(fold 1, epoch [12]\)"):
+    experiments.compare_losses(ds.X, ds.y, ["mse"], **{**FAST, "learning_rate": 1e30})
+  assert issubclass(experiments.TrainingDivergedError, ValueError)
+
+
+# ----------------------------------------------------------------- stats
+
+
+@pytest.mark.parametrize("df", [1.0, 2.0, 4.0, 14.0, 100.0])
+def test_t_quantile_and_p_value_equal_scipy(df):
+  from scipy import stats as sps
+  q = np.array([0.001, 0.025, 0.3, 0.5, 0.8, 0.975, 0.995])
+  got = jax.jit(experiments.t_quantile)(q, df)
+  np.testing.assert_allclose(got, sps.t.ppf(q, df), rtol=2e-5, atol=1e-6)
+  t = np.array([0.0, 0.5, 2.0, 10.0, 1e4, np.inf])
+  np.testing.assert_allclose(experiments.t_two_sided_p(t, df), 2 * sps.t.sf(t, df),
+                             rtol=1e-4, atol=1e-7)
+
+
+def test_corrected_ttest_edge_cases_and_vmap():
+  zero = experiments.corrected_resampled_ttest(jnp.zeros(6), test_train_ratio=0.25)
+  assert [float(v) for v in zero] == [0.0, 0.0, 0.0, 0.0, 1.0]
+  same = experiments.corrected_resampled_ttest(jnp.full(6, 0.01), test_train_ratio=0.25)
+  assert float(same.t) == np.inf and float(same.p_value) == 0.0
+  d = jax.random.normal(jax.random.key(0), (4, 10))
+  batched = experiments.corrected_resampled_ttest(d, test_train_ratio=0.25)
+  one = experiments.corrected_resampled_ttest(d[2], test_train_ratio=0.25)
+  np.testing.assert_allclose([v[2] for v in batched], list(one), rtol=1e-6)
+  # The correction widens the interval over the naive paired t-test's.
+  naive = experiments.corrected_resampled_ttest(d[2], test_train_ratio=0.0)
+  assert float(one.ci_high - one.ci_low) > float(naive.ci_high - naive.ci_low)
+  with pytest.raises(ValueError, match="at least 2"):
+    experiments.corrected_resampled_ttest(jnp.ones(1), test_train_ratio=0.25)
+
+
+# ---------------------------------------------------------------- reports
+
+
+def test_binary_report_has_curves_and_numbers(tmp_path):
+  ds = datasets.load("breast_cancer")
+  res = experiments.compare_losses(ds.X, ds.y, ["bce", "hinge+l1:1e-3"], **FAST)
+  written = experiments.write_report(res, tmp_path, context={"data": "breast_cancer",
+                                                             "wall seconds": 1.5})
+  names = {p.name for p in written}
+  assert names == {"report.md", "results.json", "metrics.png", "train_loss.png",
+                   "differences.png", "roc_pr.png", "reliability.png", "confusion.png"}
+  for name in names - {"report.md", "results.json"}:
+    assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+  data = json.loads((tmp_path / "results.json").read_text())
+  assert data["lossreg_jax_version"] and data["written_at"].endswith("+00:00")
+  assert data["context"]["wall seconds"] == 1.5  # numbers stay numbers
+  assert len(data["settings"]["data_sha256"]) == 64
+  entry = data["results"][1]
+  assert len(entry["held_out_loss_std"]) == len(entry["train_loss_mean"]) == 2  # the curves' bands
+  assert isinstance(entry["paired"]["f1"]["ci_low"], float)
+  curves = data["curves"]["bce"]
+  assert curves["roc"]["fpr"][0] == 0.0 and curves["roc"]["tpr"][-1] == 1.0
+  assert np.sum(curves["confusion"]) == len(ds.y)
+  assert set(data["threshold_for_recall"]["specs"]) == {"bce", "hinge+l1:1e-3"}
+  md = (tmp_path / "report.md").read_text()
+  assert "Is the difference real?" in md and "Threshold for recall" in md
+  assert "![reliability diagram](reliability.png)" in md
+
+
+def test_regression_report_has_predictions_plot(tmp_path):
+  ds = datasets.load("diabetes")
+  res = experiments.compare_losses(ds.X, ds.y, ["mse", "quantile:q=0.9",
+                                                "asymmetric:under=1,over=0.1"], **FAST)
+  names = {p.name for p in experiments.write_report(res, tmp_path)}
+  assert {"predictions.png", "differences.png"} <= names and "roc_pr.png" not in names
+  data = json.loads((tmp_path / "results.json").read_text())
+  assert len(data["curves"]["mse"]["predictions"]) == len(ds.y)
+  assert data["higher_is_better"]["r2"] is True and data["higher_is_better"]["mse"] is False
+
+
+def test_path_report_warns_when_alpha_is_at_the_grid_edge(tmp_path):
+  ds = datasets.load("diabetes")
+  res = experiments.regularization_path(ds.X, ds.y, n_alphas=3, eps=0.5, cv=3)
+  assert res.alpha == pytest.approx(float(np.min(res.alphas)))
+  experiments.write_report(res, tmp_path)
+  assert "**Warning**: the chosen alpha" in (tmp_path / "report.md").read_text()
+  assert "SMALLEST of the grid" in (tmp_path / "report.md").read_text()

@@ -9,9 +9,11 @@ Grammar (no ``eval``: every value is read with ``float()``)::
 
 e.g. ``bce``, ``bce:positive_weight=3``, ``focal:alpha=0.25,gamma=2``,
 ``hinge``, ``ce:label_smoothing=0.1``, ``l2:1e-3``, ``elastic:alpha=1e-3,l1_ratio=0.5``,
-``bce:positive_weight=3+l2:1e-3``, ``dropout:0.2``. A spec without a loss term
-uses ``bce`` for binary and ``ce`` for multiclass labels. A ``+`` that belongs
-to a number (``1e+3``) is not a separator.
+``bce:positive_weight=3+l2:1e-3``, ``dropout:0.2``; for regression ``mse``, ``mae``,
+``huber:delta=1``, ``log_cosh``, ``quantile:q=0.9``, ``asymmetric:under=1,over=0.1``.
+A spec without a loss term uses ``bce`` for binary, ``ce`` for multiclass labels
+and ``mse`` for regression. A ``+`` that belongs to a number (``1e+3``) is not a
+separator.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import math
 import re
 from typing import NamedTuple
 
-__all__ = ["LossSpec", "parse_spec"]
+__all__ = ["LossSpec", "default_specs", "parse_spec"]
 
 # name -> (parameters with defaults (None: required), tasks, positional parameter)
 _LOSSES = {
@@ -28,6 +30,20 @@ _LOSSES = {
     "focal": ({"alpha": None, "gamma": 2.0}, ("binary",), None),
     "hinge": ({}, ("binary",), None),
     "ce": ({"label_smoothing": 0.0}, ("binary", "multiclass"), None),
+    # Regression losses act on targets standardized with each fold's training
+    # mean and std, so ``delta`` is in units of the target's std.
+    "mse": ({}, ("regression",), None),
+    "mae": ({}, ("regression",), None),
+    "huber": ({"delta": 1.0}, ("regression",), None),
+    "log_cosh": ({}, ("regression",), None),
+    "quantile": ({"q": 0.5}, ("regression",), None),
+    "asymmetric": ({"under": 1.0, "over": 0.1}, ("regression",), None),
+}
+_DEFAULT_LOSS = {"binary": "bce", "multiclass": "ce", "regression": "mse"}
+_DEFAULT_SPECS = {
+    "binary": ("bce", "bce:positive_weight=3", "focal:gamma=2"),
+    "multiclass": ("ce", "ce:label_smoothing=0.1", "ce+l2:1e-3"),
+    "regression": ("mse", "huber:delta=1", "asymmetric:under=1,over=0.1"),
 }
 _ALPHA_DEFAULT_NONE = {("focal", "alpha")}  # optional parameter whose default is None
 _PENALTIES = {
@@ -41,7 +57,8 @@ _RANGES = {
     "positive_weight": (0.0, math.inf, False), "label_smoothing": (0.0, 1.0, True),
     "alpha": (0.0, math.inf, False), "gamma": (0.0, math.inf, False),
     "strength": (0.0, math.inf, False), "l1_ratio": (0.0, 1.0, True),
-    "rate": (0.0, 1.0, False),
+    "rate": (0.0, 1.0, False), "delta": (0.0, math.inf, False), "q": (0.0, 1.0, True),
+    "under": (0.0, math.inf, False), "over": (0.0, math.inf, False),
 }
 _SPLIT = re.compile(r"\+(?=\s*[A-Za-z_])")
 
@@ -51,7 +68,8 @@ class LossSpec(NamedTuple):
 
   Attributes:
     text: The spec as written (stripped); used as its label.
-    loss: ``"bce"``, ``"focal"``, ``"hinge"``, ``"ce"`` or ``None``.
+    loss: ``"bce"``, ``"focal"``, ``"hinge"``, ``"ce"``, ``"mse"``, ``"mae"``,
+      ``"huber"``, ``"log_cosh"``, ``"quantile"``, ``"asymmetric"`` or ``None``.
     loss_params: Keyword arguments of the loss, e.g. ``{"positive_weight": 3.0}``.
     penalties: ``((name, params), ...)`` with names ``"l1"``, ``"l2"``,
       ``"elastic"``, ``"dropout"``.
@@ -130,7 +148,10 @@ def parse_spec(spec: str) -> LossSpec:
   ``dropout``, a single value. Values are read with ``float()`` (never
   evaluated). Losses (at most one per spec): ``bce`` (``positive_weight``,
   ``label_smoothing``), ``focal`` (``alpha``, ``gamma``), ``hinge``, ``ce``
-  (``label_smoothing``; softmax over one logit per class). Regularizers:
+  (``label_smoothing``; softmax over one logit per class); for regression
+  ``mse``, ``mae``, ``huber`` (``delta``), ``log_cosh``, ``quantile`` (``q``,
+  the pinball loss) and ``asymmetric`` (``under``, ``over``: the weights of
+  under- and over-predictions in ``asymmetric_squared_error``). Regularizers:
   ``l2:STRENGTH`` (adds ``strength * l2_penalty``), ``l1:STRENGTH``,
   ``elastic:alpha=A,l1_ratio=R`` (``elastic_net_penalty``), ``dropout:RATE``
   (on the hidden layer). Penalties apply to weight matrices only, not biases.
@@ -175,11 +196,39 @@ def parse_spec(spec: str) -> LossSpec:
   return LossSpec(text, loss, loss_params, tuple(penalties))
 
 
+def default_specs(task: str) -> tuple[str, ...]:
+  """The specs ``compare_losses`` and the CLI use when none are given.
+
+  Args:
+    task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+
+  Returns:
+    A tuple of spec strings; the first is the baseline of the paired comparison.
+
+  Raises:
+    ValueError: for another task.
+
+  Examples:
+    >>> default_specs("regression")
+    ('mse', 'huber:delta=1', 'asymmetric:under=1,over=0.1')
+  """
+  if task not in _DEFAULT_SPECS:
+    raise ValueError(f"task must be one of {', '.join(_DEFAULT_SPECS)}, got {task!r}.")
+  return _DEFAULT_SPECS[task]
+
+
 def resolve_loss(spec: LossSpec, task: str, num_classes: int) -> tuple[str, dict]:
   """Returns the loss name and parameters for ``task``, or raises ``ValueError``."""
   if spec.loss is None:
-    return ("bce", dict(_LOSSES["bce"][0])) if task == "binary" else ("ce", {"label_smoothing": 0.0})
-  if task not in _LOSSES[spec.loss][1]:
-    raise ValueError(f"loss {spec.loss!r} in spec {spec.text!r} needs binary labels; the "
-                     f"data have {num_classes} classes: use 'ce'.")
+    name = _DEFAULT_LOSS[task]
+    return name, dict(_LOSSES[name][0])
+  tasks = _LOSSES[spec.loss][1]
+  if task not in tasks:
+    fits = ", ".join(repr(n) for n, (_, t, _) in _LOSSES.items() if task in t)
+    need = {("regression",): "a regression target", ("binary",): "binary labels"}.get(
+        tasks, "class labels")
+    seen = ("the target is continuous (regression)" if task == "regression"
+            else f"the data have {num_classes} classes ({task})")
+    raise ValueError(f"loss {spec.loss!r} in spec {spec.text!r} needs {need}; {seen}: use "
+                     f"{fits}.")
   return spec.loss, dict(spec.loss_params)
