@@ -213,6 +213,7 @@ def _cache_line(args) -> str:
   if args.cache_dir is None:
     return "off"
   stats = _cache.cache_stats()
+  # A snapshot before the report is drawn (its plots compile a few more programs).
   return f"{args.cache_dir} ({stats['hits']} hits, {stats['writes']} new entries)"
 
 

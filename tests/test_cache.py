@@ -120,7 +120,9 @@ def test_second_compare_process_finds_cache_entries(tmp_path):
   pattern = str(cache) + r" \((\d+) hits, (\d+) new entries\)"
   hits1, writes1 = map(int, re.fullmatch(pattern, first["compile cache"]).groups())
   hits2, writes2 = map(int, re.fullmatch(pattern, second["compile cache"]).groups())
-  assert hits1 == 0 and writes1 == len(entries) > 0  # a fresh folder: everything compiled
+  # A fresh folder: everything compiled. The report line is a snapshot taken
+  # before the report's plots compile their few programs, hence <=.
+  assert hits1 == 0 and 0 < writes1 <= len(entries)
   # The second process loads what the first wrote instead of compiling it.
   assert hits2 >= writes1 and writes2 == 0
   assert sorted(p.name for p in cache.iterdir() if p.name.endswith("-cache")) == entries

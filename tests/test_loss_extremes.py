@@ -174,6 +174,7 @@ SECOND_ORDER = {
     "diou_loss": (_PRED_BOXES, lambda a: losses.diou_loss(a, _BOXES)),
     "ciou_loss": (_PRED_BOXES, lambda a: losses.ciou_loss(a, _BOXES)),
     "box_iou": (_PRED_BOXES, lambda a: jnp.mean(losses.box_iou(a, _BOXES))),
+    "matched_box_iou": (_PRED_BOXES, lambda a: jnp.mean(losses.matched_box_iou(a, _BOXES))),
     "linear_softmax_cross_entropy": (
         _WEIGHT, lambda w: losses.linear_softmax_cross_entropy(_HIDDEN, w, np.int32([0, 2]))),
 }
@@ -184,9 +185,10 @@ for _gamma in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
                          g=_gamma, y=_labels))
 SECOND_ORDER["sigmoid_focal_loss[1.5, alpha]"] = (
     _LOGITS, lambda a: losses.sigmoid_focal_loss(a, _BINARY, gamma=1.5, alpha=0.25))
-# Not losses of predictions: they combine given losses, wrap a user's loss, or
-# compute weights from labels.
-NOT_OF_PREDICTIONS = {"weighted_sum", "uncertainty_weighted", "per_example", "class_weights"}
+# Not losses of predictions: they combine given losses, wrap a user's loss,
+# compute weights from labels, or convert box formats (linear in the boxes).
+NOT_OF_PREDICTIONS = {"weighted_sum", "uncertainty_weighted", "per_example", "class_weights",
+                      "box_convert"}
 
 
 def test_second_order_sweep_covers_every_loss():
