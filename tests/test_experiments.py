@@ -575,3 +575,18 @@ def test_regression_ensemble_averages_predictions():
     mse = np.mean((res.predictions[spec][m] - y[m]) ** 2)
     np.testing.assert_allclose(res.scores[spec]["mse"][i], mse, rtol=2e-4)
   assert set(res.paired) == {spec}
+
+
+def test_multiclass_ensemble_averages_softmax():
+  ds = datasets.load("wine")
+  spec = "ce+ensemble:2"
+  res = experiments.compare_losses(ds.X, ds.y, ["ce", spec], folds=3, epochs=3, hidden=4,
+                                   learning_rate=0.05)
+  prob = res.probabilities[spec]
+  assert prob.shape == (len(ds.y), 3) and res.scores[spec]["f1"].shape == (3,)
+  np.testing.assert_allclose(prob.sum(axis=1), 1.0, rtol=1e-5)
+  np.testing.assert_array_equal(res.predictions[spec], prob.argmax(axis=1))
+  for i, m in enumerate(_masks(len(ds.y), 3, 1, ds.y)):
+    np.testing.assert_allclose(res.scores[spec]["accuracy"][i],
+                               np.mean(prob[m].argmax(1) == np.asarray(ds.y)[m]), rtol=1e-6)
+  assert np.all(res.scores[spec]["accuracy"] > 0.8)
