@@ -420,3 +420,173 @@ def test_path_report_warns_when_alpha_is_at_the_grid_edge(tmp_path):
   experiments.write_report(res, tmp_path)
   assert "**Warning**: the chosen alpha" in (tmp_path / "report.md").read_text()
   assert "SMALLEST of the grid" in (tmp_path / "report.md").read_text()
+
+
+# ------------------------------------------------------------ bagged ensembles
+
+
+@pytest.mark.parametrize("text, loss, penalties, members", [
+    ("bce", "bce", (), 1),
+    ("bce+ensemble:5", "bce", (), 5),
+    ("bce+l2:1e-3+ensemble:5", "bce", (("l2", {"strength": 1e-3}),), 5),
+    ("ensemble:2", None, (), 2),
+    (" Ensemble:members=64 + mse ", "mse", (), 64),
+    ("ensemble:3+dropout:0.1", None, (("dropout", {"rate": 0.1}),), 3),
+])
+def test_parse_ensemble_term(text, loss, penalties, members):
+  spec = experiments.parse_spec(text)
+  assert (spec.loss, spec.penalties, spec.members) == (loss, penalties, members)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("bce+ensemble:1", r"'ensemble:1' needs an integer number of members M in \[2, 64\].*"
+                       r"got '1'"),
+    ("bce+ensemble:2.5", r"'ensemble:2.5' needs an integer.*got '2.5'"),
+    ("ensemble:65", r"'ensemble:65' needs an integer"),
+    ("ensemble", r"'ensemble' needs an integer.*got ''"),
+    ("ensemble:five", r"'ensemble:five' needs an integer"),
+    ("ensemble:size=3", r"'ensemble:size=3' needs an integer"),
+    ("bce+ensemble:3+ensemble:4", "repeats the term 'ensemble'"),
+])
+def test_parse_ensemble_term_errors(text, message):
+  with pytest.raises(ValueError, match=message):
+    experiments.parse_spec(text)
+
+
+def _ensemble_data():
+  X, y = toy_binary(n=60, d=3, seed=1)
+  return X, y.astype(jnp.int32)
+
+
+_ENS_KW = dict(folds=3, epochs=3, batch_size=16, seed=2, hidden=4, learning_rate=0.05)
+
+
+def test_bootstrap_weights_of_training_rows_only():
+  from lossreg_jax.experiments import compare
+  masks = _masks(20, 2, 1)
+  key = jax.random.key(0)
+  params, keys, w = compare._ensemble_inputs(
+      key, [key], jnp.stack([key, key]), masks, members=4, n_features=3, n_out=1, hidden=4)
+  w = np.asarray(w)
+  assert w.shape == (2, 4, 20) and params["w1"].shape == (2, 4, 3, 4) and keys.shape == (2, 4)
+  assert np.all(w[np.broadcast_to(masks[:, None], w.shape)] == 0)  # held-out rows: 0
+  np.testing.assert_array_equal(w.sum(-1), np.full((2, 4), 10.0))  # n_train draws each
+  np.testing.assert_array_equal(w, np.round(w))
+  assert len({tuple(m) for m in w.reshape(8, 20)}) == 8  # every member draws its own
+  # Member 0 starts where the single model does; the others elsewhere.
+  single = experiments.compare._folds.init_params(key, 3, 1, 4)
+  np.testing.assert_array_equal(params["w1"][1, 0], single["w1"])
+  assert not np.allclose(params["w1"][1, 1], single["w1"])
+
+
+def test_unit_weights_on_training_rows_equal_the_unweighted_run():
+  # reduction="mean" with bootstrap counts: counts of 1 on every training row
+  # must reproduce the single model exactly.
+  from lossreg_jax.experiments import _folds
+  X, y = _ensemble_data()
+  mask = jnp.asarray(_masks(60, 3, 1, y)[0])
+  batches, valid = (jnp.asarray(a) for a in _folds.shuffles(60, 3, 16, 2))
+  params = _folds.init_params(jax.random.key(5), 3, 1, 4)
+  hyper = {"loss": {"positive_weight": jnp.float32(2), "label_smoothing": jnp.float32(0)},
+           "penalties": {"l2": {"strength": jnp.float32(1e-2)}}}
+  static = dict(loss_name="bce", learning_rate=0.05, regression=False)
+  args = (mask, batches, valid, params, jax.random.key(6), X, y, hyper)
+  plain = _folds.train_one_fold(*args, **static)
+  ones = _folds.train_one_fold(*args, (~mask).astype(jnp.float32), **static)
+  doubled = _folds.train_one_fold(*args, 2 * (~mask).astype(jnp.float32), **static)
+  for a, b in zip(plain, ones):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  assert not np.allclose(plain[1], doubled[1])  # the weights do reach the loss
+
+
+def test_average_members_is_the_mean_probability():
+  import scipy.special
+  from lossreg_jax.experiments import _folds
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(2, 3, 5)).astype(np.float32) * 4
+  z[0, :, 0] = [1e4, 1e4, -1e4]  # extreme but legal logits stay finite
+  z[0, :, 1] = [-200.0, -300.0, -250.0]
+  got = np.asarray(_folds.average_members(jnp.asarray(z), regression=False))
+  assert np.all(np.isfinite(got))
+  sig = lambda v: scipy.special.expit(np.float64(v))
+  np.testing.assert_allclose(sig(got), sig(z).mean(axis=1), rtol=1e-5, atol=1e-30)
+  assert got[0, 0] == pytest.approx(np.log(2))  # mean probability (1 + 1 + 0) / 3 -> log 2
+  zc = rng.normal(size=(2, 3, 5, 4)).astype(np.float32) * 3
+  got = np.asarray(_folds.average_members(jnp.asarray(zc), regression=False))
+  soft = lambda v: np.exp(v - v.max(-1, keepdims=True)) / np.exp(
+      v - v.max(-1, keepdims=True)).sum(-1, keepdims=True)
+  np.testing.assert_allclose(soft(np.float64(got)), soft(np.float64(zc)).mean(axis=1),
+                             rtol=1e-5)
+  np.testing.assert_allclose(_folds.average_members(jnp.asarray(z), regression=True),
+                             z.mean(axis=1), rtol=1e-6)
+
+
+def test_ensemble_predictions_are_the_average_of_its_members_run_one_by_one():
+  from lossreg_jax.experiments import _folds, compare
+  X, y = _ensemble_data()
+  spec = "bce:positive_weight=2+dropout:0.3+ensemble:3"
+  res = experiments.compare_losses(X, y, ["bce", spec], **_ENS_KW)
+  # Rebuild the members' inputs as compare_losses draws them (seed=2, repeats=1).
+  key = jax.random.key(2)
+  masks = np.asarray(selection.kfold_masks(60, 3, key=jax.random.fold_in(key, 1),
+                                           stratify=y))
+  init_key, drop_key = jax.random.fold_in(key, 2), jax.random.fold_in(key, 3)
+  params, keys, weights = compare._ensemble_inputs(
+      jax.random.fold_in(key, 4), [init_key], jnp.stack([drop_key] * 3), masks,
+      members=3, n_features=3, n_out=1, hidden=4)
+  batches, valid = (jnp.asarray(a) for a in _folds.shuffles(60, 3, 16, 2))
+  hyper = {"loss": {"positive_weight": jnp.float32(2), "label_smoothing": jnp.float32(0)},
+           "penalties": {"dropout": {"rate": jnp.float32(0.3)}}}
+  static = dict(loss_name="bce", learning_rate=0.05, regression=False)
+  prob, curves = np.zeros(60), []
+  for f in range(3):
+    runs = [_folds.train_one_fold(
+        jnp.asarray(masks[f]), batches, valid, jax.tree.map(lambda a: a[f, m], params),
+        keys[f, m], X, y, hyper, weights[f, m], **static) for m in range(3)]
+    p = np.mean([1 / (1 + np.exp(-np.float64(r[0]))) for r in runs], axis=0)
+    prob[masks[f]] = p[masks[f]]
+    curves.append(np.mean([r[1] for r in runs], axis=0))
+    acc = np.mean((p[masks[f]] > 0.5) == np.asarray(y)[masks[f]])
+    assert res.scores[spec]["accuracy"][f] == pytest.approx(acc)
+  np.testing.assert_allclose(res.probabilities[spec], prob, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(res.train_loss[spec], np.stack(curves), rtol=1e-4)
+  # Members differ from one another, so the average is not one member's output.
+  assert not np.allclose(runs[0][0], runs[1][0])
+  # Shapes and the paired comparison with the single model.
+  assert res.scores[spec]["accuracy"].shape == (3,) and res.train_loss[spec].shape == (3, 3)
+  assert res.held_out_loss[spec].shape == (3, 3)
+  assert sorted(res.paired[spec]["roc_auc"]) == ["ci_high", "ci_low", "mean_diff", "p_value",
+                                                 "t"]
+  diff = res.scores[spec]["brier"] - res.scores["bce"]["brier"]
+  assert res.paired[spec]["brier"]["mean_diff"] == pytest.approx(diff.mean(), rel=1e-5)
+  # The per-fold loop runs the same program fold by fold: same numbers.
+  slow = experiments.compare_losses(X, y, [spec], vmap_folds=False, **_ENS_KW)
+  np.testing.assert_allclose(slow.probabilities[spec], res.probabilities[spec], atol=1e-5)
+
+
+def test_regression_ensemble_averages_predictions():
+  ds = datasets.load("diabetes")
+  res = experiments.compare_losses(ds.X, ds.y, ["mse", "mse+ensemble:2"], **FAST)
+  spec = "mse+ensemble:2"
+  assert res.scores[spec]["r2"].shape == (3,) and np.all(np.isfinite(res.scores[spec]["mse"]))
+  np.testing.assert_array_equal(res.probabilities[spec], res.predictions[spec])
+  y = np.asarray(ds.y, np.float64)
+  for i, m in enumerate(_masks(len(y), 3, 1)):
+    mse = np.mean((res.predictions[spec][m] - y[m]) ** 2)
+    np.testing.assert_allclose(res.scores[spec]["mse"][i], mse, rtol=2e-4)
+  assert set(res.paired) == {spec}
+
+
+def test_multiclass_ensemble_averages_softmax():
+  ds = datasets.load("wine")
+  spec = "ce+ensemble:2"
+  res = experiments.compare_losses(ds.X, ds.y, ["ce", spec], folds=3, epochs=3, hidden=4,
+                                   learning_rate=0.05)
+  prob = res.probabilities[spec]
+  assert prob.shape == (len(ds.y), 3) and res.scores[spec]["f1"].shape == (3,)
+  np.testing.assert_allclose(prob.sum(axis=1), 1.0, rtol=1e-5)
+  np.testing.assert_array_equal(res.predictions[spec], prob.argmax(axis=1))
+  for i, m in enumerate(_masks(len(ds.y), 3, 1, ds.y)):
+    np.testing.assert_allclose(res.scores[spec]["accuracy"][i],
+                               np.mean(prob[m].argmax(1) == np.asarray(ds.y)[m]), rtol=1e-6)
+  assert np.all(res.scores[spec]["accuracy"] > 0.8)

@@ -5,6 +5,12 @@ One spec's R × k fold-models train in ONE compiled program: ``_train_folds``
 ``lax.scan`` over minibatches) over the folds' held-out masks, initial
 parameters and shuffles. Held-out rows are excluded from every minibatch
 through the losses' ``where=`` argument, so each fold trains on its own rows.
+
+A bagged ensemble (spec term ``ensemble:M``) adds a member axis inside the
+fold axis (``train_ensemble_folds``): member ``m`` of a fold trains on a
+bootstrap resample of the fold's training rows, given as per-row counts used
+as the loss's ``weights=``; ``average_members`` combines the members'
+held-out outputs by averaging their probabilities.
 """
 
 from __future__ import annotations
@@ -41,30 +47,41 @@ def _forward(params, X, *, key=None, dropout_rate=None):
   return out[:, 0] if out.shape[1] == 1 else out
 
 
-def _data_loss(name: str, z, y, where, hyper: dict):
-  """The spec's loss; regression targets ``y`` are already standardized."""
+def _data_loss(name: str, z, y, where, hyper: dict, weights=None):
+  """The spec's loss; regression targets ``y`` are already standardized.
+
+  ``weights`` (per row, or None) are bootstrap counts; the reduction stays
+  ``"mean"``: the weighted sum over the included rows divided by their number.
+  """
+  if weights is not None:
+    hyper = {**hyper, "weights": weights}
   if name == "bce":
     return losses.sigmoid_binary_cross_entropy(z, y.astype(z.dtype), where=where, **hyper)
   if name == "focal":
     return losses.sigmoid_focal_loss(z, y.astype(z.dtype), where=where, **hyper)
   if name == "hinge":  # labels {0, 1} -> targets {-1, 1}
-    return losses.hinge_loss(z, 2 * y.astype(z.dtype) - 1, where=where)
+    return losses.hinge_loss(z, 2 * y.astype(z.dtype) - 1, where=where, **_w(hyper))
   if name == "ce":
     return losses.softmax_cross_entropy_with_integer_labels(z, y, where=where, **hyper)
   if name == "mse":
-    return losses.squared_error(z, y, where=where)
+    return losses.squared_error(z, y, where=where, **_w(hyper))
   if name == "mae":
-    return losses.absolute_error(z, y, where=where)
+    return losses.absolute_error(z, y, where=where, **_w(hyper))
   if name == "huber":
-    return losses.huber_loss(z, y, delta=hyper["delta"], where=where)
+    return losses.huber_loss(z, y, delta=hyper["delta"], where=where, **_w(hyper))
   if name == "log_cosh":
-    return losses.log_cosh(z, y, where=where)
+    return losses.log_cosh(z, y, where=where, **_w(hyper))
   if name == "quantile":
-    return losses.quantile_loss(z, y, quantile=hyper["q"], where=where)
+    return losses.quantile_loss(z, y, quantile=hyper["q"], where=where, **_w(hyper))
   if name == "asymmetric":
     return losses.asymmetric_squared_error(z, y, under_weight=hyper["under"],
-                                           over_weight=hyper["over"], where=where)
+                                           over_weight=hyper["over"], where=where,
+                                           **_w(hyper))
   raise ValueError(f"unknown loss {name!r}")  # unreachable: specs are checked first
+
+
+def _w(hyper: dict) -> dict:
+  return {"weights": hyper["weights"]} if "weights" in hyper else {}
 
 
 def _penalty(params, penalties: dict):
@@ -89,9 +106,20 @@ def _standardize(X, train):
   return (X - mean) / jnp.where(std > 0, std, 1), mean, std
 
 
-def train_fold(test_mask, batches, valid, params, key, X, y, hyper, *, loss_name,
-               learning_rate, regression):
+def train_fold(test_mask, batches, valid, params, key, X, y, hyper, weights=None, *,
+               loss_name, learning_rate, regression):
   """Trains on ``~test_mask``; returns outputs for all rows and two loss curves.
+
+  ``weights`` (``(n,)`` or None) weight each training row's loss (an ensemble
+  member's bootstrap counts); the minibatch loss stays ``reduction="mean"``,
+  ``sum_i w_i l_i / (number of training rows in the minibatch)``. Weights of 1
+  on every training row therefore give exactly the unweighted run, and an
+  epoch's summed objective is that of the resampled data set (row ``i``
+  repeated ``w_i`` times) at the single model's scale. (``"weighted_mean"``
+  would instead divide each minibatch by its own drawn count, so the rows of a
+  minibatch that happened to be drawn often would count less per draw.) The
+  feature (and regression target) standardization uses the fold's training
+  rows unweighted, shared by all members.
 
   ``hyper`` holds every numeric spec value as a traced scalar
   (``{"loss": {...}, "penalties": {name: {...}}}``), so specs that differ only
@@ -117,7 +145,8 @@ def train_fold(test_mask, batches, valid, params, key, X, y, hyper, *, loss_name
 
   def objective(p, rows, mask, k):
     z = _forward(p, Xs[rows], key=k, dropout_rate=rate)
-    return _data_loss(loss_name, z, y[rows], mask, hyper["loss"]) + _penalty(
+    w = None if weights is None else weights[rows]
+    return _data_loss(loss_name, z, y[rows], mask, hyper["loss"], w) + _penalty(
         p, hyper["penalties"])
 
   def step(carry, inputs):
@@ -155,6 +184,55 @@ def train_folds(test_masks, batches, valid, params, keys, *shared, **static):
 
 
 train_one_fold = jax.jit(train_fold, static_argnames=_STATIC)
+
+
+def _ensemble_fold(test_mask, batches, valid, params, keys, weights, X, y, hyper, **static):
+  """One fold's members: ``train_fold`` vmapped over inits, dropout keys and weights."""
+  fold = functools.partial(train_fold, **static)
+  return jax.vmap(fold, in_axes=(None, None, None, 0, 0, None, None, None, 0))(
+      test_mask, batches, valid, params, keys, X, y, hyper, weights)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def train_ensemble_folds(test_masks, batches, valid, params, keys, weights, X, y, hyper,
+                         **static):
+  """All folds of a bagged ensemble as one program: members vmapped inside folds.
+
+  ``params`` leaves, ``keys`` and ``weights`` carry ``(folds, members)``
+  leading axes (``weights``: ``(folds, members, n)`` bootstrap counts, 0 on
+  the held-out rows); masks and shuffles ``(folds, ...)`` are shared by a
+  fold's members. Returns ``train_fold``'s outputs with the axes
+  ``(folds, members, ...)``.
+  """
+  fold = functools.partial(_ensemble_fold, **static)
+  return jax.vmap(fold, in_axes=(0,) * 6 + (None,) * 3)(
+      test_masks, batches, valid, params, keys, weights, X, y, hyper)
+
+
+train_one_fold_ensemble = jax.jit(_ensemble_fold, static_argnames=_STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=("regression",))
+def average_members(z, *, regression: bool):
+  """Members' outputs ``(folds, M, n[, C])`` -> the ensemble's ``(folds, n[, C])``.
+
+  Regression: the mean prediction. Classification: the returned outputs are
+  logits whose probabilities are the members' mean probabilities, so that
+  ``_scoring.decode`` and every metric treat the ensemble exactly as a single
+  model: one logit per row gives ``log p - log(1 - p)`` with ``p`` the mean
+  of the members' sigmoids; ``C`` logits give ``log`` of the mean softmax.
+  Both are computed with ``logsumexp`` of log-probabilities, finite for finite
+  logits, with ``sigmoid`` / ``softmax`` of the result equal to the mean
+  probability up to rounding.
+  """
+  if regression:
+    return z.mean(axis=1)
+  log_m = jnp.log(z.shape[1])
+  if z.ndim == 3:  # one logit per row: P(y=1) = mean sigmoid
+    log_p = jax.nn.logsumexp(jax.nn.log_sigmoid(z), axis=1) - log_m
+    log_q = jax.nn.logsumexp(jax.nn.log_sigmoid(-z), axis=1) - log_m
+    return log_p - log_q
+  return jax.nn.logsumexp(jax.nn.log_softmax(z, axis=-1), axis=1) - log_m
 
 
 def shuffles(n: int, epochs: int, batch_size: int, seed: int) -> tuple[np.ndarray, ...]:

@@ -20,6 +20,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from lossreg_jax import selection
+from lossreg_jax.training import bootstrap_weights  # defined in lossreg_jax._ensemble
 from lossreg_jax.experiments import _folds
 from lossreg_jax.experiments._scoring import METRICS, decode, fold_scores
 from lossreg_jax.experiments.result import PAIRED_KEYS, ComparisonResult
@@ -114,6 +115,37 @@ def _first_repeat(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
   return values[holder, np.arange(masks.shape[1])]
 
 
+def _ensemble_inputs(key, init_keys, dropout_keys, masks: np.ndarray, *, members: int,
+                     n_features: int, n_out: int, hidden: int):
+  """Per-member initial parameters, dropout keys and bootstrap weights of every fold.
+
+  Member 0 of a fold starts from the fold's single-model initialization and
+  dropout key; member ``m > 0`` from ``fold_in`` of them with ``m``. Fold
+  ``f``'s bootstrap: ``bootstrap_weights(fold_in(key, f), n_train,
+  num_members=members)`` draws ``n_train`` rows with replacement among the
+  fold's ``n_train`` training rows per member; the counts sit on those rows
+  (in index order), the held-out rows get weight 0.
+
+  Returns:
+    ``(params, keys, weights)`` with leading axes ``(folds, members)``;
+    ``weights`` is ``(folds, members, n)`` float32 (each member's sums to
+    ``n_train``).
+  """
+  member = lambda k, m: k if m == 0 else jax.random.fold_in(k, m)
+  folds = masks.shape[0] // len(init_keys)
+  params = [jax.tree.map(lambda *p: jnp.stack(p), *[
+      _folds.init_params(member(k, m), n_features, n_out, hidden) for m in range(members)])
+            for k in init_keys]
+  params = jax.tree.map(lambda *p: jnp.repeat(jnp.stack(p), folds, axis=0), *params)
+  keys = jnp.stack([jnp.stack([member(k, m) for m in range(members)]) for k in dropout_keys])
+  weights = np.zeros((masks.shape[0], members, masks.shape[1]), np.float32)
+  for f, held_out in enumerate(masks):
+    rows = np.flatnonzero(~held_out)
+    weights[f][:, rows] = np.asarray(bootstrap_weights(
+        jax.random.fold_in(key, f), len(rows), num_members=members))
+  return params, keys, jnp.asarray(weights)
+
+
 def compare_losses(
     X: ArrayLike,
     y: ArrayLike,
@@ -153,6 +185,19 @@ def compare_losses(
   p-value from the corrected resampled t-test
   (:func:`~lossreg_jax.experiments.corrected_resampled_ttest`, ``n_test /
   n_train = 1 / (folds - 1)``).
+
+  A spec with an ``ensemble:M`` term (e.g. ``bce+l2:1e-3+ensemble:5``) is a
+  bagged ensemble, compared like any regularizer: each of a fold's ``M``
+  members trains on a bootstrap resample of that fold's training rows
+  (``n_train`` draws with replacement among them, via
+  :func:`~lossreg_jax.training.bootstrap_weights`, used as per-row loss
+  weights; held-out rows weigh 0), from its own initialization and dropout
+  key (member 0 has the single model's), on the same minibatch order. The
+  members are a ``vmap`` axis inside the same compiled program as the folds.
+  The fold's held-out prediction averages the members' probabilities (mean
+  sigmoid / mean softmax; regression: mean prediction) and is scored as a
+  single model's; its ``train_loss`` and ``held_out_loss`` are the members'
+  average curves.
 
   Metrics (``lossreg_jax.metrics``, on each fold's held-out rows): binary
   (class 1 positive) accuracy, precision, recall, F1, ROC AUC, Brier score and
@@ -274,15 +319,25 @@ def compare_losses(
                   regression=task == "regression")
     start = time.perf_counter()
     n_out = num_classes if loss_name == "ce" else 1
-    params = [_folds.init_params(k, X.shape[1], n_out, hidden) for k in init_keys]
-    params = jax.tree.map(lambda *p: jnp.repeat(jnp.stack(p), folds, axis=0), *params)
-    per_fold = (masks, batches, valid, params, dropout_keys)
-    if vmap_folds:
-      z, curve, held = _folds.train_folds(*per_fold, Xj, yj, hyper, **static)
+    if spec.members > 1:  # a bagged ensemble: a member axis inside the fold axis
+      per_fold = (masks, batches, valid) + _ensemble_inputs(
+          jax.random.fold_in(key, 4), init_keys, dropout_keys, masks_np,
+          members=spec.members, n_features=X.shape[1], n_out=n_out, hidden=hidden)
+      train, train_one = _folds.train_ensemble_folds, _folds.train_one_fold_ensemble
     else:
-      runs = [_folds.train_one_fold(*jax.tree.map(lambda a: a[i], per_fold), Xj, yj, hyper,
-                                    **static) for i in range(len(masks_np))]
+      params = [_folds.init_params(k, X.shape[1], n_out, hidden) for k in init_keys]
+      params = jax.tree.map(lambda *p: jnp.repeat(jnp.stack(p), folds, axis=0), *params)
+      per_fold = (masks, batches, valid, params, dropout_keys)
+      train, train_one = _folds.train_folds, _folds.train_one_fold
+    if vmap_folds:
+      z, curve, held = train(*per_fold, Xj, yj, hyper, **static)
+    else:
+      runs = [train_one(*jax.tree.map(lambda a: a[i], per_fold), Xj, yj, hyper, **static)
+              for i in range(len(masks_np))]
       z, curve, held = (jnp.stack([r[i] for r in runs]) for i in range(3))
+    if spec.members > 1:  # the members' mean probability; their mean loss curves
+      z = _folds.average_members(z, regression=task == "regression")
+      curve, held = curve.mean(axis=1), held.mean(axis=1)
     curve = np.asarray(curve)
     _diverged(spec.text, curve, folds, repeats)
     out = fold_scores(z, yj, masks, task=task, num_classes=num_classes,

@@ -4,12 +4,13 @@ Grammar (no ``eval``: every value is read with ``float()``)::
 
   SPEC  := TERM ('+' TERM)*          at most one loss term
   TERM  := NAME [':' ARGS]
-  ARGS  := VALUE                     only for l1, l2 and dropout
+  ARGS  := VALUE                     only for l1, l2, dropout and ensemble
          | KEY=VALUE (',' KEY=VALUE)*
 
 e.g. ``bce``, ``bce:positive_weight=3``, ``focal:alpha=0.25,gamma=2``,
 ``hinge``, ``ce:label_smoothing=0.1``, ``l2:1e-3``, ``elastic:alpha=1e-3,l1_ratio=0.5``,
-``bce:positive_weight=3+l2:1e-3``, ``dropout:0.2``; for regression ``mse``, ``mae``,
+``bce:positive_weight=3+l2:1e-3``, ``dropout:0.2``, ``bce+l2:1e-3+ensemble:5``
+(a bagged ensemble of 5 members, an integer in [2, 64]); for regression ``mse``, ``mae``,
 ``huber:delta=1``, ``log_cosh``, ``quantile:q=0.9``, ``asymmetric:under=1,over=0.1``.
 A spec without a loss term uses ``bce`` for binary, ``ce`` for multiclass labels
 and ``mse`` for regression. A ``+`` that belongs to a number (``1e+3``) is not a
@@ -60,6 +61,7 @@ _RANGES = {
     "rate": (0.0, 1.0, False), "delta": (0.0, math.inf, False), "q": (0.0, 1.0, True),
     "under": (0.0, math.inf, False), "over": (0.0, math.inf, False),
 }
+MAX_MEMBERS = 64  # ensemble:M takes 2 <= M <= MAX_MEMBERS
 _SPLIT = re.compile(r"\+(?=\s*[A-Za-z_])")
 
 
@@ -73,17 +75,37 @@ class LossSpec(NamedTuple):
     loss_params: Keyword arguments of the loss, e.g. ``{"positive_weight": 3.0}``.
     penalties: ``((name, params), ...)`` with names ``"l1"``, ``"l2"``,
       ``"elastic"``, ``"dropout"``.
+    members: The ensemble size ``M`` of an ``ensemble:M`` term (a bagged
+      ensemble of ``M`` models); 1 without one (a single model).
   """
 
   text: str
   loss: str | None
   loss_params: dict
   penalties: tuple
+  members: int = 1
 
 
 def _valid_names() -> str:
   return (f"valid losses: {', '.join(_LOSSES)}; valid regularizers: "
-          f"{', '.join(_PENALTIES)}")
+          f"{', '.join(_PENALTIES)}, ensemble")
+
+
+def _members(spec: str, term: str) -> int:
+  """The ``M`` of an ``ensemble:M`` (or ``ensemble:members=M``) term."""
+  _, _, args = term.partition(":")
+  value = args.strip()
+  if value.partition("=")[0].strip() == "members" and "=" in value:
+    value = value.partition("=")[2].strip()
+  try:
+    members = int(value)
+  except ValueError:
+    members = None
+  if members is None or not 2 <= members <= MAX_MEMBERS:
+    raise ValueError(f"in spec {spec!r}: the term {term.strip()!r} needs an integer number "
+                     f"of members M in [2, {MAX_MEMBERS}] (ensemble:M, e.g. 'ensemble:5'), "
+                     f"got {args.strip()!r}.")
+  return members
 
 
 def _number(spec: str, name: str, key: str, text: str) -> float:
@@ -155,6 +177,9 @@ def parse_spec(spec: str) -> LossSpec:
   ``l2:STRENGTH`` (adds ``strength * l2_penalty``), ``l1:STRENGTH``,
   ``elastic:alpha=A,l1_ratio=R`` (``elastic_net_penalty``), ``dropout:RATE``
   (on the hidden layer). Penalties apply to weight matrices only, not biases.
+  ``ensemble:M`` (an integer ``2 <= M <= 64``) trains a bagged ensemble of
+  ``M`` such models (each on a bootstrap resample of the training rows) and
+  predicts the average of their probabilities (``compare_losses``).
 
   Args:
     spec: The spec string.
@@ -165,11 +190,15 @@ def parse_spec(spec: str) -> LossSpec:
   Raises:
     ValueError: for an empty spec, an unknown name or parameter (the message
       lists the valid ones), a value that is not a number or out of range, a
-      missing required value, two losses or a repeated regularizer.
+      missing required value, two losses, a repeated regularizer or
+      ensemble term, or an ``ensemble:M`` whose ``M`` is not an integer in
+      ``[2, 64]``.
 
   Examples:
     >>> parse_spec("bce:positive_weight=3+l2:1e-3")
-    LossSpec(text='bce:positive_weight=3+l2:1e-3', loss='bce', loss_params={'positive_weight': 3.0, 'label_smoothing': 0.0}, penalties=(('l2', {'strength': 0.001}),))
+    LossSpec(text='bce:positive_weight=3+l2:1e-3', loss='bce', loss_params={'positive_weight': 3.0, 'label_smoothing': 0.0}, penalties=(('l2', {'strength': 0.001}),), members=1)
+    >>> parse_spec("bce+ensemble:5").members
+    5
     >>> parse_spec("focal:gama=2")
     Traceback (most recent call last):
     ...
@@ -179,10 +208,15 @@ def parse_spec(spec: str) -> LossSpec:
     raise ValueError(f"spec must be a non-empty string such as 'bce' or 'focal:gamma=2', "
                      f"got {spec!r}; {_valid_names()}.")
   text = spec.strip()
-  loss, loss_params, penalties = None, {}, []
+  loss, loss_params, penalties, members = None, {}, [], None
   for term in _SPLIT.split(text):
     if not term.strip():
       raise ValueError(f"empty term in spec {text!r} (a stray '+'?).")
+    if term.partition(":")[0].strip().lower() == "ensemble":
+      if members is not None:
+        raise ValueError(f"spec {text!r} repeats the term 'ensemble'.")
+      members = _members(text, term)
+      continue
     name, params = _parse_term(text, term)
     if name in _LOSSES:
       if loss is not None:
@@ -193,7 +227,7 @@ def parse_spec(spec: str) -> LossSpec:
       if any(name == n for n, _ in penalties):
         raise ValueError(f"spec {text!r} repeats the regularizer {name!r}.")
       penalties.append((name, params))
-  return LossSpec(text, loss, loss_params, tuple(penalties))
+  return LossSpec(text, loss, loss_params, tuple(penalties), members or 1)
 
 
 def default_specs(task: str) -> tuple[str, ...]:
