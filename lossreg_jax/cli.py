@@ -42,6 +42,7 @@ loss / regularizer specs (--loss, repeatable):
                  asymmetric[:under=U,over=O] (squared error; under-predictions weigh U)
                  (regression losses see the target standardized per fold: D is in stds)
   regularizers:  l2:STRENGTH   l1:STRENGTH   elastic:alpha=A,l1_ratio=R   dropout:RATE
+                 ensemble:M (M bagged members per fold, probabilities averaged)
   A spec with regularizers only uses bce (binary), ce (multiclass) or mse (regression).
   Penalties apply to weight matrices, not biases. Values are plain numbers.
 """
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
              "  lossreg-jax compare --dataset macrodata   # next-quarter GDP growth: mse, huber, asymmetric\n"
              "  lossreg-jax compare --dataset digits      # multiclass defaults\n"
              "  lossreg-jax compare --loss 'focal:alpha=0.25,gamma=2' --loss 'bce+l2:1e-3' --folds 3\n"
+             "  lossreg-jax compare --loss bce --loss 'bce+ensemble:5'   # bagged ensemble of 5\n"
              "  lossreg-jax compare --dataset wine --loss ce --loss 'ce:label_smoothing=0.1+dropout:0.2'\n"
              "  lossreg-jax compare --dataset diabetes --loss mse --loss 'quantile:q=0.9'\n"
              "  lossreg-jax compare --csv data.csv --target label --out results/")
