@@ -20,8 +20,9 @@ import optax
 from flax import nnx
 from jax.typing import ArrayLike
 
-from lossreg_jax.training import (LossFn, MetricsFn, _as_batch, _aux, _host_arrays,
-                                  _num_rows, _objective, _unpack)
+from lossreg_jax.training import (LossFn, MetricsFn, _as_batch, _aux, _check_epochs,
+                                  _epoch_bar, _host_arrays, _num_rows, _objective,
+                                  _row_orders, _unpack)
 
 __all__ = [
     "bootstrap_weights",
@@ -301,9 +302,7 @@ def fit_ensemble(
     >>> len(h["train_loss"]), len(h["train_loss"][0]), h["member_weights"].shape
     (20, 4, (4, 64))
   """
-  for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-      raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+  _check_epochs(epochs, batch_size)
   train = _host_arrays("train_data", train_data)
   n = _num_rows(train)
   num_members = jax.tree.leaves(nnx.state(ensemble, nnx.Param))[0].shape[0]
@@ -316,13 +315,8 @@ def fit_ensemble(
                      f"got {member_weights.shape}.")
   step = make_ensemble_train_step(loss_fn, penalty=penalty, metrics_fn=metrics_fn)
   history: dict = {"train_loss": []}
-  bar = range(epochs)
-  if progress:
-    from tqdm.auto import tqdm
-    bar = tqdm(bar, desc="fit_ensemble", unit="epoch", leave=False)
-  for _ in bar:
-    shuffle_key, sub = jax.random.split(shuffle_key)
-    order = np.asarray(jax.random.permutation(sub, n))
+  bar = _epoch_bar(epochs, progress, "fit_ensemble")
+  for _, order in zip(bar, _row_orders(shuffle_key, n)):
     ensemble.train()
     total = np.zeros(num_members)
     for start in range(0, n, batch_size):

@@ -232,6 +232,27 @@ def _num_rows(parts) -> int:
   return jax.tree.leaves(parts)[0].shape[0]
 
 
+def _check_epochs(epochs, batch_size) -> None:
+  for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+
+
+def _epoch_bar(epochs: int, progress: bool, desc: str):
+  """``range(epochs)``, under a tqdm bar when ``progress``."""
+  if not progress:
+    return range(epochs)
+  from tqdm.auto import tqdm
+  return tqdm(range(epochs), desc=desc, unit="epoch", leave=False)
+
+
+def _row_orders(key: jax.Array, n: int):
+  """Endless shuffled row orders, one per epoch, each from a fresh split of ``key``."""
+  while True:
+    key, sub = jax.random.split(key)
+    yield np.asarray(jax.random.permutation(sub, n))
+
+
 def fit(
     model: nnx.Module,
     optimizer: nnx.Optimizer,
@@ -306,9 +327,7 @@ def fit(
     >>> len(h["train_loss"]), h["train_loss"][-1] < 0.1 * h["train_loss"][0]
     (20, True)
   """
-  for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-      raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+  _check_epochs(epochs, batch_size)
   _check_model("model", model)
   if not isinstance(optimizer, nnx.Optimizer):
     raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, "
@@ -334,13 +353,8 @@ def fit(
   es_state = None
   if early_stopping is not None:
     es_state = early_stopping.init(nnx.state(model, nnx.Param))
-  bar = range(epochs)
-  if progress:
-    from tqdm.auto import tqdm
-    bar = tqdm(bar, desc="fit", unit="epoch", leave=False)
-  for epoch in bar:
-    key, sub = jax.random.split(key)
-    order = np.asarray(jax.random.permutation(sub, n))
+  bar = _epoch_bar(epochs, progress, "fit")
+  for epoch, order in zip(bar, _row_orders(key, n)):
     model.train()
     batch_losses = []
     for start in range(0, n, batch_size):
