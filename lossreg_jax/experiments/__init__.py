@@ -5,13 +5,15 @@ repeated cross-validation folds run as one vmapped program and compares every
 spec with the first (paired differences, corrected resampled t-test);
 ``regularization_path`` computes the elastic-net path and its CV curve;
 ``write_report`` renders either result as Markdown, JSON and plots;
-``parse_spec`` reads a spec string. ``compare_multitask`` does for
+``parse_spec`` reads a spec string; ``parse_cost`` / ``read_cost_matrix`` read
+what mistakes cost, for ``compare_losses(..., cost=...)``. ``compare_multitask`` does for
 classify-and-localize models (class + box, on ``make_shapes`` data) what
 ``compare_losses`` does for classifiers.
 """
 
 from lossreg_jax.experiments.compare import (
     ComparisonResult, TrainingDivergedError, compare_losses)
+from lossreg_jax.experiments.cost import DecisionCost, parse_cost, read_cost_matrix
 from lossreg_jax.experiments.forecast import next_quarter_growth
 from lossreg_jax.experiments.multitask import (MultitaskResult, MultitaskSpec, compare_multitask,
                                                make_shapes, parse_multitask_spec)
@@ -23,6 +25,7 @@ from lossreg_jax.experiments.stats import (
 
 __all__ = [
     "ComparisonResult",
+    "DecisionCost",
     "LossSpec",
     "MultitaskResult",
     "MultitaskSpec",
@@ -35,8 +38,10 @@ __all__ = [
     "default_specs",
     "make_shapes",
     "next_quarter_growth",
+    "parse_cost",
     "parse_multitask_spec",
     "parse_spec",
+    "read_cost_matrix",
     "regularization_path",
     "t_quantile",
     "t_two_sided_p",

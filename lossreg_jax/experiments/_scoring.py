@@ -25,6 +25,7 @@ HIGHER_IS_BETTER = {
     "accuracy": True, "precision": True, "recall": True, "f1": True, "roc_auc": True,
     "brier": False, "ece": False, "mse": False, "rmse": False, "mae": False, "r2": True,
     "pinball": False, "under_rate": None,
+    "cost_default": False, "cost_derived": False, "cost_tuned": False,
 }
 DESCRIPTIONS = {
     "accuracy": "share of rows classified correctly",
@@ -37,6 +38,14 @@ DESCRIPTIONS = {
     "mae": "mean absolute error", "r2": "coefficient of determination",
     "pinball": "mean pinball loss at the pinball_alpha quantile",
     "under_rate": "share of targets under-predicted (prediction < target)",
+    "cost_default": "expected cost per row of the model's own decision (P(y=1) >= 0.5, "
+                    "argmax, or the prediction)",
+    "cost_derived": "expected cost per row of the decision the costs imply for a "
+                    "calibrated model (binary: P(y=1) >= c_fp / (c_fp + c_fn); multiclass: "
+                    "argmin_j sum_i p_i C[i, j]; regression: prediction + sigma * q, the "
+                    "normal quantile or expectile)",
+    "cost_tuned": "expected cost per row of the decision tuned on each fold's training "
+                  "rows (binary: threshold; multiclass: temperature; regression: offset)",
 }
 ECE_BINS = 10
 

@@ -22,6 +22,7 @@ from jax.typing import ArrayLike
 from lossreg_jax import selection
 from lossreg_jax.training import bootstrap_weights  # defined in lossreg_jax._ensemble
 from lossreg_jax.experiments import _folds
+from lossreg_jax.experiments.cost import COST_METRICS, DecisionCost, as_decision_cost, fold_costs
 from lossreg_jax.experiments._scoring import METRICS, decode, fold_scores
 from lossreg_jax.experiments.result import PAIRED_KEYS, ComparisonResult
 from lossreg_jax.experiments.spec import LossSpec, default_specs, parse_spec, resolve_loss
@@ -162,6 +163,7 @@ def compare_losses(
     confidence: float = 0.95,
     target_recall: float = 0.95,
     pinball_alpha: float = 0.9,
+    cost: DecisionCost | str | ArrayLike | None = None,
     vmap_folds: bool = True,
     progress: bool = False,
 ) -> ComparisonResult:
@@ -205,6 +207,15 @@ def compare_losses(
   regression MSE, RMSE, MAE, R², the pinball loss at ``pinball_alpha`` and the
   share of under-predicted targets.
 
+  With ``cost``, three more lower-is-better metrics price the held-out
+  mistakes (:mod:`lossreg_jax.experiments.cost`): ``cost_default`` (the
+  model's own decision), ``cost_derived`` (the decision the costs imply for a
+  calibrated model, e.g. P(y=1) >= c_fp / (c_fp + c_fn)) and ``cost_tuned``
+  (a threshold, temperature or offset tuned on each fold's training rows
+  only, then applied to its held-out rows); they are paired like any metric,
+  and ``ComparisonResult.decisions`` holds each fold's derived and tuned
+  decision.
+
   Args:
     X: Features, shape ``(n, d)``, finite.
     y: Targets, shape ``(n,)``: integer class labels ``0..k-1``, or floats for
@@ -227,6 +238,11 @@ def compare_losses(
     target_recall: Binary: the recall at which ``threshold_for_recall`` is
       reported in ``to_dict()`` and the report, in ``(0, 1]``.
     pinball_alpha: Regression: the quantile of the ``pinball`` metric, in ``(0, 1)``.
+    cost: What mistakes cost: a :class:`~lossreg_jax.experiments.DecisionCost`,
+      a string (``"fn=5,fp=1"`` binary; ``"under=3,over=1"`` or
+      ``"under=3,over=1,squared"`` regression; see
+      :func:`~lossreg_jax.experiments.parse_cost`) or a ``(C, C)`` cost matrix
+      indexed ``[true, predicted]``. None: no cost metrics.
     vmap_folds: Train the folds as one vmapped program (default) or in a loop.
     progress: Show a tqdm bar over the specs.
 
@@ -286,6 +302,8 @@ def compare_losses(
   if hidden == 0 and any(n == "dropout" for s in parsed for n, _ in s.penalties):
     raise ValueError("dropout needs a hidden layer: use hidden > 0.")
   resolved = [resolve_loss(s, task, num_classes) for s in parsed]  # fail before training
+  cost = None if cost is None else as_decision_cost(cost).check(task, num_classes)
+  names = METRICS[task] + (COST_METRICS if cost is not None else ())
 
   key = jax.random.key(seed)
   masks = _repeated_masks(n, folds, repeats, jax.random.fold_in(key, 1), None if task ==
@@ -308,8 +326,11 @@ def compare_losses(
                   confidence=confidence, target_recall=target_recall,
                   pinball_alpha=pinball_alpha, test_train_ratio=1 / (folds - 1),
                   data_sha256=hashlib.sha256(X.tobytes() + y_np.tobytes()).hexdigest())
+  if cost is not None:
+    settings["cost"] = cost.to_dict()
   masks_np = np.asarray(masks)
   scores, curves, held_curves, seconds, preds, probs = {}, {}, {}, {}, {}, {}
+  decisions = {}
   bar = _progress(parsed, progress)
   for spec, (loss_name, loss_params) in zip(bar, resolved):
     as_f32 = lambda d: {k: jnp.float32(v) for k, v in d.items() if v is not None}
@@ -342,7 +363,11 @@ def compare_losses(
     _diverged(spec.text, curve, folds, repeats)
     out = fold_scores(z, yj, masks, task=task, num_classes=num_classes,
                       pinball_alpha=pinball_alpha)
-    scores[spec.text] = {m: np.asarray(out[m], np.float64) for m in METRICS[task]}
+    if cost is not None:
+      spent, chosen = fold_costs(z, yj, masks, task=task, cost=cost)
+      out = {**out, **spent}
+      decisions[spec.text] = {k: np.asarray(v, np.float64) for k, v in chosen.items()}
+    scores[spec.text] = {m: np.asarray(out[m], np.float64) for m in names}
     z0 = np.asarray(z[:folds])
     if task == "regression":
       preds[spec.text] = probs[spec.text] = _first_repeat(z0, masks_np[:folds])
@@ -353,7 +378,6 @@ def compare_losses(
     curves[spec.text], held_curves[spec.text] = curve, np.asarray(held)
     seconds[spec.text] = time.perf_counter() - start
   # All paired tests at once: differences shaped (specs - 1, metrics, folds).
-  names = METRICS[task]
   diffs = np.stack([[scores[s][m] - scores[texts[0]][m] for m in names] for s in texts[1:]]
                    ) if len(texts) > 1 else np.zeros((0, len(names), len(masks_np)))
   tests = [np.asarray(v) for v in corrected_resampled_ttest(
@@ -361,7 +385,7 @@ def compare_losses(
   paired = {s: {m: {k: float(v[i, j]) for k, v in zip(PAIRED_KEYS, tests)}
                 for j, m in enumerate(names)} for i, s in enumerate(texts[1:])}
   return ComparisonResult(tuple(texts), scores, curves, seconds, task, settings, preds,
-                          METRICS[task], probs, y_np, held_curves, paired)
+                          names, probs, y_np, held_curves, paired, cost, decisions)
 
 
 def _progress(items, enabled: bool):

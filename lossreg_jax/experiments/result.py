@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from lossreg_jax.experiments._scoring import DESCRIPTIONS, HIGHER_IS_BETTER
+from lossreg_jax.experiments.cost import COST_METRICS, DecisionCost, cost_curve
 
 __all__ = ["ComparisonResult"]
 
@@ -74,6 +75,8 @@ class ComparisonResult:
   labels: np.ndarray | None = None
   held_out_loss: dict = dataclasses.field(default_factory=dict)
   paired: dict = dataclasses.field(default_factory=dict)
+  cost: DecisionCost | None = None
+  decisions: dict = dataclasses.field(default_factory=dict)
 
   @property
   def baseline(self) -> str:
@@ -187,6 +190,25 @@ class ComparisonResult:
       out[s] = entry
     return out
 
+  def cost_curves(self) -> dict:
+    """``{spec: {"x", "cost"}}``: held-out expected cost (repeat 0) as the decision moves.
+
+    Binary: against the threshold on P(y=1); multiclass: against the
+    temperature of the Bayes decision; regression: against an offset added to
+    the predictions (:func:`~lossreg_jax.experiments.cost.cost_curve`). Empty
+    without a cost.
+    """
+    if self.cost is None or self.labels is None:
+      return {}
+    return {s: cost_curve(self.probabilities[s], self.labels, self.cost, self.task)
+            for s in self.specs}
+
+  def best_decision(self) -> tuple[str, str, float]:
+    """``(spec, cost metric, mean cost)`` of the lowest mean expected cost (needs ``cost``)."""
+    summary = self.summary()
+    return min(((s, m, summary[s][m][0]) for s in self.specs for m in COST_METRICS),
+               key=lambda t: t[2])
+
   def to_dict(self) -> dict:
     """A JSON-ready dictionary: settings, per-fold scores, paired tests, curves.
 
@@ -216,6 +238,13 @@ class ComparisonResult:
            "settings": self.settings, "results": results}
     if self.labels is not None and self.probabilities:
       out["curves"] = self.curves()
+    if self.cost is not None:
+      out["cost"] = {**self.cost.to_dict(), "metrics": list(COST_METRICS),
+                     "decisions": {s: {k: _nums(v) for k, v in self.decisions[s].items()}
+                                   for s in self.specs}}
+      if self.labels is not None and self.probabilities:
+        out["cost"]["curves"] = {s: {k: _nums(v) for k, v in c.items()}
+                                 for s, c in self.cost_curves().items()}
     recall = self.settings.get("target_recall")
     if self.task == "binary" and recall is not None and self.labels is not None:
       out["threshold_for_recall"] = {"target_recall": recall,
