@@ -148,6 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
                  help="coverage of the paired confidence intervals")
   p.add_argument("--target-recall", type=float, default=0.95,
                  help="binary: report each spec's threshold and precision at this recall")
+  costs = p.add_argument_group(
+      "what mistakes cost (adds the expected cost at the default, cost-derived and "
+      "training-tuned decisions, a cost table and cost.png)")
+  costs = costs.add_mutually_exclusive_group()
+  costs.add_argument("--cost", metavar="COSTS",
+                     help="binary 'fn=5,fp=1' (a false negative costs 5, a false positive "
+                          "1); regression 'under=3,over=1' (per unit of error; add "
+                          "',squared' for per squared unit)")
+  costs.add_argument("--cost-matrix", type=Path, metavar="FILE.csv",
+                     help="a C x C cost matrix, rows = true class, columns = predicted "
+                          "class (an optional header row / index column of class names)")
+  p.add_argument("--allow-cost-diagonal", action="store_true",
+                 help="accept non-zero costs for correct decisions in --cost-matrix")
   _common(p)
 
   p = sub.add_parser(
@@ -257,7 +270,28 @@ def _compare_command(args, specs) -> str:
   for option in ("folds", "repeats", "epochs", "batch_size", "learning_rate", "hidden",
                  "confidence", "target_recall", "seed"):
     parts += ["--" + option.replace("_", "-"), f"{getattr(args, option):g}"]
+  if args.cost is not None:
+    parts += ["--cost", args.cost]
+  if args.cost_matrix is not None:
+    parts += ["--cost-matrix", str(args.cost_matrix)] + (
+        ["--allow-cost-diagonal"] if args.allow_cost_diagonal else [])
   return shlex.join(parts + ["--out", str(args.out)])
+
+
+def _read_cost(args):
+  """``--cost`` / ``--cost-matrix`` -> a DecisionCost, or None; bad input raises UsageError."""
+  from lossreg_jax import experiments
+  if args.allow_cost_diagonal and args.cost_matrix is None:
+    raise UsageError("--allow-cost-diagonal only applies to --cost-matrix")
+  try:
+    if args.cost is not None:
+      return experiments.parse_cost(args.cost)
+    if args.cost_matrix is not None:
+      return experiments.read_cost_matrix(args.cost_matrix,
+                                          allow_diagonal=args.allow_cost_diagonal)
+  except (ValueError, FileNotFoundError) as e:
+    raise UsageError(f"--cost{'-matrix' if args.cost is None else ''}: {e}") from None
+  return None
 
 
 def _compare(args) -> int:
@@ -266,6 +300,7 @@ def _compare(args) -> int:
   if args.specs:
     for s in args.specs:  # fail fast, before loading data
       experiments.parse_spec(s)
+  cost = _read_cost(args)
   if args.csv is None and args.dataset == "macrodata" and args.target is None:
     data, name = experiments.next_quarter_growth(), "macrodata (next-quarter real GDP growth)"
   elif args.csv is not None and args.task is not None and args.target is not None:
@@ -278,6 +313,9 @@ def _compare(args) -> int:
     data, name = _load_data(args)
   task = args.task or data.task
   specs = args.specs or list(experiments.default_specs(task))
+  if cost is not None:  # before training: a cost that does not fit the data
+    import numpy as np
+    cost.check(task, int(np.max(data.y)) + 1 if task != "regression" else 0)
   _say(args, f"{name}: {data.X.shape[0]} rows, {data.X.shape[1]} features, task {task}; "
              f"{len(specs)} specs x {args.repeats} x {args.folds} folds")
   start = time.perf_counter()
@@ -286,8 +324,12 @@ def _compare(args) -> int:
       data.X, data.y, specs, task=task, folds=args.folds, repeats=args.repeats,
       seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
       learning_rate=args.learning_rate, hidden=args.hidden, confidence=args.confidence,
-      target_recall=args.target_recall, progress=not args.quiet)
+      target_recall=args.target_recall, cost=cost, progress=not args.quiet)
   print(result.table())
+  if cost is not None:
+    spec, metric, value = result.best_decision()
+    print(f"\ncosts: {cost.describe()}; lowest mean expected cost per row: {spec!r} at "
+          f"its {metric.removeprefix('cost_')} decision ({value:.4g}); see report.md")
   context = {"data": name,
              ("target" if task == "regression" else "classes"): ", ".join(data.target_names),
              "command": _compare_command(args, specs),

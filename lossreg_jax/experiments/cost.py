@@ -210,7 +210,8 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
     raise ValueError(f"{where} must cover at least 2 classes, got {m.shape}.")
   if not allow_diagonal and np.any(np.diag(m) != 0):
     raise ValueError(f"{where}: the diagonal (correct decisions) must be 0, got "
-                     f"{np.diag(m).tolist()}; allow it explicitly if you mean it.")
+                     f"{np.diag(m).tolist()}; pass allow_diagonal=True "
+                     f"(--allow-cost-diagonal) if you mean it.")
   return DecisionCost(matrix=tuple(map(tuple, m.tolist())), text=str(path))
 
 
@@ -333,15 +334,15 @@ def fold_costs(z, y, test_masks, *, task: str, cost: DecisionCost):
 
 
 def cost_curve(outputs: np.ndarray, y: np.ndarray, cost: DecisionCost, task: str,
-               points: int = 101) -> dict:
+               points: int = 101, span: float | None = None) -> dict:
   """Held-out cost as the decision moves, for the report's cost plot.
 
   ``outputs`` are held-out P(y=1) ``(n,)`` (binary), softmax ``(n, C)``
   (multiclass) or predictions ``(n,)`` (regression). Returns ``{"x", "cost"}``:
   binary thresholds on P(y=1) in [0, 1]; multiclass the temperatures of the
   Bayes decision (from 0.1 to 10, log-spaced; the softmax is re-tempered
-  through its logarithm); regression offsets added to the predictions, ±2.5
-  standard deviations of the targets.
+  through its logarithm); regression offsets added to the predictions, from
+  ``-span`` to ``span`` (default: 1.5 times the RMS residual ``y - outputs``).
   """
   outputs, y = np.asarray(outputs, np.float64), np.asarray(y)
   if task == "binary":
@@ -358,7 +359,9 @@ def cost_curve(outputs: np.ndarray, y: np.ndarray, cost: DecisionCost, task: str
       p = np.exp((logp - logp.max(-1, keepdims=True)) / t)
       return np.argmin(p @ c, axis=-1)  # normalizing p does not change the argmin
   else:
-    x = np.linspace(-2.5, 2.5, points) * float(np.std(y))
+    if span is None:
+      span = 1.5 * float(np.sqrt(np.mean((y - outputs) ** 2)))
+    x = np.linspace(-span, span, points)
     r = lambda b: y - (outputs + b)
     under, over, p = cost.under, cost.over, 2 if cost.squared else 1
     spent = [float(np.mean(np.where(r(b) > 0, under * r(b) ** p, over * (-r(b)) ** p)))

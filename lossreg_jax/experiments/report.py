@@ -12,6 +12,7 @@ import numpy as np
 from lossreg_jax.experiments._output import atomic_folder
 from lossreg_jax.experiments._scoring import DESCRIPTIONS, HIGHER_IS_BETTER
 from lossreg_jax.experiments.compare import ComparisonResult
+from lossreg_jax.experiments.cost import COST_METRICS
 from lossreg_jax.experiments.result import fmt
 from lossreg_jax.experiments.path import PathResult
 
@@ -203,6 +204,37 @@ def _predictions_plot(result: ComparisonResult, path: Path) -> None:
   _save(fig, path)
 
 
+_DECISION_AXIS = {"binary": "threshold on P(y=1)",
+                  "multiclass": "temperature T of the Bayes decision on softmax(z / T)",
+                  "regression": "offset added to the predictions (target units)"}
+
+
+def _cost_plot(result: ComparisonResult, path: Path) -> None:
+  """Held-out expected cost against the decision, one line per spec."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6.8, 4.4))
+  for i, (spec, c) in enumerate(result.cost_curves().items()):
+    color = f"C{i % 10}"
+    ax.plot(c["x"], c["cost"], color=color, label=spec)
+    tuned = float(np.mean(result.decisions[spec]["tuned"]))
+    ax.plot([tuned], [np.interp(tuned, c["x"], c["cost"])], "o", color=color, ms=6,
+            mec="k", mew=0.6)
+  derived = float(np.mean(result.decisions[result.baseline]["derived"]))
+  whose = f" of {result.baseline}" if result.task == "regression" else ""  # σ is per spec
+  ax.axvline(derived, color="0.3", ls="--", lw=1,
+             label=f"cost-derived decision{whose} ({derived:.3g})")
+  ax.plot([], [], "o", color="0.6", mec="k", mew=0.6,
+          label="tuned on training rows (mean over folds)")
+  if result.task == "multiclass":
+    ax.set_xscale("log")
+  ax.set_xlabel(_DECISION_AXIS[result.task])
+  ax.set_ylabel("expected cost per held-out row")
+  ax.set_title(f"Cost against the decision (held-out rows, repeat 1)\n"
+               f"{result.cost.describe()}", fontsize=9)
+  ax.legend(fontsize="x-small")
+  _save(fig, path)
+
+
 def _compare_plots(result: ComparisonResult, out: Path) -> list[Path]:
   """Draws every figure of a comparison; returns the paths written."""
   paths = [out / "metrics.png", out / "train_loss.png"]
@@ -222,6 +254,9 @@ def _compare_plots(result: ComparisonResult, out: Path) -> list[Path]:
   else:
     paths.append(out / "confusion.png")
     _confusion_plot(result, curves, paths[-1])
+  if result.cost is not None:
+    paths.append(out / "cost.png")
+    _cost_plot(result, paths[-1])
   return paths
 
 
@@ -321,15 +356,76 @@ def _compare_markdown(result: ComparisonResult, context, names: list[str]) -> st
       lines.append(f"| `{spec}` | {r['threshold']:.3f} | {r['precision']:.3f} | "
                    f"{r['recall']:.3f} |")
     lines += [""]
+  if result.cost is not None:
+    lines += _cost_markdown(result)
   lines += ["## Figures", "", "Seconds include compilation; specs that differ only in their "
             "numbers (`bce` and `bce:positive_weight=3`) share one compiled program. Every "
             "figure's numbers are in `results.json`.", ""]
   captions = {"metrics.png": "held-out scores", "differences.png": "paired differences",
               "train_loss.png": "training and held-out loss", "roc_pr.png": "ROC and PR curves",
               "reliability.png": "reliability diagram", "confusion.png": "confusion matrices",
-              "predictions.png": "predictions against targets"}
+              "predictions.png": "predictions against targets",
+              "cost.png": "expected cost against the decision"}
   lines += [f"![{captions.get(n, n)}]({n})\n" for n in names]
   return "\n".join(lines)
+
+
+_DECISIONS = {
+    "binary": ("P(y=1) >= 0.5", "P(y=1) >= {value}, the cost-derived threshold",
+               "the threshold on P(y=1) with the lowest cost on the fold's training rows"),
+    "multiclass": ("argmax", "the Bayes decision argmin_j Σ_i p_i·C[i, j]",
+                   "the Bayes decision on softmax(z / T), T tuned on the fold's training rows"),
+    "regression": ("the prediction", "the prediction + σ·q (σ: the training rows' RMS "
+                   "residual, q: the standard normal's τ-{kind}, τ = {tau})",
+                   "the prediction + the offset with the lowest cost on the fold's "
+                   "training rows"),
+}
+
+
+def _cost_markdown(result: ComparisonResult) -> list[str]:
+  """The cost section: each spec's expected cost at three decisions, and the best."""
+  cost, task = result.cost, result.task
+  default, derived, tuned = _DECISIONS[task]
+  if task == "binary":
+    fp, fn = cost.binary_costs()
+    derived = derived.format(value=f"{fp / (fp + fn):.3g}")
+  elif task == "regression":
+    derived = derived.format(kind="expectile" if cost.squared else "quantile",
+                             tau=f"{cost.under / (cost.under + cost.over):.3g}")
+  unit = {"binary": "threshold", "multiclass": "T", "regression": "offset"}[task]
+  lines = ["## What the mistakes cost", "",
+           f"Costs: {cost.describe()} (`{cost.text}`). Expected cost per held-out row, mean "
+           f"± std over folds, at three decisions: **default** = {default}; "
+           f"**cost-derived** = {derived} (right for a calibrated model); **tuned** = "
+           f"{tuned} (never its held-out rows), then applied to its held-out rows.", "",
+           f"The last column compares each row with the baseline `{result.baseline}` at its "
+           f"tuned decision, fold by fold (mean difference [{result.settings.get('confidence', 0.95):.0%}"
+           f" CI], corrected resampled t-test; negative = cheaper): does a different loss "
+           f"beat the plain loss with a moved decision?", "",
+           f"| spec | decision | expected cost | {unit} (mean ± std) | vs `{result.baseline}` "
+           f"tuned |", "|---|---|---|---|---|"]
+  names = dict(zip(COST_METRICS, ("default", "cost-derived", "tuned")))
+  for r in result.cost_table():
+    value = "" if r["value"] is None else f"{r['value']:.3g} ± {r['value_std']:.2g}"
+    t = r["vs_baseline_tuned"]
+    vs = "(reference)" if t is None else (
+        f"{fmt(t['mean_diff'], sign=True)} [{fmt(t['ci_low'], sign=True)}, "
+        f"{fmt(t['ci_high'], sign=True)}] p={t['p_value']:.3f}"
+        f"{' *' if t['p_value'] < 0.05 else ''}")
+    lines.append(f"| `{r['spec']}` | {names[r['metric']]} | {fmt(r['mean'])} ± "
+                 f"{fmt(r['std'])} | {value} | {vs} |")
+  spec, metric, value = result.best_decision()
+  best = next(r for r in result.cost_table() if (r["spec"], r["metric"]) == (spec, metric))
+  t = best["vs_baseline_tuned"]
+  verdict = "" if t is None else (
+      f"; its difference to `{result.baseline}` tuned is {fmt(t['mean_diff'], sign=True)} "
+      f"[{fmt(t['ci_low'], sign=True)}, {fmt(t['ci_high'], sign=True)}]" + (
+          ", an interval that contains 0: the data do not show it is cheaper"
+          if t["ci_low"] <= 0 <= t["ci_high"] else ""))
+  lines += ["", f"Lowest mean expected cost: `{spec}` at its {names[metric]} decision "
+            f"({fmt(value)} per row){verdict}. `cost.png` shows the held-out cost as the "
+            f"decision moves.", ""]
+  return lines
 
 
 def _alpha_edge_warning(result: PathResult) -> str | None:
@@ -368,7 +464,8 @@ def write_report(
   tasks ``roc_pr.png`` and ``reliability.png`` (one line per spec), for
   classification ``confusion.png``, for regression ``predictions.png``. The
   Markdown holds the score table, the paired-difference table and (binary)
-  each spec's threshold and precision at the target recall; ``results.json``
+  each spec's threshold and precision at the target recall, and with a cost
+  the expected cost of every spec at three decisions; ``results.json``
   holds every figure's numbers, the settings (with the data's sha256), the
   package version and the time written. For a
   :class:`PathResult`: ``coef_path.png`` (coefficients against alpha, the

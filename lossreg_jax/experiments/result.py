@@ -200,14 +200,49 @@ class ComparisonResult:
     """
     if self.cost is None or self.labels is None:
       return {}
-    return {s: cost_curve(self.probabilities[s], self.labels, self.cost, self.task)
+    y, span = np.asarray(self.labels), None
+    if self.task == "regression":  # one offset range for every spec: 1.5 x the largest RMS
+      span = 1.5 * max(float(np.sqrt(np.mean((y - np.asarray(self.probabilities[s])) ** 2)))
+                       for s in self.specs)
+    return {s: cost_curve(self.probabilities[s], y, self.cost, self.task, span=span)
             for s in self.specs}
+
+  def cost_table(self) -> list[dict]:
+    """One row per spec and decision: the expected cost and its paired test.
+
+    Each row: ``spec``, ``metric`` (one of ``cost_default``, ``cost_derived``,
+    ``cost_tuned``), ``mean`` and ``std`` over folds, the decision's ``value``
+    (mean over folds of the threshold, temperature or offset; None for the
+    default decision) and ``vs_baseline_tuned``: the corrected resampled
+    t-test of (this cost − the baseline's ``cost_tuned``) per fold, which asks
+    "does this spec and decision beat the plain baseline with a tuned
+    threshold?" (None for that row itself). Empty without a cost.
+    """
+    if self.cost is None:
+      return []
+    from lossreg_jax.experiments.stats import corrected_resampled_ttest
+    reference = self.scores[self.baseline]["cost_tuned"]
+    ratio = self.settings.get("test_train_ratio", 1 / (self.settings["folds"] - 1))
+    confidence = self.settings.get("confidence", 0.95)
+    rows = []
+    for s in self.specs:
+      for m, decision in zip(COST_METRICS, (None, "derived", "tuned")):
+        v = np.asarray(self.scores[s][m], np.float64)
+        test = None
+        if not (s == self.baseline and m == "cost_tuned"):
+          test = dict(zip(PAIRED_KEYS, (float(x) for x in corrected_resampled_ttest(
+              v - reference, test_train_ratio=ratio, confidence=confidence))))
+        chosen = None if decision is None else np.asarray(self.decisions[s][decision])
+        rows.append({"spec": s, "metric": m, "mean": float(v.mean()), "std": float(v.std()),
+                     "value": None if chosen is None else float(chosen.mean()),
+                     "value_std": None if chosen is None else float(chosen.std()),
+                     "vs_baseline_tuned": test})
+    return rows
 
   def best_decision(self) -> tuple[str, str, float]:
     """``(spec, cost metric, mean cost)`` of the lowest mean expected cost (needs ``cost``)."""
-    summary = self.summary()
-    return min(((s, m, summary[s][m][0]) for s in self.specs for m in COST_METRICS),
-               key=lambda t: t[2])
+    best = min(self.cost_table(), key=lambda r: r["mean"])
+    return best["spec"], best["metric"], best["mean"]
 
   def to_dict(self) -> dict:
     """A JSON-ready dictionary: settings, per-fold scores, paired tests, curves.
@@ -239,7 +274,12 @@ class ComparisonResult:
     if self.labels is not None and self.probabilities:
       out["curves"] = self.curves()
     if self.cost is not None:
-      out["cost"] = {**self.cost.to_dict(), "metrics": list(COST_METRICS),
+      table = [{k: (_num(v) if isinstance(v, float) else v) for k, v in r.items()}
+               for r in self.cost_table()]
+      for r in table:
+        if r["vs_baseline_tuned"] is not None:
+          r["vs_baseline_tuned"] = {k: _num(v) for k, v in r["vs_baseline_tuned"].items()}
+      out["cost"] = {**self.cost.to_dict(), "metrics": list(COST_METRICS), "table": table,
                      "decisions": {s: {k: _nums(v) for k, v in self.decisions[s].items()}
                                    for s in self.specs}}
       if self.labels is not None and self.probabilities:
