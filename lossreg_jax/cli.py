@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
              "  lossreg-jax compare --loss bce --loss 'bce+ensemble:5'   # bagged ensemble of 5\n"
              "  lossreg-jax compare --dataset wine --loss ce --loss 'ce:label_smoothing=0.1+dropout:0.2'\n"
              "  lossreg-jax compare --dataset diabetes --loss mse --loss 'quantile:q=0.9'\n"
+             "  lossreg-jax compare --cost fn=5,fp=1      # a missed positive costs 5x a false alarm\n"
+             "  lossreg-jax compare --dataset diabetes --cost under=3,over=1,squared\n"
              "  lossreg-jax compare --csv data.csv --target label --out results/")
   _data_options(p, "breast_cancer")
   p.add_argument("--task", choices=("binary", "multiclass", "regression"),
