@@ -108,7 +108,7 @@ BAD_COSTS = [
     (["--cost", "under=3,over=1"], r"prices under- and over-prediction, but the task is binary"),
     (["--dataset", "diabetes", "--cost", "fn=5,fp=1"], r"prices classes, but the task is "
                                                        r"regression"),
-    (["--dataset", "diabetes", "--cost", "under=0,over=1"], r"under and over must both be > 0"),
+    (["--dataset", "diabetes", "--cost", "under=0,over=1"], r"under and over must both be (finite and )?> 0"),
     (["--cost-matrix", "{missing}"], r"--cost-matrix: cost matrix file '.*' does not exist"),
     (["--cost-matrix", "{square3}"], r"is 3 x 3, but the data have 2 classes"),
     (["--cost-matrix", "{ragged}"], r"must be square"),

@@ -94,9 +94,15 @@ class DecisionCost:
     if task != "regression" and self.regression:
       raise ValueError(f"cost {self.text!r} prices under- and over-prediction, but the task "
                        f"is {task}: use 'fn=5,fp=1' (binary) or a cost matrix file.")
-    if self.regression and not (self.under > 0 and self.over > 0):
-      raise ValueError(f"cost {self.text!r}: under and over must both be > 0, got "
+    if self.regression and not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+                                   for v in (self.under, self.over)):
+      raise ValueError(f"cost {self.text!r}: under and over must both be finite and > 0, got "
                        f"under={self.under}, over={self.over}.")
+    if not self.regression:
+      m = np.asarray(self.matrix, np.float64)
+      if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.all(np.isfinite(m)) or np.any(m < 0):
+        raise ValueError(f"cost {self.text!r}: the cost matrix must be square, finite and "
+                         f">= 0, got {m.tolist()}.")
     if task != "regression":
       size = np.asarray(self.matrix).shape[0]
       if size != num_classes:
@@ -131,6 +137,15 @@ def _number(name: str, text: str, source: str) -> float:
 
 def parse_cost(text: str) -> DecisionCost:
   """Reads ``"fn=5,fp=1"`` (binary) or ``"under=3,over=1[,linear|squared]"`` (regression).
+
+  Args:
+    text: ``fn=A,fp=B`` (a false negative costs A, a false positive B, both
+      ``>= 0``, not both 0), or ``under=U,over=O`` (per unit of under- and
+      over-prediction, both ``> 0``) with an optional ``linear`` (the
+      default) or ``squared`` (per squared unit).
+
+  Returns:
+    A :class:`DecisionCost`: binary costs as the matrix ``[[0, B], [A, 0]]``.
 
   Raises:
     ValueError: one line naming the part that is wrong.
@@ -181,10 +196,20 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
     path: The CSV file.
     allow_diagonal: Accept non-zero costs for correct decisions.
 
+  Returns:
+    A :class:`DecisionCost` holding the matrix.
+
   Raises:
     ValueError: one line naming the file and what is wrong: not square,
       not a number, not finite, negative, or a non-zero diagonal.
     FileNotFoundError: if the file does not exist.
+
+  Examples:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "costs.csv"
+    >>> _ = path.write_text("true/predicted,cat,dog\\ncat,0,1\\ndog,4,0\\n")
+    >>> read_cost_matrix(path).matrix
+    ((0.0, 1.0), (4.0, 0.0))
   """
   path = Path(path)
   if not path.is_file():
