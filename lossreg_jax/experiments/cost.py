@@ -70,6 +70,15 @@ class DecisionCost:
   def regression(self) -> bool:
     return self.matrix is None
 
+  @property
+  def label(self) -> str:
+    """``text``, or for a cost made in code, what its fields say."""
+    if self.text:
+      return self.text
+    if self.regression:
+      return f"under={self.under},over={self.over}" + (",squared" if self.squared else "")
+    return str(np.asarray(self.matrix).tolist())
+
   def describe(self) -> str:
     """One line saying what a row's mistake costs."""
     if self.regression:
@@ -89,35 +98,35 @@ class DecisionCost:
   def check(self, task: str, num_classes: int) -> "DecisionCost":
     """Raises ValueError unless this cost fits ``task`` with ``num_classes`` classes."""
     if task == "regression" and not self.regression:
-      raise ValueError(f"cost {self.text!r} prices classes, but the task is regression: use "
+      raise ValueError(f"cost {self.label!r} prices classes, but the task is regression: use "
                        f"a cost like 'under=3,over=1' (add ',squared' for squared errors).")
     if task != "regression" and self.regression:
-      raise ValueError(f"cost {self.text!r} prices under- and over-prediction, but the task "
+      raise ValueError(f"cost {self.label!r} prices under- and over-prediction, but the task "
                        f"is {task}: use 'fn=5,fp=1' (binary) or a cost matrix file.")
     if self.regression and not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0
                                    for v in (self.under, self.over)):
-      raise ValueError(f"cost {self.text!r}: under and over must both be finite and > 0, got "
+      raise ValueError(f"cost {self.label!r}: under and over must both be finite and > 0, got "
                        f"under={self.under}, over={self.over}.")
     if not self.regression:
       m = np.asarray(self.matrix, np.float64)
       if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.all(np.isfinite(m)) or np.any(m < 0):
-        raise ValueError(f"cost {self.text!r}: the cost matrix must be square, finite and "
+        raise ValueError(f"cost {self.label!r}: the cost matrix must be square, finite and "
                          f">= 0, got {m.tolist()}.")
     if task != "regression":
       size = np.asarray(self.matrix).shape[0]
       if size != num_classes:
-        raise ValueError(f"cost matrix {self.text!r} is {size} x {size}, but the data have "
+        raise ValueError(f"cost matrix {self.label!r} is {size} x {size}, but the data have "
                          f"{num_classes} classes.")
       if task == "binary":
         fp, fn = self.binary_costs()
         if fp < 0 or fn < 0 or fp + fn <= 0:
-          raise ValueError(f"cost matrix {self.text!r}: each error must cost at least as much "
+          raise ValueError(f"cost matrix {self.label!r}: each error must cost at least as much "
                            f"as the correct decision, and one strictly more, got "
                            f"{np.asarray(self.matrix).tolist()}.")
     return self
 
   def to_dict(self) -> dict:
-    out = {"text": self.text, "description": self.describe()}
+    out = {"text": self.label, "description": self.describe()}
     if self.regression:
       out.update(under=self.under, over=self.over, kind="squared" if self.squared else "linear")
     else:
@@ -259,7 +268,7 @@ def as_decision_cost(cost) -> DecisionCost:
                      f"matrix, got shape {m.shape}.")
   if not np.all(np.isfinite(m)) or np.any(m < 0):
     raise ValueError(f"cost matrix must be finite and >= 0, got {m.tolist()}.")
-  return DecisionCost(matrix=tuple(map(tuple, m.tolist())), text="matrix")
+  return DecisionCost(matrix=tuple(map(tuple, m.tolist())))
 
 
 def normal_offset(tau: float, squared: bool) -> float:

@@ -394,7 +394,7 @@ def _cost_markdown(result: ComparisonResult) -> list[str]:
                              tau=f"{cost.under / (cost.under + cost.over):.3g}")
   unit = {"binary": "threshold", "multiclass": "T", "regression": "offset"}[task]
   lines = ["## What the mistakes cost", "",
-           f"Costs: {cost.describe()} (`{cost.text}`). Expected cost per held-out row, mean "
+           f"Costs: {cost.describe()} (`{cost.label}`). Expected cost per held-out row, mean "
            f"± std over folds, at three decisions: **default** = {default}; "
            f"**cost-derived** = {derived} (right for a calibrated model); **tuned** = "
            f"{tuned} (never its held-out rows), then applied to its held-out rows.", "",
