@@ -310,9 +310,11 @@ def _train_offset(r, train, tau, squared):
   return jax.lax.fori_loop(0, 64, step, jnp.sum(jnp.where(train, r, 0.0)) / n)
 
 
-@functools.partial(jax.jit, static_argnames=("task", "cost"))
 def fold_costs(z, y, test_masks, *, task: str, cost: DecisionCost):
   """Held-out cost of the three decisions per fold, and the decisions.
+
+  One compiled program per task and cost kind: the prices are traced, so a
+  sweep over cost ratios compiles once.
 
   Args:
     z: Model outputs per fold ``(folds, n, ...)``, as ``compare_losses`` has them
@@ -328,13 +330,27 @@ def fold_costs(z, y, test_masks, *, task: str, cost: DecisionCost):
     ``(folds,)``: binary thresholds on P(y=1), multiclass temperatures
     (derived: 1), regression offsets in target units.
   """
+  if task == "regression":
+    tau = cost.under / (cost.under + cost.over)
+    matrix = jnp.zeros((0, 0), jnp.float32)
+    prices = jnp.asarray([cost.under, cost.over, tau, normal_offset(tau, cost.squared)],
+                         jnp.float32)
+  else:
+    matrix = jnp.asarray(cost.matrix, jnp.float32)
+    prices = jnp.asarray(cost.binary_costs() if task == "binary" else (0.0, 0.0), jnp.float32)
+  costs, decisions = _fold_costs(z, y, test_masks, matrix, prices, task=task,
+                                 squared=cost.squared)
+  return dict(zip(COST_METRICS, costs)), dict(zip(("derived", "tuned"), decisions))
+
+
+@functools.partial(jax.jit, static_argnames=("task", "squared"))
+def _fold_costs(z, y, test_masks, c, prices, *, task, squared):
   from lossreg_jax.experiments._scoring import decode
 
   def binary(z, test):
     pred, prob = decode(z, task)
-    fp, fn = cost.binary_costs()
-    c = jnp.asarray(cost.matrix, jnp.float32)
-    derived = jnp.float32(fp / (fp + fn))
+    fp, fn = prices[0], prices[1]
+    derived = fp / (fp + fn)
     tuned = metrics.best_threshold(prob, y, cost_fp=fp, cost_fn=fn, where=~test)
     at = lambda t: metrics.expected_cost((prob >= t).astype(jnp.int32), y, cost_matrix=c,
                                          where=test)
@@ -342,7 +358,6 @@ def fold_costs(z, y, test_masks, *, task: str, cost: DecisionCost):
             at(tuned)), (derived, tuned)
 
   def multiclass(z, test):
-    c = jnp.asarray(cost.matrix, jnp.float32)
     bayes = lambda t: jnp.argmin(jax.nn.softmax(z / t, axis=-1) @ c, axis=-1).astype(jnp.int32)
     spent = lambda pred, where: metrics.expected_cost(pred, y, cost_matrix=c, where=where)
     temps = jnp.asarray(TEMPERATURES, jnp.float32)
@@ -353,18 +368,17 @@ def fold_costs(z, y, test_masks, *, task: str, cost: DecisionCost):
         jnp.float32(1.0), tuned)
 
   def regression(z, test):
-    tau = cost.under / (cost.under + cost.over)
+    under, over, tau, q = prices
     r, train = y - z, ~test
     sigma = jnp.sqrt(jnp.sum(jnp.where(train, r * r, 0.0)) / jnp.sum(train))
-    derived = sigma * normal_offset(tau, cost.squared)
-    tuned = _train_offset(r, train, tau, cost.squared)
-    spent = lambda b: regression_cost(z + b, y, under=cost.under, over=cost.over,
-                                      squared=cost.squared, where=test)
+    derived = sigma * q
+    tuned = _train_offset(r, train, tau, squared)
+    spent = lambda b: regression_cost(z + b, y, under=under, over=over, squared=squared,
+                                      where=test)
     return (spent(0.0), spent(derived), spent(tuned)), (derived, tuned)
 
   one = {"binary": binary, "multiclass": multiclass, "regression": regression}[task]
-  costs, decisions = jax.vmap(one)(z, test_masks)
-  return dict(zip(COST_METRICS, costs)), dict(zip(("derived", "tuned"), decisions))
+  return jax.vmap(one)(z, test_masks)
 
 
 def cost_curve(outputs: np.ndarray, y: np.ndarray, cost: DecisionCost, task: str,
