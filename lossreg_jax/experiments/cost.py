@@ -132,8 +132,22 @@ def _number(name: str, text: str, source: str) -> float:
 def parse_cost(text: str) -> DecisionCost:
   """Reads ``"fn=5,fp=1"`` (binary) or ``"under=3,over=1[,linear|squared]"`` (regression).
 
+  Keys and kinds are case-insensitive; spaces around parts are ignored.
+
+  Args:
+    text: Comma-separated ``key=value`` parts: ``fn`` and ``fp`` (the cost of
+      a false negative and of a false positive, ``>= 0``, not both 0), or
+      ``under`` and ``over`` (the cost per unit of under- and over-prediction,
+      ``> 0``) with at most one of ``linear`` (the default) or ``squared``.
+
+  Returns:
+    A :class:`DecisionCost`: binary ``matrix=((0, fp), (fn, 0))``, or
+    regression ``under``, ``over`` and ``squared``.
+
   Raises:
-    ValueError: one line naming the part that is wrong.
+    ValueError: one line naming the part that is wrong: an unknown key, a
+      missing or repeated key, a value that is not a finite number ``>= 0``,
+      binary and regression keys mixed, or two kinds.
 
   Examples:
     >>> parse_cost("fn=5,fp=1").matrix
@@ -146,8 +160,8 @@ def parse_cost(text: str) -> DecisionCost:
                      f"{text!r}.")
   values, kinds = {}, []
   for part in (p.strip() for p in text.split(",")):
-    if part in ("linear", "squared"):
-      kinds.append(part)
+    if part.lower() in ("linear", "squared"):
+      kinds.append(part.lower())
       continue
     key, eq, value = part.partition("=")
     key = key.strip().lower()
@@ -157,11 +171,28 @@ def parse_cost(text: str) -> DecisionCost:
     if key in values:
       raise ValueError(f"cost {text!r}: {key} is given twice.")
     values[key] = _number(key, value.strip(), text)
-  if set(values) == {"fn", "fp"} and not kinds:
+  binary = sorted(set(values) & {"fn", "fp"})
+  regression = sorted(set(values) & {"under", "over"})
+  if binary and regression:
+    raise ValueError(f"cost {text!r}: mixes binary ({', '.join(binary)}) and regression "
+                     f"({', '.join(regression)}) costs: give fn and fp, or under and over.")
+  if len(kinds) > 1:
+    raise ValueError(f"cost {text!r}: give at most one of linear or squared, got "
+                     f"{', '.join(kinds)}.")
+  for given, pair, kind in ((binary, ("fn", "fp"), "binary"),
+                            (regression, ("under", "over"), "regression")):
+    if len(given) == 1:
+      missing = pair[1] if given == [pair[0]] else pair[0]
+      raise ValueError(f"cost {text!r}: {missing} is missing (a {kind} cost needs both "
+                       f"{pair[0]} and {pair[1]}).")
+  if binary:
+    if kinds:
+      raise ValueError(f"cost {text!r}: {kinds[0]!r} applies to regression costs "
+                       f"(under=..,over=..), not to fn and fp.")
     if values["fn"] + values["fp"] <= 0:
       raise ValueError(f"cost {text!r}: fn + fp must be > 0.")
     return DecisionCost(matrix=((0.0, values["fp"]), (values["fn"], 0.0)), text=text)
-  if set(values) == {"under", "over"} and len(kinds) <= 1:
+  if regression:
     if values["under"] <= 0 or values["over"] <= 0:
       raise ValueError(f"cost {text!r}: under and over must both be > 0 (a free mistake "
                        f"makes the best forecast infinite).")
@@ -181,10 +212,20 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
     path: The CSV file.
     allow_diagonal: Accept non-zero costs for correct decisions.
 
+  Returns:
+    A :class:`DecisionCost` with the ``(C, C)`` ``matrix`` and ``text`` the path.
+
   Raises:
     ValueError: one line naming the file and what is wrong: not square,
       not a number, not finite, negative, or a non-zero diagonal.
     FileNotFoundError: if the file does not exist.
+
+  Examples:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "costs.csv"
+    >>> _ = path.write_text(",benign,malignant\\nbenign,0,1\\nmalignant,5,0\\n")
+    >>> read_cost_matrix(path).matrix
+    ((0.0, 1.0), (5.0, 0.0))
   """
   path = Path(path)
   if not path.is_file():
@@ -192,14 +233,18 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
   with open(path, newline="", encoding="utf-8-sig") as f:
     rows = [[c.strip() for c in row] for row in csv.reader(f) if any(c.strip() for c in row)]
   is_number = lambda s: _try_float(s) is not None
-  if rows and not all(is_number(c) for c in rows[0][1:] or rows[0]):
+  # A header (index column) holds no number at all: a first row such as
+  # "0,x" is a matrix row with a bad cell, reported as such below. One column
+  # is never a header or an index (it would leave no cells to read).
+  if rows and len(rows[0]) > 1 and not any(is_number(c) for c in rows[0]):
     rows = rows[1:]  # a header of class names
-  if rows and all(not is_number(r[0]) for r in rows):
+  if rows and all(len(r) > 1 and not is_number(r[0]) for r in rows):
     rows = [r[1:] for r in rows]  # an index column of class names
   where = f"cost matrix {str(path)!r}"
   if not rows or any(len(r) != len(rows) for r in rows):
+    hint = "; separate the cells with commas" if rows and all(len(r) == 1 for r in rows) else ""
     raise ValueError(f"{where} must be square (rows: true class, columns: predicted), got "
-                     f"{len(rows)} rows of {sorted({len(r) for r in rows})} columns.")
+                     f"{len(rows)} rows of {sorted({len(r) for r in rows})} columns{hint}.")
   for i, r in enumerate(rows):
     for j, c in enumerate(r):
       v = _try_float(c)
