@@ -132,22 +132,17 @@ def _number(name: str, text: str, source: str) -> float:
 def parse_cost(text: str) -> DecisionCost:
   """Reads ``"fn=5,fp=1"`` (binary) or ``"under=3,over=1[,linear|squared]"`` (regression).
 
-  Keys and kinds are case-insensitive; spaces around parts are ignored.
-
   Args:
-    text: Comma-separated ``key=value`` parts: ``fn`` and ``fp`` (the cost of
-      a false negative and of a false positive, ``>= 0``, not both 0), or
-      ``under`` and ``over`` (the cost per unit of under- and over-prediction,
-      ``> 0``) with at most one of ``linear`` (the default) or ``squared``.
+    text: ``fn=A,fp=B`` (a false negative costs A, a false positive B, both
+      ``>= 0``, not both 0), or ``under=U,over=O`` (per unit of under- and
+      over-prediction, both ``> 0``) with an optional ``linear`` (the
+      default) or ``squared`` (per squared unit).
 
   Returns:
-    A :class:`DecisionCost`: binary ``matrix=((0, fp), (fn, 0))``, or
-    regression ``under``, ``over`` and ``squared``.
+    A :class:`DecisionCost`: binary costs as the matrix ``[[0, B], [A, 0]]``.
 
   Raises:
-    ValueError: one line naming the part that is wrong: an unknown key, a
-      missing or repeated key, a value that is not a finite number ``>= 0``,
-      binary and regression keys mixed, or two kinds.
+    ValueError: one line naming the part that is wrong.
 
   Examples:
     >>> parse_cost("fn=5,fp=1").matrix
@@ -213,7 +208,7 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
     allow_diagonal: Accept non-zero costs for correct decisions.
 
   Returns:
-    A :class:`DecisionCost` with the ``(C, C)`` ``matrix`` and ``text`` the path.
+    A :class:`DecisionCost` holding the matrix.
 
   Raises:
     ValueError: one line naming the file and what is wrong: not square,
@@ -223,9 +218,9 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
   Examples:
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "costs.csv"
-    >>> _ = path.write_text(",benign,malignant\\nbenign,0,1\\nmalignant,5,0\\n")
+    >>> _ = path.write_text("true/predicted,cat,dog\\ncat,0,1\\ndog,4,0\\n")
     >>> read_cost_matrix(path).matrix
-    ((0.0, 1.0), (5.0, 0.0))
+    ((0.0, 1.0), (4.0, 0.0))
   """
   path = Path(path)
   if not path.is_file():
