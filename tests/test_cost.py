@@ -268,9 +268,8 @@ def test_normal_offset_median_is_zero():
 
 
 # ----------------------------------------------------------------- fold_costs: references
-# fold_costs compiles once per (task, cost, shapes): the tests share n = 60
-# rows (multiclass 90) in 3 folds and a few costs, so that most calls reuse a
-# compiled program.
+# The tests share n = 60 rows (multiclass 90) in 3 folds and a few costs, so
+# that most fold_costs calls reuse a compiled program.
 
 
 def held_out_masks(n, folds, seed):
@@ -688,13 +687,18 @@ def test_regression_cost_under_jit_matches_numpy(squared):
   assert float(f(pred, y, np.zeros(25, bool))) == 0.0  # nothing included: 0, not NaN
 
 
-def test_fold_costs_is_jitted_and_float32():
-  z, y, masks = binary_outputs(0)
-  costs, decisions = fold_costs(jnp.asarray(z), jnp.asarray(y), jnp.asarray(masks),
-                                task="binary", cost=BINARY_COSTS[0])
-  assert hasattr(fold_costs, "lower")  # a jax.jit-wrapped function
-  for v in list(costs.values()) + list(decisions.values()):
-    assert v.dtype == jnp.float32 and v.shape == (3,)
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_fold_costs_under_jit_is_float32(task):
+  z, y, masks, cost = {
+      "binary": lambda: binary_outputs(0) + (BINARY_COSTS[0],),
+      "multiclass": lambda: multiclass_outputs(0) + (MULTICLASS_COST,),
+      "regression": lambda: regression_outputs(0) + (REGRESSION_COSTS[1],)}[task]()
+  args = jnp.asarray(z), jnp.asarray(y), jnp.asarray(masks)
+  eager = fold_costs(*args, task=task, cost=cost)
+  jitted = jax.jit(lambda *a: fold_costs(*a, task=task, cost=cost))(*args)
+  for got, want in zip(jax.tree.leaves(jitted), jax.tree.leaves(eager)):
+    assert got.dtype == jnp.float32 and got.shape == (3,)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 @pytest.mark.parametrize("case", ["binary", "binary-two-logits", "multiclass", "regression"])
