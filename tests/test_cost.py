@@ -217,6 +217,21 @@ def _toy(task, n=30, seed=0):
   return X, np.arange(n) % (2 if task == "binary" else 3)
 
 
+def _forbid_training(monkeypatch):
+  def no_training(*args, **kwargs):
+    raise AssertionError("compare_losses started training")
+  for name in ("train_folds", "train_one_fold", "train_ensemble_folds"):
+    monkeypatch.setattr(_folds, name, no_training)
+
+
+def test_forbid_training_catches_training(monkeypatch):
+  # The control for the test below: with a cost that fits, training starts.
+  _forbid_training(monkeypatch)
+  X, y = _toy("binary")
+  with pytest.raises(AssertionError, match="started training"):
+    experiments.compare_losses(X, y, ["bce"], folds=3, epochs=1, hidden=0, cost="fn=5,fp=1")
+
+
 @pytest.mark.parametrize("task, cost, match", [
     ("binary", "under=3,over=1", "task is binary"),
     ("binary", "fn=5,fp=1,squared", "applies to regression"),
@@ -227,10 +242,7 @@ def _toy(task, n=30, seed=0):
     ("binary", [[1.0, 0.0], [5.0, 0.0]], "each error must cost at least"),
 ])
 def test_compare_losses_rejects_bad_cost_before_training(monkeypatch, task, cost, match):
-  def no_training(*args, **kwargs):
-    raise AssertionError("compare_losses trained before checking the cost")
-  for name in ("train_folds", "train_one_fold", "train_ensemble_folds"):
-    monkeypatch.setattr(_folds, name, no_training)
+  _forbid_training(monkeypatch)
   X, y = _toy(task)
   spec = {"binary": "bce", "multiclass": "ce", "regression": "mse"}[task]
   with pytest.raises(ValueError, match=match) as e:
