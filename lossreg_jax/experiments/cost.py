@@ -178,12 +178,12 @@ def parse_cost(text: str) -> DecisionCost:
                             (regression, ("under", "over"), "regression")):
     if len(given) == 1:
       missing = pair[1] if given == [pair[0]] else pair[0]
-      raise ValueError(f"cost {text!r}: {missing} is missing (a {kind} cost needs both "
-                       f"{pair[0]} and {pair[1]}).")
+      raise ValueError(f"cost {text!r}: give both {pair[0]} and {pair[1]} ({kind}): "
+                       f"{missing} is missing.")
   if binary:
     if kinds:
-      raise ValueError(f"cost {text!r}: {kinds[0]!r} applies to regression costs "
-                       f"(under=..,over=..), not to fn and fp.")
+      raise ValueError(f"cost {text!r}: give both fn and fp (binary) without a kind: "
+                       f"{kinds[0]!r} applies to regression costs (under=..,over=..).")
     if values["fn"] + values["fp"] <= 0:
       raise ValueError(f"cost {text!r}: fn + fp must be > 0.")
     return DecisionCost(matrix=((0.0, values["fp"]), (values["fn"], 0.0)), text=text)
