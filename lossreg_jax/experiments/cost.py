@@ -170,8 +170,8 @@ def parse_cost(text: str) -> DecisionCost:
                      f"{text!r}.")
   values, kinds = {}, []
   for part in (p.strip() for p in text.split(",")):
-    if part in ("linear", "squared"):
-      kinds.append(part)
+    if part.lower() in ("linear", "squared"):
+      kinds.append(part.lower())
       continue
     key, eq, value = part.partition("=")
     key = key.strip().lower()
@@ -181,11 +181,28 @@ def parse_cost(text: str) -> DecisionCost:
     if key in values:
       raise ValueError(f"cost {text!r}: {key} is given twice.")
     values[key] = _number(key, value.strip(), text)
-  if set(values) == {"fn", "fp"} and not kinds:
+  binary = sorted(set(values) & {"fn", "fp"})
+  regression = sorted(set(values) & {"under", "over"})
+  if binary and regression:
+    raise ValueError(f"cost {text!r}: mixes binary ({', '.join(binary)}) and regression "
+                     f"({', '.join(regression)}) costs: give fn and fp, or under and over.")
+  if len(kinds) > 1:
+    raise ValueError(f"cost {text!r}: give at most one of linear or squared, got "
+                     f"{', '.join(kinds)}.")
+  for given, pair, kind in ((binary, ("fn", "fp"), "binary"),
+                            (regression, ("under", "over"), "regression")):
+    if len(given) == 1:
+      missing = pair[1] if given == [pair[0]] else pair[0]
+      raise ValueError(f"cost {text!r}: give both {pair[0]} and {pair[1]} ({kind}): "
+                       f"{missing} is missing.")
+  if binary:
+    if kinds:
+      raise ValueError(f"cost {text!r}: give both fn and fp (binary) without a kind: "
+                       f"{kinds[0]!r} applies to regression costs (under=..,over=..).")
     if values["fn"] + values["fp"] <= 0:
       raise ValueError(f"cost {text!r}: fn + fp must be > 0.")
     return DecisionCost(matrix=((0.0, values["fp"]), (values["fn"], 0.0)), text=text)
-  if set(values) == {"under", "over"} and len(kinds) <= 1:
+  if regression:
     if values["under"] <= 0 or values["over"] <= 0:
       raise ValueError(f"cost {text!r}: under and over must both be > 0 (a free mistake "
                        f"makes the best forecast infinite).")
@@ -226,14 +243,18 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
   with open(path, newline="", encoding="utf-8-sig") as f:
     rows = [[c.strip() for c in row] for row in csv.reader(f) if any(c.strip() for c in row)]
   is_number = lambda s: _try_float(s) is not None
-  if rows and not all(is_number(c) for c in rows[0][1:] or rows[0]):
+  # A header (index column) holds no number at all: a first row such as
+  # "0,x" is a matrix row with a bad cell, reported as such below. One column
+  # is never a header or an index (it would leave no cells to read).
+  if rows and len(rows[0]) > 1 and not any(is_number(c) for c in rows[0]):
     rows = rows[1:]  # a header of class names
-  if rows and all(not is_number(r[0]) for r in rows):
+  if rows and all(len(r) > 1 and not is_number(r[0]) for r in rows):
     rows = [r[1:] for r in rows]  # an index column of class names
   where = f"cost matrix {str(path)!r}"
   if not rows or any(len(r) != len(rows) for r in rows):
+    hint = "; separate the cells with commas" if rows and all(len(r) == 1 for r in rows) else ""
     raise ValueError(f"{where} must be square (rows: true class, columns: predicted), got "
-                     f"{len(rows)} rows of {sorted({len(r) for r in rows})} columns.")
+                     f"{len(rows)} rows of {sorted({len(r) for r in rows})} columns{hint}.")
   for i, r in enumerate(rows):
     for j, c in enumerate(r):
       v = _try_float(c)
