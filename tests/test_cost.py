@@ -781,3 +781,37 @@ def test_to_dict_cost_block_regression():
   assert "matrix" not in block
   # The tuned offset pushes the forecast up where under-forecasts cost more.
   assert np.all(res.decisions["mse"]["tuned"] > 0) and np.all(res.decisions["mse"]["derived"] > 0)
+
+
+def test_cost_table_pairs_every_decision_with_the_baseline_tuned(breast_cancer_with_cost):
+  # The corrected resampled t-test (Nadeau & Bengio 2003) written out with scipy.
+  res = breast_cancer_with_cost[0]
+  rows = res.cost_table()
+  assert [(r["spec"], r["metric"]) for r in rows] == [("bce", m) for m in COST_METRICS]
+  reference = res.scores["bce"]["cost_tuned"]
+  for r in rows:
+    v = res.scores["bce"][r["metric"]]
+    assert r["mean"] == pytest.approx(v.mean()) and r["std"] == pytest.approx(v.std())
+    if r["metric"] == "cost_tuned":
+      assert r["vs_baseline_tuned"] is None
+      np.testing.assert_allclose(r["value"], res.decisions["bce"]["tuned"].mean())
+      continue
+    d = v - reference
+    se = math.sqrt((1 / d.size + 1 / 2) * d.var(ddof=1))  # 3 folds: n_test/n_train = 1/2
+    t = d.mean() / se
+    test = r["vs_baseline_tuned"]
+    assert test["mean_diff"] == pytest.approx(d.mean(), abs=1e-7)
+    assert test["t"] == pytest.approx(t, rel=1e-4)
+    assert test["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), d.size - 1), rel=1e-4)
+    half = stats.t.ppf(0.975, d.size - 1) * se
+    assert test["ci_low"] == pytest.approx(d.mean() - half, rel=1e-4, abs=1e-7)
+    assert test["ci_high"] == pytest.approx(d.mean() + half, rel=1e-4, abs=1e-7)
+
+
+def test_best_decision_without_a_cost_says_what_is_missing():
+  ds = datasets.load("breast_cancer")
+  res = experiments.compare_losses(ds.X, ds.y, ["bce"], folds=3, epochs=2, hidden=0,
+                                   learning_rate=0.05)
+  assert res.cost is None and res.cost_table() == [] and "cost" not in res.to_dict()
+  with pytest.raises(ValueError, match=r"best_decision needs costs.*cost="):
+    res.best_decision()

@@ -38,7 +38,7 @@ DESCRIPTIONS = {
     "mae": "mean absolute error", "r2": "coefficient of determination",
     "pinball": "mean pinball loss at the pinball_alpha quantile",
     "under_rate": "share of targets under-predicted (prediction < target)",
-    "cost_default": "expected cost per row of the model's own decision (P(y=1) >= 0.5, "
+    "cost_default": "expected cost per row of the model's own decision (P(y=1) > 0.5, "
                     "argmax, or the prediction)",
     "cost_derived": "expected cost per row of the decision the costs imply for a "
                     "calibrated model (binary: P(y=1) >= c_fp / (c_fp + c_fn); multiclass: "

@@ -6,7 +6,7 @@ regression, a price per unit (``linear``) or per squared unit (``squared``) of
 under- and over-prediction. ``compare_losses(..., cost=...)`` scores every
 fold's held-out rows at three decisions (issue 15):
 
-- ``cost_default``: the model's own decision: P(y=1) >= 0.5 / argmax / the
+- ``cost_default``: the model's own decision: P(y=1) > 0.5 / argmax / the
   prediction itself;
 - ``cost_derived``: the decision the costs imply for a calibrated model:
   binary P(y=1) >= (C01 - C00) / ((C01 - C00) + (C10 - C11)) (Elkan 2001);

@@ -371,7 +371,7 @@ def _compare_markdown(result: ComparisonResult, context, names: list[str]) -> st
 
 
 _DECISIONS = {
-    "binary": ("P(y=1) >= 0.5", "P(y=1) >= {value}, the cost-derived threshold",
+    "binary": ("P(y=1) > 0.5", "P(y=1) >= {value}, the cost-derived threshold",
                "the threshold on P(y=1) with the lowest cost on the fold's training rows"),
     "multiclass": ("argmax", "the Bayes decision argmin_j Σ_i p_i·C[i, j]",
                    "the Bayes decision on softmax(z / T), T tuned on the fold's training rows"),

@@ -241,6 +241,8 @@ class ComparisonResult:
 
   def best_decision(self) -> tuple[str, str, float]:
     """``(spec, cost metric, mean cost)`` of the lowest mean expected cost (needs ``cost``)."""
+    if self.cost is None:
+      raise ValueError("best_decision needs costs: run compare_losses(..., cost=...).")
     best = min(self.cost_table(), key=lambda r: r["mean"])
     return best["spec"], best["metric"], best["mean"]
 
