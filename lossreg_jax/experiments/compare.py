@@ -212,7 +212,9 @@ def compare_losses(
   model's own decision), ``cost_derived`` (the decision the costs imply for a
   calibrated model, e.g. P(y=1) >= c_fp / (c_fp + c_fn)) and ``cost_tuned``
   (a threshold, temperature or offset tuned on each fold's training rows
-  only, then applied to its held-out rows); they are paired like any metric,
+  only, then applied to its held-out rows; a loss that already weighs the
+  errors, such as ``positive_weight``, is corrected twice by the derived
+  decision); they are paired like any metric,
   and ``ComparisonResult.decisions`` holds each fold's derived and tuned
   decision.
 

@@ -397,7 +397,10 @@ def _cost_markdown(result: ComparisonResult) -> list[str]:
            f"Costs: {cost.describe()} (`{cost.label}`). Expected cost per held-out row, mean "
            f"± std over folds, at three decisions: **default** = {default}; "
            f"**cost-derived** = {derived} (right for a calibrated model); **tuned** = "
-           f"{tuned} (never its held-out rows), then applied to its held-out rows.", "",
+           f"{tuned} (never its held-out rows), then applied to its held-out rows. A loss "
+           f"that already weighs the errors (`positive_weight`, `asymmetric`) has moved its "
+           f"outputs; the cost-derived decision moves them again, so its default decision "
+           f"is the one to read.", "",
            f"The last column compares each row with the baseline `{result.baseline}` at its "
            f"tuned decision, fold by fold (mean difference [{result.settings.get('confidence', 0.95):.0%}"
            f" CI], corrected resampled t-test; negative = cheaper): does a different loss "
