@@ -119,6 +119,10 @@ def test_parse_cost_rejects_non_text(bad):
     "neg,0,1\npos,5,0\n",                # index column only
     " 0 , 1 \r\n\r\n 5 , 0 \r\n",        # spaces, CRLF and a blank line
     "\ufeff0,1\n5,0\n",                  # a byte-order mark (Excel)
+    "0,1\n0,1\n5,0\n",                    # the class ids as a header (one row too many)
+    "0,0,1\n1,5,0\n",                     # the class ids as an index (one column too many)
+    ",0,1\n0,0,1\n1,5,0\n",               # both, with an empty corner
+    "true/pred,0,1\n0,0,1\n1,5,0\n",
 ])
 def test_read_cost_matrix_layouts(tmp_path, content):
   path = tmp_path / "cost.csv"
@@ -135,6 +139,19 @@ def test_read_cost_matrix_multiclass(tmp_path):
       f"{n},{','.join(f'{v:g}' for v in row)}\n" for n, row in zip("abc", expected)))
   np.testing.assert_array_equal(read_cost_matrix(str(path)).matrix, expected)
   read_cost_matrix(path).check("multiclass", 3)
+
+
+def test_read_cost_matrix_digit_class_ids_as_names(tmp_path):
+  # Ten digit classes named by their ids: a header and an index of 0..9.
+  expected = np.ones((10, 10)) - np.eye(10)
+  expected[9, 4] = expected[4, 9] = 7.0
+  path = tmp_path / "digits.csv"
+  path.write_text("," + ",".join(map(str, range(10))) + "\n" + "".join(
+      f"{i}," + ",".join(f"{v:g}" for v in row) + "\n" for i, row in enumerate(expected)))
+  np.testing.assert_array_equal(read_cost_matrix(path).matrix, expected)
+  # A square file of numbers is the matrix itself, even when its first row reads 0, 1, 2.
+  path.write_text("0,1,2\n1,0,1\n2,1,0\n")
+  np.testing.assert_array_equal(read_cost_matrix(path).matrix, [[0, 1, 2], [1, 0, 1], [2, 1, 0]])
 
 
 @pytest.mark.parametrize("content, match", [

@@ -216,7 +216,9 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
   """Reads a ``(C, C)`` cost matrix from a CSV file: rows true class, columns predicted.
 
   Cells are numbers; a first row and a first column of class names are
-  allowed (and skipped) when they are not numbers.
+  allowed (and skipped): words, or the ids ``0..C-1`` (a file with one row,
+  resp. one column, more than columns, resp. rows; a square file of numbers
+  is always the matrix itself).
 
   Args:
     path: The CSV file.
@@ -242,14 +244,7 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
     raise FileNotFoundError(f"cost matrix file {str(path)!r} does not exist.")
   with open(path, newline="", encoding="utf-8-sig") as f:
     rows = [[c.strip() for c in row] for row in csv.reader(f) if any(c.strip() for c in row)]
-  is_number = lambda s: _try_float(s) is not None
-  # A header (index column) holds no number at all: a first row such as
-  # "0,x" is a matrix row with a bad cell, reported as such below. One column
-  # is never a header or an index (it would leave no cells to read).
-  if rows and len(rows[0]) > 1 and not any(is_number(c) for c in rows[0]):
-    rows = rows[1:]  # a header of class names
-  if rows and all(len(r) > 1 and not is_number(r[0]) for r in rows):
-    rows = [r[1:] for r in rows]  # an index column of class names
+  rows = _strip_class_names(rows)
   where = f"cost matrix {str(path)!r}"
   if not rows or any(len(r) != len(rows) for r in rows):
     hint = "; separate the cells with commas" if rows and all(len(r) == 1 for r in rows) else ""
@@ -268,6 +263,32 @@ def read_cost_matrix(path: str | Path, *, allow_diagonal: bool = False) -> Decis
                      f"{np.diag(m).tolist()}; pass allow_diagonal=True "
                      f"(--allow-cost-diagonal) if you mean it.")
   return DecisionCost(matrix=tuple(map(tuple, m.tolist())), text=str(path))
+
+
+def _strip_class_names(rows: list[list[str]]) -> list[list[str]]:
+  """Drops a header row and an index column of class names, if the file has them.
+
+  Names are words, or the class ids ``0, 1, ..., C-1`` themselves when the
+  shape says they are names (one row, resp. one column, more than a square
+  matrix), so a square file of numbers is always read as the matrix. A first
+  row such as ``0,x`` is a matrix row with a bad cell, reported as such
+  later. One column is never a header or an index (it would leave no cells).
+  """
+  is_number = lambda s: _try_float(s) is not None
+  ids = lambda cells: cells == [str(i) for i in range(len(cells))]
+  if not rows or len(rows[0]) < 2:
+    return rows
+  head, body = rows[0], rows[1:]
+  if (not any(is_number(c) for c in head)
+      or (ids(head) and len(body) == len(head) and all(len(r) == len(head) for r in body))
+      or (not is_number(head[0]) and ids(head[1:]) and len(body) == len(head) - 1
+          and all(len(r) == len(head) for r in body))):
+    rows = body  # a header of class names
+  if rows and all(len(r) > 1 for r in rows) and (
+      all(not is_number(r[0]) for r in rows)
+      or (ids([r[0] for r in rows]) and all(len(r) == len(rows) + 1 for r in rows))):
+    rows = [r[1:] for r in rows]  # an index column of class names
+  return rows
 
 
 def _try_float(s: str) -> float | None:
