@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossreg_jax import metrics
+from lossreg_jax import losses, metrics
 
 __all__ = ["COST_METRICS", "TEMPERATURES", "DecisionCost", "parse_cost", "read_cost_matrix"]
 
@@ -330,11 +330,16 @@ def normal_offset(tau: float, squared: bool) -> float:
 
 
 def regression_cost(pred, y, *, under, over, squared, where=None):
-  """Mean cost per included row of predictions ``pred`` for targets ``y``."""
-  r = y - pred  # > 0: under-predicted
-  e = jnp.where(r > 0, under * r, -over * r) * (jnp.abs(r) if squared else 1.0)
-  w = jnp.ones_like(e) if where is None else where.astype(e.dtype)
-  return jnp.sum(w * e) / jnp.maximum(jnp.sum(w), 1.0)
+  """Mean cost per included row of predictions ``pred`` for targets ``y``; 0 for none.
+
+  The squared cost is ``losses.asymmetric_squared_error``; the linear one is
+  ``(under + over)`` times the pinball loss at ``τ = under / (under + over)``.
+  """
+  if squared:
+    return losses.asymmetric_squared_error(pred, y, under_weight=under, over_weight=over,
+                                           where=where)
+  return (under + over) * losses.quantile_loss(pred, y, quantile=under / (under + over),
+                                               where=where)
 
 
 def _train_offset(r, train, tau, squared):
