@@ -408,7 +408,8 @@ def _cost_markdown(result: ComparisonResult) -> list[str]:
            f"| spec | decision | expected cost | {unit} (mean ± std) | vs `{result.baseline}` "
            f"tuned |", "|---|---|---|---|---|"]
   names = dict(zip(COST_METRICS, ("default", "cost-derived", "tuned")))
-  for r in result.cost_table():
+  table = result.cost_table()
+  for r in table:
     value = "" if r["value"] is None else f"{r['value']:.3g} ± {r['value_std']:.2g}"
     t = r["vs_baseline_tuned"]
     vs = "(reference)" if t is None else (
@@ -418,7 +419,7 @@ def _cost_markdown(result: ComparisonResult) -> list[str]:
     lines.append(f"| `{r['spec']}` | {names[r['metric']]} | {fmt(r['mean'])} ± "
                  f"{fmt(r['std'])} | {value} | {vs} |")
   spec, metric, value = result.best_decision()
-  best = next(r for r in result.cost_table() if (r["spec"], r["metric"]) == (spec, metric))
+  best = next(r for r in table if (r["spec"], r["metric"]) == (spec, metric))
   t = best["vs_baseline_tuned"]
   verdict = "" if t is None else (
       f"; its difference to `{result.baseline}` tuned is {fmt(t['mean_diff'], sign=True)} "

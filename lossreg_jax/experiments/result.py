@@ -223,28 +223,30 @@ class ComparisonResult:
     from lossreg_jax.experiments.stats import corrected_resampled_ttest
     reference = self.scores[self.baseline]["cost_tuned"]
     ratio = self.settings.get("test_train_ratio", 1 / (self.settings["folds"] - 1))
-    confidence = self.settings.get("confidence", 0.95)
+    cells = [(s, m, decision) for s in self.specs
+             for m, decision in zip(COST_METRICS, (None, "derived", "tuned"))]
+    # Every row's test at once: differences shaped (rows, folds).
+    tests = [np.asarray(v) for v in corrected_resampled_ttest(
+        np.stack([self.scores[s][m] - reference for s, m, _ in cells]),
+        test_train_ratio=ratio, confidence=self.settings.get("confidence", 0.95))]
     rows = []
-    for s in self.specs:
-      for m, decision in zip(COST_METRICS, (None, "derived", "tuned")):
-        v = np.asarray(self.scores[s][m], np.float64)
-        test = None
-        if not (s == self.baseline and m == "cost_tuned"):
-          test = dict(zip(PAIRED_KEYS, (float(x) for x in corrected_resampled_ttest(
-              v - reference, test_train_ratio=ratio, confidence=confidence))))
-        chosen = None if decision is None else np.asarray(self.decisions[s][decision])
-        rows.append({"spec": s, "metric": m, "mean": float(v.mean()), "std": float(v.std()),
-                     "value": None if chosen is None else float(chosen.mean()),
-                     "value_std": None if chosen is None else float(chosen.std()),
-                     "vs_baseline_tuned": test})
+    for i, (s, m, decision) in enumerate(cells):
+      v = np.asarray(self.scores[s][m], np.float64)
+      chosen = None if decision is None else np.asarray(self.decisions[s][decision])
+      rows.append({"spec": s, "metric": m, "mean": float(v.mean()), "std": float(v.std()),
+                   "value": None if chosen is None else float(chosen.mean()),
+                   "value_std": None if chosen is None else float(chosen.std()),
+                   "vs_baseline_tuned": None if (s, m) == (self.baseline, "cost_tuned")
+                   else {k: float(t[i]) for k, t in zip(PAIRED_KEYS, tests)}})
     return rows
 
   def best_decision(self) -> tuple[str, str, float]:
     """``(spec, cost metric, mean cost)`` of the lowest mean expected cost (needs ``cost``)."""
     if self.cost is None:
       raise ValueError("best_decision needs costs: run compare_losses(..., cost=...).")
-    best = min(self.cost_table(), key=lambda r: r["mean"])
-    return best["spec"], best["metric"], best["mean"]
+    summary = self.summary()
+    return min(((s, m, summary[s][m][0]) for s in self.specs for m in COST_METRICS),
+               key=lambda row: row[2])
 
   def to_dict(self) -> dict:
     """A JSON-ready dictionary: settings, per-fold scores, paired tests, curves.
