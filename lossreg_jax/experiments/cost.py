@@ -299,7 +299,7 @@ def _try_float(s: str) -> float | None:
 
 
 def as_decision_cost(cost) -> DecisionCost:
-  """``cost`` argument of ``compare_losses`` -> :class:`DecisionCost`."""
+  """``cost`` argument of ``compare_losses`` -> :class:`DecisionCost` (values: ``check``)."""
   if isinstance(cost, DecisionCost):
     return cost
   if isinstance(cost, str):
@@ -308,8 +308,6 @@ def as_decision_cost(cost) -> DecisionCost:
   if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 2:
     raise ValueError(f"cost must be a spec string, a DecisionCost or a square (C, C) cost "
                      f"matrix, got shape {m.shape}.")
-  if not np.all(np.isfinite(m)) or np.any(m < 0):
-    raise ValueError(f"cost matrix must be finite and >= 0, got {m.tolist()}.")
   return DecisionCost(matrix=tuple(map(tuple, m.tolist())))
 
 
