@@ -550,9 +550,14 @@ class _Interrupt:
 
 
 def _mid_line() -> bool:
-  """Whether a progress bar may have left stderr mid-line (it is a terminal)."""
+  """Whether a progress bar may have left stderr mid-line.
+
+  True on a terminal, and wherever a tqdm bar is open: a bar written to a pipe
+  ends its line with ``\r``, not a newline, so the message would join it.
+  """
+  tqdm = sys.modules.get("tqdm")
   try:
-    return sys.stderr.isatty()
+    return sys.stderr.isatty() or bool(tqdm is not None and tqdm.tqdm._instances)
   except Exception:  # noqa: BLE001
     return False
 

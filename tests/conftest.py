@@ -3,10 +3,13 @@
 Implicit rank promotion is an error everywhere in the suite, so a loss that
 silently broadcasts ``(n,)`` against ``(n, 1)`` fails loudly. The default float
 is float32, as for users; tests that compare with scikit-learn in float64 use the
-``x64`` fixture.
+``x64`` fixture. XLA compiles with the suite's fast-compile flags
+(``compile_settings.py``, imported before JAX starts a backend).
 """
 
 import os
+
+import compile_settings  # noqa: F401  (appends the suite's XLA_FLAGS)
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # In-process CLI tests must not write the user's persistent compilation cache.
@@ -20,7 +23,10 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # Scripts that tests run in their own process (they set process-wide JAX flags
 # such as the simulated device count and x64): never import them here, not even
 # for --doctest-modules.
-collect_ignore = ["sharding_cases.py", "linear_sharding_cases.py", "distributed_cases.py"]
+collect_ignore = [
+    "sharding_cases.py", "linear_sharding_cases.py", "distributed_cases.py", "compile_settings.py",
+    "compile_parity_cases.py",
+]
 
 
 @pytest.fixture

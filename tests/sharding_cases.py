@@ -11,7 +11,9 @@ import json
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+# Appended: the suite's compile flags (tests/compile_settings.py) come in XLA_FLAGS.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=4").strip()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

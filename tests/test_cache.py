@@ -112,6 +112,7 @@ def _compare_process(cache: Path, out: Path, *extra: str) -> dict:
   return json.loads((out / "results.json").read_text())["context"]
 
 
+@pytest.mark.slow
 def test_second_compare_process_finds_cache_entries(tmp_path):
   cache = tmp_path / "cache"
   first = _compare_process(cache, tmp_path / "run1")

@@ -19,6 +19,7 @@ def run(capsys, *argv):
   return code, out, err
 
 
+@pytest.mark.slow
 def test_module_help_in_a_subprocess():
   proc = subprocess.run([sys.executable, "-m", "lossreg_jax", "--help"], capture_output=True,
                         text=True, timeout=120)

@@ -63,6 +63,7 @@ def _one_error_line(proc, command, pattern):
   assert pattern in lines[0], (pattern, lines[0])
 
 
+@pytest.mark.slow
 def test_usage_faults(tmp_path, capsys, monkeypatch):
   (tmp_path / "afile").write_text("keep me\n")
   (tmp_path / "dir_report" / "report.md").mkdir(parents=True)
@@ -122,6 +123,7 @@ def test_usage_faults(tmp_path, capsys, monkeypatch):
   assert not (tmp_path / "lossreg_out").exists()  # nothing ran far enough to write
 
 
+@pytest.mark.slow
 def test_version_and_check_out(tmp_path):
   version, check = _run_all([
       ["--version"],
@@ -153,6 +155,7 @@ def _start_announcing(argv, cwd):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_sigint_during_training_exits_130_with_one_line(tmp_path):
   argv = ["compare", "--loss", "bce", "--loss", "hinge", "--folds", "2", "--epochs", "300",
           "--hidden", "4", "--quiet"]
@@ -174,6 +177,7 @@ def test_sigint_during_training_exits_130_with_one_line(tmp_path):
     _assert_previous_intact(folder)
 
 
+@pytest.mark.slow
 def test_sigint_through_the_module_entry_point(tmp_path):
   # `python -m lossreg_jax` as a user runs it: interrupt once the status line
   # says the command has started (with progress bars on).

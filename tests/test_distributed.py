@@ -46,6 +46,7 @@ def _max_abs_diff(a, b):
   return float(np.max(np.abs(a - b), initial=0.0))
 
 
+@pytest.mark.slow
 def test_two_processes_with_two_devices_each_read_half_the_rows(runs):
   multi, single = runs
   assert [r["process_index"] for r in multi] == [0, 1]
@@ -69,6 +70,7 @@ def _contract_losses():
   return names
 
 
+@pytest.mark.slow
 def test_every_loss_with_the_reduction_contract_is_compared(runs):
   _, single = runs
   for red in ("mean", "weighted_mean"):
@@ -76,6 +78,7 @@ def test_every_loss_with_the_reduction_contract_is_compared(runs):
     assert not missing, (red, missing)
 
 
+@pytest.mark.slow
 def test_loss_values_and_gradients_equal_the_single_process_run(runs):
   multi, single = runs
   for r in multi:
@@ -89,6 +92,7 @@ def test_loss_values_and_gradients_equal_the_single_process_run(runs):
       assert _max_abs_diff(got_grad, grad) <= 2e-6 * gscale, name
 
 
+@pytest.mark.slow
 def test_a_mean_of_per_process_means_would_have_been_caught(runs):
   # The comparison above has teeth: averaging each process's own weighted mean
   # (what a per-host loss followed by a plain average does) is far off.
@@ -98,6 +102,7 @@ def test_a_mean_of_per_process_means_would_have_been_caught(runs):
   assert abs(wrong - right) > 1e-3 * abs(right), (wrong, right)
 
 
+@pytest.mark.slow
 def test_metrics_of_process_local_predictions_equal_the_single_process_run(runs):
   multi, single = runs
   assert len(single["metrics"]) >= 15
@@ -106,6 +111,7 @@ def test_metrics_of_process_local_predictions_equal_the_single_process_run(runs)
       assert _max_abs_diff(r["metrics"][name], value) <= 2e-6 * max(1.0, np.max(np.abs(value))), name
 
 
+@pytest.mark.slow
 def test_data_parallel_train_step_gives_the_single_process_parameters(runs):
   multi, single = runs
   curve = single["train"]["loss_curve"]
@@ -117,6 +123,7 @@ def test_data_parallel_train_step_gives_the_single_process_parameters(runs):
     assert _max_abs_diff(r["train"]["loss_curve"], curve) <= 1e-5
 
 
+@pytest.mark.slow
 def test_elastic_net_cv_over_four_devices_of_two_processes_picks_the_same_alpha(runs):
   multi, single = runs
   ref = single["cv"]
@@ -140,6 +147,7 @@ def _script(tmp_path, body):
   return path
 
 
+@pytest.mark.slow
 def test_a_dying_process_stops_the_job_and_reports_its_stderr(tmp_path):
   # Process 1 dies while process 0 waits for it in a collective. Without
   # initialize's exit_on_error process 1 would wait at JAX's shutdown barrier
@@ -161,6 +169,7 @@ def test_a_dying_process_stops_the_job_and_reports_its_stderr(tmp_path):
   assert "went past the barrier" not in info.value.stdout[0]
 
 
+@pytest.mark.slow
 def test_a_job_past_its_timeout_is_stopped(tmp_path):
   script = _script(tmp_path, "import time\ntime.sleep(600)\n")
   with pytest.raises(distributed.ProcessFailedError, match="still running after timeout") as info:
@@ -168,6 +177,7 @@ def test_a_job_past_its_timeout_is_stopped(tmp_path):
   assert info.value.process_index is None
 
 
+@pytest.mark.slow
 def test_module_entry_point_runs_every_process_and_fails_loudly(tmp_path):
   ok = tmp_path / "ok.py"
   ok.write_text("import os, sys\nprint('rank', os.environ['JAX_PROCESS_ID'], 'of', "

@@ -19,6 +19,7 @@ import pytest
 from jax.sharding import Mesh
 
 from lossreg_jax import linear
+from compile_settings import with_xla_flags
 
 SCRIPT = pathlib.Path(__file__).with_name("linear_sharding_cases.py")
 N_DEVICES, N_FOLDS, N_FEATURES = 4, 5, 10  # diabetes: 10 features, cv=5
@@ -26,7 +27,7 @@ N_DEVICES, N_FOLDS, N_FEATURES = 4, 5, 10  # diabetes: 10 features, cv=5
 
 @pytest.fixture(scope="module")
 def results():
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={N_DEVICES}",
+  env = dict(with_xla_flags(os.environ, f"--xla_force_host_platform_device_count={N_DEVICES}"),
              JAX_PLATFORMS="cpu")
   proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True,
                         env=env, timeout=600, check=False)
@@ -39,6 +40,7 @@ def results():
   return rows
 
 
+@pytest.mark.slow
 def test_sharded_equals_unsharded(results):
   for row in results:
     diff, scale = row["abs_diff"], row["scale"]
@@ -48,11 +50,13 @@ def test_sharded_equals_unsharded(results):
       assert diff[field] <= 1e-12 * max(1.0, scale[field]), (field, row)
 
 
+@pytest.mark.slow
 def test_results_live_on_all_devices(results):
   for row in results:
     assert set(row["devices_per_field"].values()) == {N_DEVICES}, row
 
 
+@pytest.mark.slow
 def test_solver_loop_runs_on_a_per_device_share(results):
   # In the compiled SPMD program the solver's loop state is (folds + 1,
   # padded grid / devices, features) on each device; the full grid axis never

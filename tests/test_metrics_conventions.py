@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from lossreg_jax import metrics
+from compile_settings import with_xla_flags
 
 N = 16
 
@@ -156,8 +157,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sharded_batch_gives_the_unsharded_values():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+  env = dict(with_xla_flags(os.environ, "--xla_force_host_platform_device_count=4"),
              JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join(sys.path))
   proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
                         env=env, timeout=600, check=False)

@@ -15,12 +15,14 @@ import sys
 
 import pytest
 
+from compile_settings import with_xla_flags
+
 SCRIPT = pathlib.Path(__file__).with_name("sharding_cases.py")
 
 
 @pytest.fixture(scope="module")
 def results():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+  env = dict(with_xla_flags(os.environ, "--xla_force_host_platform_device_count=4"),
              JAX_PLATFORMS="cpu")
   proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True,
                         env=env, timeout=600, check=False)
@@ -30,12 +32,14 @@ def results():
   return rows
 
 
+@pytest.mark.slow
 def test_every_case_ran_on_four_shards(results):
   errors = [r for r in results if "error" in r]
   assert not errors, errors
   assert all(r["shards"] == 4 for r in results)
 
 
+@pytest.mark.slow
 def test_sharded_equals_unsharded(results):
   bad = [r for r in results if "error" not in r and r["diff"] > 1e-5 * r["scale"]]
   assert not bad, bad
