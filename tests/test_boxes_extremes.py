@@ -220,6 +220,7 @@ def test_half_precision_extremes_are_finite_and_keep_dtype(dtype):
     assert _in_range(name, np.minimum(np.asarray(each[name], np.float32), SUP[name] - 1e-6)), name
 
 
+@pytest.mark.slow
 def test_half_precision_gradient_saturates_and_float32_keeps_forward_mode():
   # Two identical zero-width boxes: the eps-guarded IoU changes at ~1 / eps there.
   box = jnp.array([[0.0, 0.0, 0.0, 2.0]])

@@ -112,6 +112,7 @@ def test_loss_minimal_away_from_the_target_fails():
   assert ce["loss_at_better"] < ce["loss_at_perfect"]
 
 
+@pytest.mark.slow
 def test_binary_and_multiclass_tasks():
   ok = checks.check_loss(optax.sigmoid_binary_cross_entropy, task="binary", num_samples=N)
   assert ok.passed, str(ok)

@@ -34,6 +34,7 @@ def test_every_subcommand_help_has_an_example(capsys, command):
   assert code == 0 and "examples:" in out and f"lossreg-jax {command}" in out
 
 
+@pytest.mark.slow
 def test_compare_writes_report(capsys, tmp_path):
   out_dir = tmp_path / "report"
   code, out, err = run(capsys, "compare", "--loss", "bce", "--loss", "hinge+l1:1e-3",
@@ -52,6 +53,7 @@ def test_compare_writes_report(capsys, tmp_path):
   assert "| `bce` |" in (out_dir / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_compare_macrodata_regression_defaults(capsys, tmp_path):
   # The financial case from the command line: next-quarter GDP growth, MSE vs asymmetric.
   code, out, err = run(capsys, "compare", "--dataset", "macrodata", *FAST, "--out",
@@ -66,6 +68,7 @@ def test_compare_macrodata_regression_defaults(capsys, tmp_path):
   assert "--dataset macrodata" in data["context"]["command"]
 
 
+@pytest.mark.slow
 def test_compare_digits_multiclass_defaults(capsys, tmp_path):
   code, out, err = run(capsys, "compare", "--dataset", "digits", "--folds", "3", "--epochs",
                        "1", "--hidden", "4", "--learning-rate", "0.05", "--out", str(tmp_path),
@@ -75,6 +78,7 @@ def test_compare_digits_multiclass_defaults(capsys, tmp_path):
   assert (tmp_path / "confusion.png").is_file() and not (tmp_path / "roc_pr.png").exists()
 
 
+@pytest.mark.slow
 def test_compare_repeats_paired_intervals(capsys, tmp_path):
   code, out, err = run(capsys, "compare", "--dataset", "breast_cancer", "--repeats", "3",
                        *FAST, "--out", str(tmp_path), "--quiet")
@@ -151,6 +155,7 @@ def test_bad_csv_exits_nonzero_with_message(capsys, tmp_path, case):
   assert re.search(message, err), err
 
 
+@pytest.mark.slow
 def test_csv_compare_and_drop_missing(capsys, tmp_path):
   rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(40)]
   rows[5] = "1,,0"
@@ -163,6 +168,7 @@ def test_csv_compare_and_drop_missing(capsys, tmp_path):
   assert "39 rows" in err and "bce:positive_weight=2" in out
 
 
+@pytest.mark.slow
 def test_path_writes_plots_and_compares_with_sklearn(capsys, tmp_path):
   code, out, err = run(capsys, "path", "--n-alphas", "12", "--cv", "3", "--vs-sklearn",
                        "--out", str(tmp_path), "--quiet")
@@ -225,6 +231,7 @@ def test_bench_finds_the_source_checkout():
   assert module is not None and callable(module.main)
 
 
+@pytest.mark.slow
 def test_compare_csv_task_override_reads_the_target_as_numbers(capsys, tmp_path):
   # An integer-valued target read as classes by default; --task regression keeps its values.
   rows = ["a,b,score"] + [f"{i % 7},{(i * 3) % 5},{10 * (i % 4) + 5}" for i in range(40)]

@@ -24,6 +24,7 @@ def _cost_rows(report: str) -> list[list[str]]:
           if line.startswith("| `")]
 
 
+@pytest.mark.slow
 def test_compare_cost_binary_default_data(capsys, tmp_path):
   out_dir = tmp_path / "report"
   code, out, err = run(capsys, "compare", "--cost", "fn=5,fp=1", *FAST, "--out",
@@ -65,6 +66,7 @@ def test_compare_cost_binary_default_data(capsys, tmp_path):
   assert "--cost fn=5,fp=1" in data["context"]["command"]
 
 
+@pytest.mark.slow
 def test_compare_cost_matrix_multiclass(capsys, tmp_path):
   matrix = tmp_path / "costs.csv"
   matrix.write_text("true/predicted,class_0,class_1,class_2\nclass_0,0,1,5\nclass_1,1,0,1\n"
@@ -82,6 +84,7 @@ def test_compare_cost_matrix_multiclass(capsys, tmp_path):
   assert all(d == 1.0 for d in data["cost"]["decisions"]["ce"]["derived"])
 
 
+@pytest.mark.slow
 def test_compare_cost_regression_squared(capsys, tmp_path):
   out_dir = tmp_path / "report"
   code, out, err = run(capsys, "compare", "--dataset", "diabetes", "--cost",

@@ -197,6 +197,21 @@ def test_sigint_through_the_module_entry_point(tmp_path):
   _assert_previous_intact(folder)
 
 
+
+def test_interrupt_line_starts_a_new_line_after_an_open_progress_bar(monkeypatch):
+  # A tqdm bar on a pipe ends its line with "\r": the interrupt message must not
+  # join it (seen once compilation got fast enough for the bar to be up in 1 s).
+  from tqdm.auto import tqdm
+  monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+  assert not cli._mid_line()
+  bar = tqdm(range(3), file=sys.stderr, disable=False)
+  try:
+    assert cli._mid_line()
+  finally:
+    bar.close()
+  assert not cli._mid_line()
+
+
 # ------------------------------------------------------------ in-process writes
 
 
@@ -233,6 +248,7 @@ def test_interrupted_write_leaves_the_previous_report(tmp_path, monkeypatch, com
   assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+@pytest.mark.slow
 def test_a_new_report_replaces_the_old_one_as_a_set(tmp_path, comparison, path_result):
   folder = tmp_path / "out"
   experiments.write_report(path_result, folder)
@@ -334,6 +350,7 @@ def test_sigint_during_the_swap_is_held_until_the_new_report_is_in_place(tmp_pat
   assert (folder / "report.md").read_text() == "new"
 
 
+@pytest.mark.slow
 def test_csv_with_text_columns_and_column_options(capsys, tmp_path):
   # pandas reads the file; a text column is one-hot encoded, --drop / --features choose.
   rows = ["id,size,colour,price"] + [

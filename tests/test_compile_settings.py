@@ -49,6 +49,7 @@ def test_the_suite_runs_with_the_fast_flags():
   assert compile_settings.with_xla_flags({}, "--b")["XLA_FLAGS"] == "--b"
 
 
+@pytest.mark.slow
 def test_results_equal_xla_default_pipeline():
   proc = subprocess.Popen([sys.executable, str(SCRIPT)], env=_default_xla_env(),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

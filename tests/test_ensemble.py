@@ -58,6 +58,7 @@ def test_stacked_members_equal_models_built_alone():
     jax.tree.map(np.testing.assert_array_equal, got, nnx.state(alone, nnx.Param))
 
 
+@pytest.mark.slow
 def test_each_member_trains_as_it_would_alone():
   """The vmapped program's member m == fit() of member m alone with weights W[m].
 
@@ -112,6 +113,7 @@ def test_predict_averages_member_probabilities_under_jit():
   assert binary.shape == (N,)
 
 
+@pytest.mark.slow
 def test_bagged_ensemble_on_wine_held_out_log_loss():
   data = datasets.load("wine")
   X = np.asarray(data.X)

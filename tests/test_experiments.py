@@ -73,6 +73,7 @@ def test_parse_spec_errors(text, message):
 # ------------------------------------------------------------ compare_losses
 
 
+@pytest.mark.slow
 def test_compare_vmapped_folds_equal_loop():
   X, y = toy_binary(n=60, d=3, seed=1)
   y = y.astype(jnp.int32)
@@ -114,6 +115,7 @@ def test_compare_scores_and_summary():
     np.testing.assert_allclose(per_fold, res.scores[spec]["accuracy"], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_compare_multiclass_and_task_errors():
   ds = datasets.load("wine")
   res = experiments.compare_losses(ds.X, ds.y, ["ce", "ce:label_smoothing=0.1"], folds=3,
@@ -413,6 +415,7 @@ def test_regression_report_has_predictions_plot(tmp_path):
   assert data["higher_is_better"]["r2"] is True and data["higher_is_better"]["mse"] is False
 
 
+@pytest.mark.slow
 def test_path_report_warns_when_alpha_is_at_the_grid_edge(tmp_path):
   ds = datasets.load("diabetes")
   res = experiments.regularization_path(ds.X, ds.y, n_alphas=3, eps=0.5, cv=3)
@@ -521,6 +524,7 @@ def test_average_members_is_the_mean_probability():
                              z.mean(axis=1), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_ensemble_predictions_are_the_average_of_its_members_run_one_by_one():
   from lossreg_jax.experiments import _folds, compare
   X, y = _ensemble_data()

@@ -1,5 +1,8 @@
 """Tests for lossreg_jax.linear against scikit-learn (float64, tight tolerances)."""
 
+import subprocess
+import sys
+import textwrap
 from functools import partial
 
 import jax
@@ -92,6 +95,34 @@ def test_ridge_rank_deficient_float32_is_finite():
   assert fit.coef.dtype == jnp.float32 and np.all(np.isfinite(fit.coef))
   ref = sklm.LinearRegression().fit(X.astype(np.float64), y)
   np.testing.assert_allclose(X @ fit.coef + fit.intercept, ref.predict(X), rtol=1e-3, atol=1e-3)
+
+
+_RIDGE_SWEEP = textwrap.dedent("""
+    import jax, jax.numpy as jnp, numpy as np
+    from lossreg_jax import linear
+    rng = np.random.default_rng(0)
+    X = jnp.asarray(rng.standard_normal((300, 64)), jnp.float32)
+    y = jnp.asarray(rng.standard_normal(300), jnp.float32)
+    sweep = jax.jit(jax.vmap(lambda a: linear.ridge(X, y, alpha=a)))
+    grid = jnp.concatenate([jnp.zeros(1), jnp.logspace(-2, 4, 60)])
+    for i in range(60):
+      sweep(grid + i * 1e-9).coef.block_until_ready()
+    print("done")
+""")
+
+
+@pytest.mark.slow
+def test_vmapped_ridge_does_not_deadlock_the_cpu_thread_pool():
+  # Under vmap both branches of ridge's cond run: a batched Cholesky and a
+  # batched SVD. Run at once they deadlocked XLA's 2-thread CPU pool (notebook
+  # 03 hung in about 1 run in 10; this sweep, the notebook's sizes, hung within
+  # 60 calls in 9 of 11 tries). _solvers.after orders them.
+  try:
+    proc = subprocess.run([sys.executable, "-c", _RIDGE_SWEEP], capture_output=True, text=True,
+                          timeout=90, check=False)
+  except subprocess.TimeoutExpired:
+    pytest.fail("60 vmapped ridge sweeps did not finish in 90 s: the thread-pool deadlock")
+  assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr[-3000:]
 
 
 def test_ridge_regular_problem_is_the_plain_cholesky_solve(x64):

@@ -72,6 +72,7 @@ def _cases(d):
   }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float16, jnp.bfloat16])
 def test_strict_dtype_promotion_and_closed_over_jit(dtype):
   d = _inputs(dtype)

@@ -61,6 +61,7 @@ def test_spec_errors_name_the_problem(spec, message):
     experiments.parse_multitask_spec(spec)
 
 
+@pytest.mark.slow
 def test_per_fold_metrics_equal_a_recomputation_from_held_out_predictions(shapes, result):
   _, classes, boxes = shapes
   masks = result.test_masks
@@ -78,6 +79,7 @@ def test_per_fold_metrics_equal_a_recomputation_from_held_out_predictions(shapes
     assert np.all(np.isfinite(result.train_loss[spec]))
 
 
+@pytest.mark.slow
 def test_training_beats_the_mean_box_and_learns_log_variances(shapes, result):
   _, _, boxes = shapes
   baseline = np.mean(_numpy_iou_cxcywh(np.broadcast_to(boxes.mean(0), boxes.shape), boxes))
@@ -89,6 +91,7 @@ def test_training_beats_the_mean_box_and_learns_log_variances(shapes, result):
   assert result.log_vars["ce+smooth_l1+giou"] == {}
 
 
+@pytest.mark.slow
 def test_result_renders(result):
   table = result.table()
   assert "accuracy" in table and "mean_iou" in table and " ± " in table

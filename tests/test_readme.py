@@ -5,6 +5,8 @@ from __future__ import annotations
 import pathlib
 import re
 
+import pytest
+
 README = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
 
 
@@ -17,6 +19,7 @@ def test_readme_opens_with_exactly_two_commands():
   assert "-m pytest -n 2 -q" in ci and "-m pytest -n 2 -q" in first_block[1]
 
 
+@pytest.mark.slow
 def test_python_examples_run(capsys):
   blocks = re.findall(r"```python\n(.*?)```", README, re.S)
   assert blocks

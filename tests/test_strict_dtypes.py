@@ -143,6 +143,7 @@ def test_every_public_loss_is_covered():
   assert set(LOSS_CASES) | NOT_DIFFERENTIABLE == set(losses.__all__)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
 def test_losses_value_and_grad_keep_dtype_under_strict(dtype):
   inputs = _inputs(dtype)

@@ -188,6 +188,7 @@ class TwoHead(nnx.Module):
     return {"cls": self.cls(h), "box": self.box(h), "id": inputs["id"]}
 
 
+@pytest.mark.slow
 def test_fit_pytree_inputs_and_dict_targets_two_heads():
   rng = np.random.default_rng(5)
   n = 40

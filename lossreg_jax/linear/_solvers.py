@@ -357,6 +357,22 @@ def cholesky_solve(a, b):
   return solve, singular
 
 
+def after(x, done):
+  """``x``, made to depend on ``done``: XLA computes what uses it after ``done``.
+
+  Under ``vmap`` ``lax.cond`` runs both branches, and two batched LAPACK calls
+  running at once (Cholesky and SVD) can deadlock XLA's CPU thread pool: each
+  holds a pool thread while it waits for pool threads to run its batch (seen on
+  2 cores with jaxlib 0.10.2, within a few hundred calls). ``optimization_barrier``
+  does not order them on the CPU (XLA drops it), so the order is a data
+  dependency: ``x + 0 * s`` with ``s`` a finite scalar of ``done`` (XLA does not
+  fold ``0 * s`` for floats, and a non-finite ``done`` is replaced by 0).
+  """
+  s = jnp.sum(done)
+  s = lax.stop_gradient(jnp.where(jnp.isfinite(s), s, 0.0))
+  return x + (0 * s).astype(x.dtype)
+
+
 def min_norm_ridge(x, y, alpha):
   """Minimum-norm ridge solution by a pseudo-inverse (any rank, any ``alpha >= 0``).
 

@@ -154,7 +154,10 @@ def _ridge_impl(X, y, sample_weight, alpha, *, fit_intercept):
   # Singular system (rank-deficient X with alpha ~ 0): the minimum-norm solution,
   # as scikit-learn's fallback to its SVD solver. lax.cond runs one branch under
   # jit (both under vmap), so a regular problem pays only the Cholesky solve.
-  coef = jax.lax.cond(singular, lambda: _solvers.min_norm_ridge(data.x, data.y, alpha), solve)
+  direct = solve()
+  x_after = _solvers.after(data.x, direct)  # the SVD starts once the Cholesky solve is done
+  coef = jax.lax.cond(singular, lambda: _solvers.min_norm_ridge(x_after, data.y, alpha),
+                      lambda: direct)
   intercept = data.y_mean - data.x_mean @ coef
   zero = jnp.zeros((), X.dtype)
   return LinearFit(coef, intercept, zero, jnp.zeros((), jnp.int32))
