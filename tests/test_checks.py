@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from lossreg_jax import checks
+from lossreg_jax import checks, losses
 
 N = 16  # random inputs per property: enough to find the counterexamples below
 
@@ -181,3 +181,55 @@ def test_report_as_json_and_markdown():
   text = report.markdown()
   assert "| convex | FAIL |" in text and "## counterexample for convex" in text
   assert text.count("| PASS |") == sum(r.passed for r in report.results)
+
+
+def _tukey(p, t, c=4.685):
+  e = jnp.clip((p - t) / c, -1, 1)
+  return c**2 / 6 * (1 - (1 - e**2) ** 3)
+
+
+# (name, loss, task, binary_inputs, convex?): convexity known analytically.
+CONVEXITY_PANEL = [
+    ("squared", losses.squared_error, "regression", "logits", True),
+    ("absolute", losses.absolute_error, "regression", "logits", True),
+    ("huber", losses.huber_loss, "regression", "logits", True),
+    ("log_cosh", losses.log_cosh, "regression", "logits", True),
+    ("quantile", lambda p, t: losses.quantile_loss(p, t, quantile=0.8), "regression", "logits",
+     True),
+    ("hinge", lambda z, y: losses.hinge_loss(z, 2 * y - 1), "binary", "logits", True),
+    ("bce_logits", losses.sigmoid_binary_cross_entropy, "binary", "logits", True),
+    ("bce_probabilities", losses.binary_cross_entropy, "binary", "probabilities", True),
+    ("ce_logits", losses.softmax_cross_entropy, "multiclass", "logits", True),
+    ("focal_gamma1", lambda z, y: losses.sigmoid_focal_loss(z, y, gamma=1.0), "binary", "logits",
+     False),
+    ("focal_gamma2", lambda z, y: losses.sigmoid_focal_loss(z, y, gamma=2.0), "binary", "logits",
+     False),
+    ("welsch", lambda p, t: 1 - jnp.exp(-(p - t) ** 2), "regression", "logits", False),
+    ("cauchy", lambda p, t: jnp.log1p((p - t) ** 2), "regression", "logits", False),
+    ("tukey", _tukey, "regression", "logits", False),
+    ("squared_error_of_sigmoid", lambda z, y: (jax.nn.sigmoid(z) - y) ** 2, "binary", "logits",
+     False),
+    # LINEX b (exp(a e) - a e - 1) with its sign flipped by mistake: concave.
+    ("linex_sign_error", lambda p, t: 1 + 0.5 * (p - t) - jnp.exp(0.5 * (p - t)), "regression",
+     "logits", False),
+]
+
+
+@pytest.mark.slow
+def test_convexity_verdicts_on_losses_with_known_answers():
+  # Focal loss (gamma = 2, label 1) is concave for logits in about [-6, -2]:
+  # f(-4) = 3.875 > (f(-6) + f(-2)) / 2 = 3.811. 32 random segments passed it.
+  z = jnp.array([-6.0, -4.0, -2.0])
+  f = losses.sigmoid_focal_loss(z, jnp.ones(3), gamma=2.0, alpha=None, reduction="none")
+  assert float(f[1]) > float(f[0] + f[2]) / 2
+  wrong = {}
+  for name, fn, task, inputs, convex in CONVEXITY_PANEL:
+    result = checks.check_loss(fn, task=task, binary_inputs=inputs)["convex"]
+    if result.passed != convex:
+      wrong[name] = result.detail
+    if not result.passed:  # the counterexample reproduces when evaluated
+      ce = result.counterexample
+      g = lambda p, ce=ce, fn=fn: float(jnp.sum(fn(p, ce["targets"])))
+      assert g((ce["a"] + ce["b"]) / 2) > (g(ce["a"]) + g(ce["b"])) / 2 + 1e-5, name
+      np.testing.assert_allclose(ce["f_midpoint"], g((ce["a"] + ce["b"]) / 2), rtol=1e-5)
+  assert not wrong, wrong
