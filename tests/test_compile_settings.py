@@ -32,7 +32,7 @@ def _default_xla_env():
 
 
 def test_the_suite_runs_with_the_fast_flags():
-  flags = os.environ["XLA_FLAGS"].split()
+  flags = os.environ.get("XLA_FLAGS", "").split()
   if os.environ.get(compile_settings.FLAGS_VAR, "fast") != "default":
     assert set(compile_settings.FAST_COMPILE_FLAGS) <= set(flags)
   env = {"XLA_FLAGS": "--xla_backend_optimization_level=2"}
