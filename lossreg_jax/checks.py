@@ -29,6 +29,7 @@ PROPERTIES: tuple[str, ...] = (
     "differentiable", "jit", "vmap", "grad",
 )
 _PERFECT_LOGIT = 20.0  # sigmoid(20) = 1 - 2e-9: a perfect logit in float32
+_LINE_INPUTS = 8  # inputs whose coordinate axes the convexity check scans
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,9 +284,9 @@ class _Checker:
   """Runs the properties of one loss on one set of inputs."""
 
   def __init__(self, fn, inputs: _Inputs, rtol: float, atol: float, num_transform: int,
-               kind: str = "regression", scale: float = 2.0):
+               kind: str, scale: float):
     self.fn, self.x, self.rtol, self.atol = fn, inputs, rtol, atol
-    self.kind, self.scale, self._num_lines = kind, scale, 0
+    self.kind, self.scale = kind, scale
     self.k = num_transform
     self.total = lambda p, t: jnp.sum(fn(p, t))
     self.values = _Batched(fn)
@@ -367,23 +368,23 @@ class _Checker:
       if excess <= 0:
         break
       f = lambda p, ct=ct: float(np.sum(np.asarray(self.fn(p, ct), np.float64)))
-      f_a, f_b, mid = f(ca), f(cb), (ca + cb) / 2
-      f_m, chord = f(mid), (f(ca) + f(cb)) / 2
+      f_a, f_b, f_m = f(ca), f(cb), f((ca + cb) / 2)
+      chord = (f_a + f_b) / 2
       if f_m - chord > self.atol + self.rtol * abs(chord):  # confirmed by direct evaluation
         return PropertyResult(
             "convex", False, f"f(midpoint) = {f_m:.6g} > {chord:.6g} = mean of the ends",
             dict(targets=ct, a=ca, b=cb, f_a=f_a, f_b=f_b, f_midpoint=f_m))
+    num_lines = min(len(a), _LINE_INPUTS) * a[0].size
     return PropertyResult("convex", True, f"f(midpoint) <= mean of the ends on "
-                          f"{len(a)} random segments and along {self._num_lines} lines "
+                          f"{len(a)} random segments and along {num_lines} lines "
                           f"of {_convexity.LINE_POINTS} points")
 
   def _worst(self, fa, fb, fm):
     return _convexity.worst_midpoint(fa, fb, fm, atol=self.atol, rtol=self.rtol)
 
   def _line_candidates(self):
-    base, t = self.x.predictions[:8], self.x.targets[:8]
+    base, t = self.x.predictions[:_LINE_INPUTS], self.x.targets[:_LINE_INPUTS]
     points = _convexity.line_points(base, t, kind=self.kind, scale=self.scale)
-    self._num_lines = points.shape[0] * points.shape[1]
     values = self.values(points.reshape(-1, *base.shape[1:]),
                          np.repeat(t, points.shape[1] * points.shape[2], 0))
     f = _per_sample(values).reshape(points.shape[:3])

@@ -74,11 +74,11 @@ def _losses(d):
 
     @jax.jit  # one program per loss: float32 and float16 value and gradient, elementwise
     def results(*a, fn=fn, kw=kw, floats=floats):
-      out = {"none": fn(*a, reduction="none")}
+      res = {"none": fn(*a, reduction="none")}
       for dtype in (jnp.float32, jnp.float16):
         cast = [x.astype(dtype) if f else x for x, f in zip(a, floats)]
-        out[jnp.dtype(dtype).name] = jax.value_and_grad(lambda p, *r: fn(p, *r, **kw))(*cast)
-      return out
+        res[jnp.dtype(dtype).name] = jax.value_and_grad(lambda p, *r: fn(p, *r, **kw))(*cast)
+      return res
 
     for key, value in results(*map(jnp.asarray, args)).items():
       out[f"{name}/{key}"] = np.concatenate(

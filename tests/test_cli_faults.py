@@ -197,7 +197,6 @@ def test_sigint_through_the_module_entry_point(tmp_path):
   _assert_previous_intact(folder)
 
 
-
 def test_interrupt_line_starts_a_new_line_after_an_open_progress_bar(monkeypatch):
   # A tqdm bar on a pipe ends its line with "\r": the interrupt message must not
   # join it (seen once compilation got fast enough for the bar to be up in 1 s).

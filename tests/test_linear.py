@@ -115,7 +115,7 @@ _RIDGE_SWEEP = textwrap.dedent("""
 def test_vmapped_ridge_does_not_deadlock_the_cpu_thread_pool():
   # Under vmap both branches of ridge's cond run: a batched Cholesky and a
   # batched SVD. Run at once they deadlocked XLA's 2-thread CPU pool (notebook
-  # 03 hung in about 1 run in 10; this sweep, the notebook's sizes, hung within
+  # 03 hung in about 1 run in 8; this sweep, the notebook's sizes, hung within
   # 60 calls in 9 of 11 tries). _solvers.after orders them.
   try:
     proc = subprocess.run([sys.executable, "-c", _RIDGE_SWEEP], capture_output=True, text=True,
