@@ -17,6 +17,9 @@ Every metric takes ``weights`` (scikit-learn's ``sample_weight``) and ``where``
 (a boolean mask whose excluded rows count for nothing, as if removed) and is
 computed from global weighted sums, never from means of chunks, so a batch
 sharded across devices gives the value of the whole batch.
+
+``UndefinedMetricWarning`` (a ``UserWarning``) is given, on concrete inputs,
+where a metric is undefined and returns its fallback value.
 """
 
 from lossreg_jax.metrics.calibration import brier_score
@@ -41,8 +44,10 @@ from lossreg_jax.metrics.regression import mean_squared_error
 from lossreg_jax.metrics.regression import r2_score
 from lossreg_jax.metrics.regression import root_mean_squared_error
 from lossreg_jax.metrics.regression import underprediction_rate
+from lossreg_jax.metrics._warnings import UndefinedMetricWarning
 
 __all__ = [
+    "UndefinedMetricWarning",
     "accuracy",
     "average_precision",
     "best_threshold",
