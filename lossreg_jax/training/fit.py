@@ -1,204 +1,27 @@
-"""Flax NNX train step and fit loop.
+"""The fit loop: epochs over shuffled minibatches of the train step.
 
-``make_train_step`` builds one ``nnx.jit``-compiled step for an ``nnx.Module``
-and an ``nnx.Optimizer``: loss plus optional penalty, per-sample weights,
-dropout keys drawn from the model's own ``nnx.Rngs`` streams, auxiliary
-metrics. ``fit`` runs epochs over shuffled minibatches with a progress bar,
-validation and early stopping.
+``fit`` runs :func:`~lossreg_jax.training.make_train_step`'s step over
+shuffled minibatches with a progress bar, validation and early stopping, and
+stops with ``TrainingDivergedError`` when the loss becomes NaN or infinite.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.typing import ArrayLike
 
-from lossreg_jax._validation import check_callable
+from lossreg_jax.training.step import (LossFn, MetricsFn, _check_functions, _check_model,
+                                       _unpack, make_eval_step, make_train_step)
 
-__all__ = [
-    "fit",
-    "make_eval_step",
-    "make_train_step",
-]
-
-LossFn = Callable[..., jax.Array]
-MetricsFn = Callable[[jax.Array, jax.Array], Mapping[str, jax.Array]]
+__all__ = ["TrainingDivergedError", "fit"]
 
 
-def _unpack(batch: Any) -> tuple[Any, Any, Any]:
-  """Returns ``(inputs, targets, weights or None)`` from a dict or a tuple."""
-  if isinstance(batch, Mapping):
-    unknown = set(batch) - {"inputs", "targets", "weights"}
-    if unknown or "inputs" not in batch or "targets" not in batch:
-      raise ValueError(f"batch dict needs the keys 'inputs' and 'targets' (and optionally "
-                       f"'weights'), got keys {sorted(batch)}.")
-    return batch["inputs"], batch["targets"], batch.get("weights")
-  if isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
-    return batch[0], batch[1], (batch[2] if len(batch) == 3 else None)
-  raise ValueError(f"batch must be a dict with 'inputs', 'targets' (and 'weights') or a "
-                   f"tuple (inputs, targets[, weights]), got {type(batch).__name__}.")
-
-
-def _objective(loss_fn, penalty):
-  def objective(model, inputs, targets, weights):
-    outputs = model(inputs)
-    if weights is None:
-      data = loss_fn(outputs, targets)
-    else:
-      data = loss_fn(outputs, targets, weights=weights)
-    reg = jnp.zeros((), jnp.float32)
-    if penalty is not None:
-      reg = penalty(nnx.state(model, nnx.Param))
-    return data + reg, (data, reg, outputs)
-  return objective
-
-
-def _aux(total, data, reg, outputs, targets, metrics_fn):
-  aux = {"loss": total, "data_loss": data, "penalty": reg}
-  if metrics_fn is not None:
-    aux.update(metrics_fn(outputs, targets))
-  return aux
-
-
-def _check_functions(loss_fn, penalty, metrics_fn) -> None:
-  check_callable("loss_fn", loss_fn)
-  check_callable("penalty", penalty, optional=True)
-  check_callable("metrics_fn", metrics_fn, optional=True)
-
-
-def _check_model(name: str, model: Any) -> None:
-  if not isinstance(model, nnx.Module):
-    raise TypeError(f"{name} must be an nnx.Module, got {type(model).__name__}.")
-
-
-def make_train_step(
-    loss_fn: LossFn,
-    *,
-    penalty: Callable[[Any], jax.Array] | None = None,
-    metrics_fn: MetricsFn | None = None,
-) -> Callable[[nnx.Module, nnx.Optimizer, Any], tuple[jax.Array, dict]]:
-  """Builds a compiled train step ``step(model, optimizer, batch) -> (loss, aux)``.
-
-  The step computes ``loss_fn(model(inputs), targets[, weights=weights]) +
-  penalty(params)``, its gradient with respect to the model's ``nnx.Param``
-  variables, and applies ``optimizer.update(model, grads)`` in place. It is
-  ``nnx.jit``-compiled once per batch shape and model mode: the model's
-  ``nnx.Rngs`` streams (build it with ``rngs=nnx.Rngs(params=..., dropout=...)``)
-  are state that the step advances, so ``nnx.Dropout`` draws fresh masks on
-  every call without retracing. Dropout is active when the model is in
-  training mode (``model.train()``), inactive after ``model.eval()``.
-
-  A new model or ``nnx.Optimizer`` of the same structure reuses the compiled
-  step, provided the optimizers share one optax transformation: ``nnx.jit``
-  keys its cache on the optimizer's graph, which holds the transformation's
-  functions, so each new ``optax.adam(...)`` object traces and compiles the
-  step again (about half a second for a small MLP on a CPU). Build ``tx`` once.
-
-  Args:
-    loss_fn: ``loss_fn(outputs, targets) -> scalar``; called with
-      ``weights=`` when the batch has weights (every ``lossreg_jax.losses``
-      loss accepts it, e.g. ``losses.sigmoid_binary_cross_entropy``).
-    penalty: Optional ``penalty(params) -> scalar`` on
-      ``nnx.state(model, nnx.Param)``, added to the loss, e.g.
-      ``lambda p: 1e-3 * regularizers.l2_penalty(p, mask=regularizers.decay_mask(p))``.
-    metrics_fn: Optional ``metrics_fn(outputs, targets) -> {name: scalar}``
-      merged into ``aux``.
-
-  Returns:
-    ``step(model, optimizer, batch)`` with ``batch`` a dict with keys
-    ``inputs``, ``targets`` and optionally ``weights`` (per sample, shape
-    ``(batch,)``), or a tuple ``(inputs, targets[, weights])``. It returns the
-    total loss (scalar) and ``aux = {"loss", "data_loss", "penalty", **metrics}``.
-
-  Raises:
-    TypeError: if ``loss_fn``, ``penalty`` or ``metrics_fn`` is not callable;
-      the step raises it for a ``model`` that is not an ``nnx.Module`` or an
-      ``optimizer`` that is not an ``nnx.Optimizer``.
-
-  Examples:
-    >>> import optax
-    >>> from flax import nnx
-    >>> from lossreg_jax import losses
-    >>> model = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
-    >>> opt = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
-    >>> step = make_train_step(lambda z, y, **kw: losses.squared_error(z[:, 0], y, **kw))
-    >>> batch = {"inputs": jnp.ones((4, 2)), "targets": jnp.zeros(4)}
-    >>> first, _ = step(model, opt, batch)
-    >>> second, aux = step(model, opt, batch)
-    >>> bool(second < first), sorted(aux)
-    (True, ['data_loss', 'loss', 'penalty'])
-  """
-  _check_functions(loss_fn, penalty, metrics_fn)
-  objective = _objective(loss_fn, penalty)
-
-  @nnx.jit
-  def compiled_step(model, optimizer, batch):
-    inputs, targets, weights = _unpack(batch)
-    grad_fn = nnx.value_and_grad(objective, has_aux=True)
-    (total, (data, reg, outputs)), grads = grad_fn(model, inputs, targets, weights)
-    optimizer.update(model, grads)
-    return total, _aux(total, data, reg, outputs, targets, metrics_fn)
-
-  def step(model, optimizer, batch):
-    _check_model("model", model)
-    if not isinstance(optimizer, nnx.Optimizer):
-      raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, "
-                      f"wrt=nnx.Param)), got {type(optimizer).__name__}.")
-    return compiled_step(model, optimizer, batch)
-
-  return step
-
-
-def make_eval_step(
-    loss_fn: LossFn,
-    *,
-    penalty: Callable[[Any], jax.Array] | None = None,
-    metrics_fn: MetricsFn | None = None,
-) -> Callable[[nnx.Module, Any], tuple[jax.Array, dict]]:
-  """Builds a compiled ``eval_step(model, batch) -> (loss, aux)`` (no update).
-
-  Same objective and ``aux`` as :func:`make_train_step`; call ``model.eval()``
-  first so that dropout is off.
-
-  Args:
-    loss_fn: As in :func:`make_train_step`.
-    penalty: As in :func:`make_train_step`.
-    metrics_fn: As in :func:`make_train_step`.
-
-  Returns:
-    ``eval_step(model, batch)`` returning the total loss and ``aux``.
-
-  Raises:
-    TypeError: if ``loss_fn``, ``penalty`` or ``metrics_fn`` is not callable;
-      ``eval_step`` raises it for a ``model`` that is not an ``nnx.Module``.
-
-  Examples:
-    >>> from flax import nnx
-    >>> from lossreg_jax import losses
-    >>> model = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
-    >>> evaluate = make_eval_step(lambda z, y: losses.absolute_error(z[:, 0], y))
-    >>> loss, aux = evaluate(model, (jnp.zeros((3, 2)), jnp.ones(3)))
-    >>> loss
-    Array(1., dtype=float32)
-  """
-  _check_functions(loss_fn, penalty, metrics_fn)
-  objective = _objective(loss_fn, penalty)
-
-  @nnx.jit
-  def compiled_eval_step(model, batch):
-    inputs, targets, weights = _unpack(batch)
-    total, (data, reg, outputs) = objective(model, inputs, targets, weights)
-    return total, _aux(total, data, reg, outputs, targets, metrics_fn)
-
-  def eval_step(model, batch):
-    _check_model("model", model)
-    return compiled_eval_step(model, batch)
-
-  return eval_step
+class TrainingDivergedError(ValueError):
+  """A training loss became NaN or infinite; the message says where."""
 
 
 def _is_array_leaf(x) -> bool:
@@ -308,6 +131,8 @@ def fit(
     and ``best_epoch`` (with early stopping).
 
   Raises:
+    TrainingDivergedError: (a ``ValueError``) when an epoch's training loss is
+      NaN or infinite: "training diverged: the training loss is nan in epoch E".
     ValueError: for bad sizes or a malformed ``train_data``.
     TypeError: if ``model`` is not an ``nnx.Module``, ``optimizer`` not an
       ``nnx.Optimizer``, ``loss_fn`` / ``penalty`` / ``metrics_fn`` not
@@ -362,6 +187,10 @@ def fit(
       loss, _ = step(model, optimizer, _as_batch(train, rows))
       batch_losses.append(loss * len(rows))
     history["train_loss"].append(float(sum(batch_losses)) / n)
+    if not np.isfinite(history["train_loss"][-1]):
+      raise TrainingDivergedError(
+          f"training diverged: the training loss is {history['train_loss'][-1]} in epoch "
+          f"{epoch}; lower the learning rate or check loss_fn / penalty for NaN or inf.")
     monitored = history["train_loss"][-1]
     postfix = {"loss": f"{monitored:.4g}"}
     if val is not None:
@@ -387,27 +216,3 @@ def fit(
     history["best_epoch"] = int(es_state.best_step)  # update calls count epochs from 0
   model.eval()
   return history
-
-
-# Bagged ensembles live in their own private module (one concept per file) and
-# are reached here, as lossreg_jax.training.<name>. Imported last: _ensemble
-# builds on the helpers above.
-from lossreg_jax._ensemble import (  # noqa: E402
-    bootstrap_weights,
-    ensemble_member,
-    fit_ensemble,
-    make_ensemble,
-    make_ensemble_optimizer,
-    make_ensemble_train_step,
-    predict_ensemble,
-)
-
-__all__ += [
-    "bootstrap_weights",
-    "ensemble_member",
-    "fit_ensemble",
-    "make_ensemble",
-    "make_ensemble_optimizer",
-    "make_ensemble_train_step",
-    "predict_ensemble",
-]

@@ -20,9 +20,9 @@ import optax
 from flax import nnx
 from jax.typing import ArrayLike
 
-from lossreg_jax.training import (LossFn, MetricsFn, _as_batch, _aux, _check_epochs,
-                                  _epoch_bar, _host_arrays, _num_rows, _objective,
-                                  _row_orders, _unpack)
+from lossreg_jax.training.fit import (_as_batch, _check_epochs, _epoch_bar, _host_arrays,
+                                      _num_rows, _row_orders)
+from lossreg_jax.training.step import LossFn, MetricsFn, _aux, _objective, _step, _unpack
 
 __all__ = [
     "bootstrap_weights",
@@ -193,17 +193,16 @@ def make_ensemble_train_step(
   """
   objective = _objective(loss_fn, penalty)
 
-  def member_step(model, optimizer, inputs, targets, weights):
-    grad_fn = nnx.value_and_grad(objective, has_aux=True)
-    (total, (data, reg, outputs)), grads = grad_fn(model, inputs, targets, weights)
-    optimizer.update(model, grads)
+  def member_step(model, optimizer, inputs, targets, weights, where):
+    total, data, reg, outputs = _step(objective, model, optimizer, inputs, targets, weights,
+                                      where)
     return total, _aux(total, data, reg, outputs, targets, metrics_fn)
 
-  vmapped = nnx.vmap(member_step, in_axes=(0, 0, None, None, 0), out_axes=0)
+  vmapped = nnx.vmap(member_step, in_axes=(0, 0, None, None, 0, None), out_axes=0)
 
   @nnx.jit
   def step(ensemble, optimizer, batch, member_weights):
-    inputs, targets, weights = _unpack(batch)
+    inputs, targets, weights, where = _unpack(batch)
     member_weights = jnp.asarray(member_weights, jnp.float32)
     n = jax.tree.leaves(inputs)[0].shape[0]
     if member_weights.ndim != 2 or member_weights.shape[1] != n:
@@ -211,7 +210,7 @@ def make_ensemble_train_step(
                        f"got {member_weights.shape}.")
     if weights is not None:
       member_weights = member_weights * jnp.asarray(weights, jnp.float32)[None]
-    return vmapped(ensemble, optimizer, inputs, targets, member_weights)
+    return vmapped(ensemble, optimizer, inputs, targets, member_weights, where)
 
   return step
 
