@@ -465,38 +465,55 @@ _ENS_KW = dict(folds=3, epochs=3, batch_size=16, seed=2, hidden=4, learning_rate
 
 
 def test_bootstrap_weights_of_training_rows_only():
-  from lossreg_jax.experiments import compare
+  from flax import nnx
+  from lossreg_jax.experiments import compare, engine, models
   masks = _masks(20, 2, 1)
   key = jax.random.key(0)
-  params, keys, w = compare._ensemble_inputs(
-      key, [key], jnp.stack([key, key]), masks, members=4, n_features=3, n_out=1, hidden=4)
-  w = np.asarray(w)
-  assert w.shape == (2, 4, 20) and params["w1"].shape == (2, 4, 3, 4) and keys.shape == (2, 4)
+  w = np.asarray(compare._bootstrap(key, masks, 4))
+  assert w.shape == (2, 4, 20)
   assert np.all(w[np.broadcast_to(masks[:, None], w.shape)] == 0)  # held-out rows: 0
   np.testing.assert_array_equal(w.sum(-1), np.full((2, 4), 10.0))  # n_train draws each
   np.testing.assert_array_equal(w, np.round(w))
   assert len({tuple(m) for m in w.reshape(8, 20)}) == 8  # every member draws its own
   # Member 0 starts where the single model does; the others elsewhere.
-  single = experiments.compare._folds.init_params(key, 3, 1, 4)
-  np.testing.assert_array_equal(params["w1"][1, 0], single["w1"])
-  assert not np.allclose(params["w1"][1, 1], single["w1"])
+  make = models.mlp(hidden=4).factory((3,), 1)
+  tx = compare._adam(0.01)
+  _, members = engine.initial_states(make, tx, [key], [key], folds=2, members=4)
+  _, single = engine.initial_states(make, tx, [key], [key], folds=2)
+  kernel = lambda s: np.asarray(s[0]["hidden"][0]["kernel"][...])
+  assert kernel(members).shape == (2, 4, 3, 4)
+  np.testing.assert_array_equal(kernel(members)[1, 0], kernel(single)[1])
+  assert not np.allclose(kernel(members)[1, 1], kernel(single)[1])
+  model, optimizer = nnx.merge(*engine.initial_states(make, tx, [key], [key], folds=1))
+  assert isinstance(model, nnx.Module) and isinstance(optimizer, nnx.Optimizer)
+
+
+def _one_fold_program(hidden=4):
+  from lossreg_jax.experiments import candidates, compare, engine, models, spec
+  cand = candidates.from_spec(spec.parse_spec("bce:positive_weight=2+l2:1e-2"), "binary", 2)
+  make = models.mlp(hidden=hidden).factory((3,), 1)
+  key = jax.random.key(5)
+  graphdef, states = engine.initial_states(make, compare._adam(0.05), [key],
+                                           [jax.random.key(6)], folds=1)
+  program = engine.Program(graphdef, cand.loss, None, False, True)
+  hyper = {"loss": dict(cand.loss_params), "penalties": dict(cand.penalties)}
+  return program, jax.tree.map(lambda a: a[0], states), hyper
 
 
 def test_unit_weights_on_training_rows_equal_the_unweighted_run():
   # reduction="mean" with bootstrap counts: counts of 1 on every training row
   # must reproduce the single model exactly.
-  from lossreg_jax.experiments import _folds
+  from lossreg_jax.experiments import engine
   X, y = _ensemble_data()
-  mask = jnp.asarray(_masks(60, 3, 1, y)[0])
-  batches, valid = (jnp.asarray(a) for a in _folds.shuffles(60, 3, 16, 2))
-  params = _folds.init_params(jax.random.key(5), 3, 1, 4)
-  hyper = {"loss": {"positive_weight": jnp.float32(2), "label_smoothing": jnp.float32(0)},
-           "penalties": {"l2": {"strength": jnp.float32(1e-2)}}}
-  static = dict(loss_name="bce", learning_rate=0.05, regression=False)
-  args = (mask, batches, valid, params, jax.random.key(6), X, y, hyper)
-  plain = _folds.train_one_fold(*args, **static)
-  ones = _folds.train_one_fold(*args, (~mask).astype(jnp.float32), **static)
-  doubled = _folds.train_one_fold(*args, 2 * (~mask).astype(jnp.float32), **static)
+  masks = _masks(60, 3, 1, y)
+  rows, ok = engine.fold_batches(engine.shuffles(60, 3, 2), masks, 16)
+  program, state, hyper = _one_fold_program()
+  mask = jnp.asarray(masks[0])
+  run = lambda w: engine.train_one_fold(mask, jnp.asarray(rows[0]), jnp.asarray(ok[0]), state,
+                                        w, X, y, hyper, program=program)
+  plain = run(None)
+  ones = run((~mask).astype(jnp.float32))
+  doubled = run(2 * (~mask).astype(jnp.float32))
   for a, b in zip(plain, ones):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
   assert not np.allclose(plain[1], doubled[1])  # the weights do reach the loss
@@ -504,7 +521,7 @@ def test_unit_weights_on_training_rows_equal_the_unweighted_run():
 
 def test_average_members_is_the_mean_probability():
   import scipy.special
-  from lossreg_jax.experiments import _folds
+  from lossreg_jax.experiments import engine as _folds
   rng = np.random.default_rng(0)
   z = rng.normal(size=(2, 3, 5)).astype(np.float32) * 4
   z[0, :, 0] = [1e4, 1e4, -1e4]  # extreme but legal logits stay finite
@@ -526,7 +543,7 @@ def test_average_members_is_the_mean_probability():
 
 @pytest.mark.slow
 def test_ensemble_predictions_are_the_average_of_its_members_run_one_by_one():
-  from lossreg_jax.experiments import _folds, compare
+  from lossreg_jax.experiments import candidates, compare, engine, models, spec as specs
   X, y = _ensemble_data()
   spec = "bce:positive_weight=2+dropout:0.3+ensemble:3"
   res = experiments.compare_losses(X, y, ["bce", spec], **_ENS_KW)
@@ -535,18 +552,20 @@ def test_ensemble_predictions_are_the_average_of_its_members_run_one_by_one():
   masks = np.asarray(selection.kfold_masks(60, 3, key=jax.random.fold_in(key, 1),
                                            stratify=y))
   init_key, drop_key = jax.random.fold_in(key, 2), jax.random.fold_in(key, 3)
-  params, keys, weights = compare._ensemble_inputs(
-      jax.random.fold_in(key, 4), [init_key], jnp.stack([drop_key] * 3), masks,
-      members=3, n_features=3, n_out=1, hidden=4)
-  batches, valid = (jnp.asarray(a) for a in _folds.shuffles(60, 3, 16, 2))
-  hyper = {"loss": {"positive_weight": jnp.float32(2), "label_smoothing": jnp.float32(0)},
-           "penalties": {"dropout": {"rate": jnp.float32(0.3)}}}
-  static = dict(loss_name="bce", learning_rate=0.05, regression=False)
+  weights = compare._bootstrap(jax.random.fold_in(key, 4), masks, 3)
+  graphdef, states = engine.initial_states(
+      models.mlp(hidden=4).factory((3,), 1, dropout=0.3), compare._adam(0.05), [init_key],
+      [drop_key], folds=3, members=3)
+  rows, ok = engine.fold_batches(engine.shuffles(60, 3, 2), masks, 16)
+  cand = candidates.from_spec(specs.parse_spec(spec), "binary", 2)
+  program = engine.Program(graphdef, cand.loss, None, False, True)
+  hyper = {"loss": dict(cand.loss_params), "penalties": dict(cand.penalties)}
   prob, curves = np.zeros(60), []
   for f in range(3):
-    runs = [_folds.train_one_fold(
-        jnp.asarray(masks[f]), batches, valid, jax.tree.map(lambda a: a[f, m], params),
-        keys[f, m], X, y, hyper, weights[f, m], **static) for m in range(3)]
+    runs = [engine.train_one_fold(
+        jnp.asarray(masks[f]), jnp.asarray(rows[f]), jnp.asarray(ok[f]),
+        jax.tree.map(lambda a: a[f, m], states), weights[f, m], X, y, hyper,
+        program=program) for m in range(3)]
     p = np.mean([1 / (1 + np.exp(-np.float64(r[0]))) for r in runs], axis=0)
     prob[masks[f]] = p[masks[f]]
     curves.append(np.mean([r[1] for r in runs], axis=0))

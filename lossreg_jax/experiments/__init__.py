@@ -1,8 +1,10 @@
 """The work behind the ``lossreg-jax`` command, callable from notebooks.
 
-``compare_losses`` trains one model under several loss / regularizer specs with
-repeated cross-validation folds run as one vmapped program and compares every
-spec with the first (paired differences, corrected resampled t-test);
+``compare_losses`` trains one model (the built-in MLP, ``linear``, ``cnn``, or
+any Flax NNX model factory) under several loss / regularizer candidates (spec
+strings, loss callables, ``Candidate`` objects) with repeated cross-validation
+folds run as one vmapped program and compares every candidate with the first
+(paired differences, corrected resampled t-test);
 ``regularization_path`` computes the elastic-net path and its CV curve;
 ``write_report`` renders either result as Markdown, JSON and plots;
 ``parse_spec`` reads a spec string; ``parse_cost`` / ``read_cost_matrix`` read
@@ -11,8 +13,10 @@ classify-and-localize models (class + box, on ``make_shapes`` data) what
 ``compare_losses`` does for classifiers.
 """
 
+from lossreg_jax.experiments.candidates import Candidate
 from lossreg_jax.experiments.compare import (
     ComparisonResult, TrainingDivergedError, compare_losses)
+from lossreg_jax.experiments.models import ModelSpec, parse_model
 from lossreg_jax.experiments.cost import DecisionCost, parse_cost, read_cost_matrix
 from lossreg_jax.experiments.forecast import next_quarter_growth
 from lossreg_jax.experiments.multitask import (MultitaskResult, MultitaskSpec, compare_multitask,
@@ -24,10 +28,12 @@ from lossreg_jax.experiments.stats import (
     PairedTest, corrected_resampled_ttest, t_quantile, t_two_sided_p)
 
 __all__ = [
+    "Candidate",
     "ComparisonResult",
     "DecisionCost",
     "LossSpec",
     "MultitaskResult",
+    "ModelSpec",
     "MultitaskSpec",
     "PairedTest",
     "PathResult",
@@ -39,6 +45,7 @@ __all__ = [
     "make_shapes",
     "next_quarter_growth",
     "parse_cost",
+    "parse_model",
     "parse_multitask_spec",
     "parse_spec",
     "read_cost_matrix",

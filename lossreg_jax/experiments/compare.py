@@ -1,42 +1,44 @@
-"""``compare_losses``: one model, several loss / regularizer specs, repeated k-fold CV.
+"""``compare_losses``: one model, several losses / regularizers, repeated k-fold CV.
 
-Every spec trains on the same R × k folds from the same initializations; each
-spec's R × k fold-models train as ONE compiled, ``vmap``-ed program
-(``_folds.train_folds``). Every spec is then compared with the first on those
-folds: the paired per-fold differences of each held-out metric, with the
-corrected resampled t-test's interval (``stats.corrected_resampled_ttest``).
+Every candidate trains on the same R × k folds from the same initializations and
+minibatch orders; each candidate's R × k fold-models train as ONE compiled,
+``vmap``-ed program (:mod:`~lossreg_jax.experiments.engine`: Flax NNX models
+trained through ``training.train_step``). Every candidate is then compared with
+the first on those folds: the paired per-fold differences of each held-out
+metric, with the corrected resampled t-test's interval
+(``stats.corrected_resampled_ttest``). Each phase (data, folds, one candidate's
+training, scoring, paired tests) is a short function below.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
-from typing import Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+from flax import nnx
 from jax.typing import ArrayLike
 
 from lossreg_jax import selection
-from lossreg_jax.training import bootstrap_weights  # defined in lossreg_jax._ensemble
-from lossreg_jax.experiments import _folds
+from lossreg_jax.experiments import engine, models
+from lossreg_jax.experiments.candidates import Candidate, resolve_candidates
 from lossreg_jax.experiments.cost import COST_METRICS, DecisionCost, as_decision_cost, fold_costs
 from lossreg_jax.experiments._scoring import METRICS, decode, fold_scores
 from lossreg_jax.experiments.result import PAIRED_KEYS, ComparisonResult
-from lossreg_jax.experiments.spec import LossSpec, default_specs, parse_spec, resolve_loss
+from lossreg_jax.experiments.spec import LossSpec, default_specs
 from lossreg_jax.experiments.stats import corrected_resampled_ttest
+from lossreg_jax.training import TrainingDivergedError, bootstrap_weights
 
 __all__ = ["ComparisonResult", "TrainingDivergedError", "compare_losses"]
 
 DEFAULT_SPECS = default_specs("binary")  # breast cancer, the CLI's default data set
-_batches = _folds.shuffles  # the host-side shuffles, shared with experiments.multitask
 _TASKS = ("binary", "multiclass", "regression")
-
-
-class TrainingDivergedError(ValueError):
-  """A training loss became NaN or infinite; the message names spec, fold and epoch."""
 
 
 def _infer_task(y: np.ndarray, task: str | None) -> tuple[str, int, np.ndarray]:
@@ -116,42 +118,187 @@ def _first_repeat(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
   return values[holder, np.arange(masks.shape[1])]
 
 
-def _ensemble_inputs(key, init_keys, dropout_keys, masks: np.ndarray, *, members: int,
-                     n_features: int, n_out: int, hidden: int):
-  """Per-member initial parameters, dropout keys and bootstrap weights of every fold.
+@functools.lru_cache(maxsize=32)
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+  # One transformation object per rate: nnx.Optimizer's graph holds its
+  # functions, so repeated comparisons reuse the compiled fold programs.
+  return optax.adam(learning_rate)
 
-  Member 0 of a fold starts from the fold's single-model initialization and
-  dropout key; member ``m > 0`` from ``fold_in`` of them with ``m``. Fold
-  ``f``'s bootstrap: ``bootstrap_weights(fold_in(key, f), n_train,
-  num_members=members)`` draws ``n_train`` rows with replacement among the
-  fold's ``n_train`` training rows per member; the counts sit on those rows
-  (in index order), the held-out rows get weight 0.
 
-  Returns:
-    ``(params, keys, weights)`` with leading axes ``(folds, members)``;
-    ``weights`` is ``(folds, members, n)`` float32 (each member's sums to
-    ``n_train``).
+def _check_data(X, y, task) -> tuple[np.ndarray, np.ndarray, str, int]:
+  """``(X float32 (n, ...), y, task, num_classes)``, checked."""
+  X = np.asarray(X, np.float32)
+  y_np = np.asarray(y)
+  if X.ndim < 2 or X.shape[0] != y_np.shape[0]:
+    raise ValueError(f"X must have shape (n, d) (or images (n, H, W, C)) with n = len(y) = "
+                     f"{y_np.shape[0]}, got {X.shape}.")
+  if not np.all(np.isfinite(X)):
+    bad = np.argwhere(~np.isfinite(X))[0]
+    where = bad[1] if len(bad) == 2 else tuple(int(i) for i in bad[1:])
+    raise ValueError(f"X must be finite, got {X[tuple(bad)]} at row {bad[0]}, column "
+                     f"{where} ({int(np.sum(~np.isfinite(X)))} non-finite value(s)).")
+  task, num_classes, y_np = _infer_task(y_np, task)
+  return X, y_np, task, num_classes
+
+
+def _model_factory(model, hidden: int, X: np.ndarray, candidate: Candidate, task: str,
+                   num_classes: int) -> Callable[[nnx.Rngs], nnx.Module]:
+  """``rngs -> nnx.Module`` for a candidate: the user's factory, or a built-in model."""
+  if model is None:
+    model = models.mlp(hidden=hidden) if hidden else models.linear()
+  if isinstance(model, str):
+    model = models.parse_model(model)
+  if isinstance(model, models.ModelSpec):
+    classes = candidate.outputs == "classes" or (candidate.outputs is None and
+                                                 task == "multiclass")
+    return model.factory(X.shape[1:], num_classes if classes else 1,
+                         dropout=candidate.dropout)
+  if not callable(model):
+    raise TypeError(f"model must be a factory rngs -> nnx.Module, a model string such as "
+                    f"'mlp:hidden=16', or None; got {type(model).__name__}.")
+  if candidate.dropout is not None:
+    raise ValueError("a dropout spec term applies to the built-in models only; with your "
+                     "own model, put nnx.Dropout in it.")
+  return model
+
+
+def _build(model_fn, name: str, tx, keys, X, task: str, *, folds: int, members: int):
+  """``(Program parts, states)``: the model built, its outputs' shape checked."""
+  try:
+    graphdef, states = engine.initial_states(model_fn, tx, *keys, folds=folds,
+                                             members=members)
+  except Exception as e:  # the user's factory: any failure is reported as one line
+    raise ValueError(f"model: the factory failed for {name!r}: {type(e).__name__}: {e}"
+                     ) from None
+  if not isinstance(nnx.merge(graphdef, _first(states, members))[0], nnx.Module):
+    raise TypeError(f"model must be a factory rngs -> nnx.Module; for {name!r} it returned "
+                    f"{type(nnx.merge(graphdef, _first(states, members))[0]).__name__}.")
+  out = jax.eval_shape(lambda s: nnx.merge(graphdef, s)[0](X[:2]), _first(states, members))
+  shape = getattr(out, "shape", None)
+  if shape is None or len(shape) not in (1, 2) or shape[0] != 2:
+    raise ValueError(f"model: the outputs for {name!r} must be shaped (batch,) or (batch, "
+                     f"outputs), got {shape if shape is not None else type(out).__name__}.")
+  squeeze = len(shape) == 2 and shape[1] == 1 and task != "multiclass"
+  return graphdef, squeeze, states
+
+
+def _first(states, members: int):
+  return jax.tree.map(lambda a: a[0, 0] if members > 1 else a[0], states)
+
+
+def _fold_layout(X, y_np, task, *, folds, repeats, epochs, batch_size, seed):
+  """Masks, per-fold minibatches and the per-repeat keys shared by every candidate."""
+  n = X.shape[0]
+  key = jax.random.key(seed)
+  masks = np.asarray(_repeated_masks(n, folds, repeats, jax.random.fold_in(key, 1), None if
+                                     task == "regression" else jnp.asarray(y_np)))
+  per_repeat = lambda k, r: k if r == 0 else jax.random.fold_in(k, r)
+  batches, valid = [], []
+  for r in range(repeats):  # one row order per repeat, shared by every candidate
+    orders = engine.shuffles(n, epochs, seed if r == 0 else (seed, r))
+    rows, ok = engine.fold_batches(orders, masks[r * folds:(r + 1) * folds], batch_size)
+    batches.append(rows)
+    valid.append(ok)
+  keys = ([per_repeat(jax.random.fold_in(key, 2), r) for r in range(repeats)],
+          [per_repeat(jax.random.fold_in(key, 3), r) for r in range(repeats)])
+  return dict(masks=masks, batches=jnp.asarray(np.concatenate(batches)),
+              valid=jnp.asarray(np.concatenate(valid)), keys=keys,
+              bootstrap_key=jax.random.fold_in(key, 4))
+
+
+def _bootstrap(key, masks: np.ndarray, members: int) -> jax.Array:
+  """``(folds, members, n)`` counts: fold ``f``'s members resample its training rows.
+
+  ``bootstrap_weights(fold_in(key, f), n_train, num_members=members)`` draws
+  ``n_train`` rows with replacement among the fold's training rows per member;
+  the counts sit on those rows (in index order), held-out rows weigh 0.
   """
-  member = lambda k, m: k if m == 0 else jax.random.fold_in(k, m)
-  folds = masks.shape[0] // len(init_keys)
-  params = [jax.tree.map(lambda *p: jnp.stack(p), *[
-      _folds.init_params(member(k, m), n_features, n_out, hidden) for m in range(members)])
-            for k in init_keys]
-  params = jax.tree.map(lambda *p: jnp.repeat(jnp.stack(p), folds, axis=0), *params)
-  keys = jnp.stack([jnp.stack([member(k, m) for m in range(members)]) for k in dropout_keys])
   weights = np.zeros((masks.shape[0], members, masks.shape[1]), np.float32)
   for f, held_out in enumerate(masks):
     rows = np.flatnonzero(~held_out)
     weights[f][:, rows] = np.asarray(bootstrap_weights(
         jax.random.fold_in(key, f), len(rows), num_members=members))
-  return params, keys, jnp.asarray(weights)
+  return jnp.asarray(weights)
+
+
+def _train_candidate(name: str, candidate: Candidate, layout: dict, X, y, *, model, hidden,
+                     optimizer, task, num_classes, folds, vmap_folds):
+  """One candidate's fold outputs ``(folds, n[, C])`` and curves ``(folds, epochs)``."""
+  members = candidate.members
+  tx = optimizer if candidate.transform is None else optax.chain(optimizer,
+                                                                 candidate.transform)
+  model_fn = _model_factory(model, hidden, X, candidate, task, num_classes)
+  graphdef, squeeze, states = _build(model_fn, name, tx, layout["keys"], X, task,
+                                     folds=folds, members=members)
+  program = engine.Program(graphdef, candidate.loss, candidate.penalty,
+                           task == "regression", squeeze)
+  hyper = {"loss": dict(candidate.loss_params), "penalties": dict(candidate.penalties)}
+  weights = None if members == 1 else _bootstrap(layout["bootstrap_key"], layout["masks"],
+                                                 members)
+  per_fold = (jnp.asarray(layout["masks"]), layout["batches"], layout["valid"], states,
+              weights)
+  if vmap_folds:
+    z, curve, held = engine.train_folds(*per_fold, X, y, hyper, program=program)
+  else:
+    runs = [engine.train_one_fold(*jax.tree.map(lambda a: a[i], per_fold), X, y, hyper,
+                                  program=program) for i in range(len(layout["masks"]))]
+    z, curve, held = (jnp.stack([r[i] for r in runs]) for i in range(3))
+  if members > 1:  # the members' mean probability; their mean loss curves
+    z = engine.average_members(z, regression=task == "regression")
+    curve, held = curve.mean(axis=1), held.mean(axis=1)
+  return z, np.asarray(curve), np.asarray(held)
+
+
+def _score(z, y_np, masks, *, task, num_classes, pinball_alpha, cost, folds):
+  """Per-fold scores, decisions and the first repeat's held-out predictions."""
+  yj, masks_j = jnp.asarray(y_np), jnp.asarray(masks)
+  out = fold_scores(z, yj, masks_j, task=task, num_classes=num_classes,
+                    pinball_alpha=pinball_alpha)
+  chosen = None
+  if cost is not None:
+    spent, chosen = fold_costs(z, yj, masks_j, task=task, cost=cost)
+    out = {**out, **spent}
+    chosen = {k: np.asarray(v, np.float64) for k, v in chosen.items()}
+  z0 = np.asarray(z[:folds])
+  if task == "regression":
+    pred = prob = _first_repeat(z0, masks[:folds])
+  else:
+    pred, prob = (np.asarray(a) for a in jax.vmap(lambda v: decode(v, task))(z[:folds]))
+    pred, prob = _first_repeat(pred, masks[:folds]), _first_repeat(prob, masks[:folds])
+  return out, chosen, pred, prob
+
+
+def _paired(scores: dict, names: list[str], metrics, n_folds: int, *, folds: int,
+            confidence: float) -> dict:
+  """Every candidate after the first against the first: corrected resampled t-tests."""
+  diffs = (np.stack([[scores[s][m] - scores[names[0]][m] for m in metrics]
+                     for s in names[1:]]) if len(names) > 1 else
+           np.zeros((0, len(metrics), n_folds)))
+  tests = [np.asarray(v) for v in corrected_resampled_ttest(
+      diffs, test_train_ratio=1 / (folds - 1), confidence=confidence)]
+  return {s: {m: {k: float(v[i, j]) for k, v in zip(PAIRED_KEYS, tests)}
+              for j, m in enumerate(metrics)} for i, s in enumerate(names[1:])}
+
+
+def _describe(model, optimizer) -> tuple[str, str]:
+  """The model and optimizer as the report names them."""
+  if isinstance(model, models.ModelSpec):
+    model_text = model.text
+  elif isinstance(model, str):
+    model_text = models.parse_model(model).text
+  else:
+    model_text = getattr(model, "__name__", type(model).__name__)
+  return model_text, ("adam" if optimizer is None else "custom")
+
 
 
 def compare_losses(
     X: ArrayLike,
     y: ArrayLike,
-    specs: Sequence[str | LossSpec] | None,
+    specs: Sequence[str | LossSpec] | Mapping[str, Any] | None,
     *,
+    model: Callable[[nnx.Rngs], nnx.Module] | str | models.ModelSpec | None = None,
+    optimizer: optax.GradientTransformation | None = None,
     task: str | None = None,
     folds: int = 5,
     repeats: int = 1,
@@ -167,14 +314,20 @@ def compare_losses(
     vmap_folds: bool = True,
     progress: bool = False,
 ) -> ComparisonResult:
-  """Trains one model under each loss / regularizer spec with repeated k-fold CV.
+  """Trains one model under each loss / regularizer candidate with repeated k-fold CV.
 
-  The model is a one-hidden-layer ReLU MLP (``hidden`` units; ``hidden=0``
-  gives logistic / softmax / linear regression) on features standardized with
-  each fold's training statistics, trained by Adam on shuffled minibatches.
-  Regression targets are standardized the same way for training (so a
-  ``huber`` ``delta`` is in units of the target's std) and predictions are
-  mapped back to target units before scoring.
+  The model is ``model``: a factory ``rngs -> nnx.Module`` (any Flax NNX
+  architecture, with its own ``nnx.Dropout`` / ``BatchNorm``; called as
+  ``model(nnx.Rngs(key, dropout=dropout_key))``), a built-in model string
+  (``"linear"``, ``"mlp:hidden=H,layers=L"``, ``"cnn:channels=C"``, see
+  :mod:`~lossreg_jax.experiments.models`), or None: a one-hidden-layer ReLU MLP
+  (``hidden`` units; ``hidden=0`` gives logistic / softmax / linear
+  regression). It trains on inputs standardized with each fold's training
+  statistics (per column; per channel for images ``(n, H, W, C)``) by
+  ``optimizer`` (default Adam at ``learning_rate``) on shuffled minibatches of
+  the fold's training rows. Regression targets are standardized the same way
+  for training (so a ``huber`` ``delta`` is in units of the target's std) and
+  predictions are mapped back to target units before scoring.
 
   The folds are ``repeats`` repetitions of k-fold CV (``selection.kfold_masks``,
   stratified by class for classification, reshuffled for every repeat). All
@@ -219,14 +372,23 @@ def compare_losses(
   decision.
 
   Args:
-    X: Features, shape ``(n, d)``, finite.
+    X: Features, shape ``(n, d)``, or images ``(n, H, W, C)``; finite.
     y: Targets, shape ``(n,)``: integer class labels ``0..k-1``, or floats for
       regression.
-    specs: Spec strings (see :func:`parse_spec`) or parsed specs; the first is
-      the baseline. ``None``: :func:`default_specs` of the task (binary ``bce``,
+    specs: The candidates; the first is the baseline. Spec strings (see
+      :func:`parse_spec`) or parsed specs, or a mapping ``name -> spec string |
+      loss callable | experiments.Candidate`` (a callable is a loss
+      ``loss(predictions, targets, *, weights=None, where=None) -> scalar``:
+      ``predictions`` ``(n,)`` for a one-output model, else ``(n, C)``;
+      ``targets`` int32 labels or standardized regression targets). ``None``: :func:`default_specs` of the task (binary ``bce``,
       ``bce:positive_weight=3``, ``focal:gamma=2``; multiclass ``ce``,
       ``ce:label_smoothing=0.1``, ``ce+l2:1e-3``; regression ``mse``,
       ``huber:delta=1``, ``asymmetric:under=1,over=0.1``).
+    model: A factory ``rngs -> nnx.Module``, a model string or
+      :class:`~lossreg_jax.experiments.models.ModelSpec`, or None (the MLP of
+      ``hidden`` units). A user model's outputs are ``(batch,)`` or
+      ``(batch, outputs)``; a trailing axis of 1 is dropped for the loss.
+    optimizer: An ``optax.GradientTransformation``; None: ``optax.adam(learning_rate)``.
     task: ``"binary"``, ``"multiclass"`` or ``"regression"``; None infers it
       from ``y``'s dtype (integers: classes; floats: regression).
     folds: Number of CV folds ``k >= 2``.
@@ -234,8 +396,8 @@ def compare_losses(
     seed: Seeds the folds, the initialization, the shuffling and dropout.
     epochs: Passes over the training rows.
     batch_size: Rows per minibatch.
-    learning_rate: Adam's learning rate, finite and ``> 0``.
-    hidden: Hidden units, an int ``>= 0``; 0 for a linear model.
+    learning_rate: Adam's learning rate, finite and ``> 0`` (without ``optimizer``).
+    hidden: Hidden units of the default model, an int ``>= 0``; 0 for a linear model.
     confidence: Coverage of the paired intervals, in ``(0, 1)``.
     target_recall: Binary: the recall at which ``threshold_for_recall`` is
       reported in ``to_dict()`` and the report, in ``(0, 1]``.
@@ -271,16 +433,7 @@ def compare_losses(
     >>> sorted(res.paired["hinge+l1:1e-3"]["accuracy"])
     ['ci_high', 'ci_low', 'mean_diff', 'p_value', 't']
   """
-  X = np.asarray(X, np.float32)
-  y_np = np.asarray(y)
-  if X.ndim != 2 or X.shape[0] != y_np.shape[0]:
-    raise ValueError(f"X must have shape (n, d) with n = len(y) = {y_np.shape[0]}, got "
-                     f"{X.shape}.")
-  if not np.all(np.isfinite(X)):
-    bad = np.argwhere(~np.isfinite(X))[0]
-    raise ValueError(f"X must be finite, got {X[tuple(bad)]} at row {bad[0]}, column "
-                     f"{bad[1]} ({int(np.sum(~np.isfinite(X)))} non-finite value(s)).")
-  task, num_classes, y_np = _infer_task(y_np, task)
+  X, y_np, task, num_classes = _check_data(X, y, task)
   folds, repeats = _check_int("folds", folds, 2), _check_int("repeats", repeats, 1)
   epochs, batch_size = _check_int("epochs", epochs, 1), _check_int("batch_size", batch_size, 1)
   hidden, seed = _check_int("hidden", hidden, 0), _check_int("seed", seed, 0)
@@ -289,103 +442,51 @@ def compare_losses(
   target_recall = _check_number("target_recall", target_recall, low=0.0, high=1.0)
   pinball_alpha = _check_number("pinball_alpha", pinball_alpha, low=0.0, high=1.0,
                                 high_open=True)
-  parsed = [s if isinstance(s, LossSpec) else parse_spec(s)
-            for s in (default_specs(task) if specs is None else specs)]
-  if not parsed:
-    raise ValueError("specs must name at least one spec, e.g. ['bce'].")
-  texts = [s.text for s in parsed]
-  if len(set(texts)) != len(texts):
-    raise ValueError(f"specs must be distinct, got {texts}.")
+  if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+    raise TypeError(f"optimizer must be an optax.GradientTransformation such as "
+                    f"optax.adam(1e-3), got {type(optimizer).__name__}.")
+  texts, candidates = resolve_candidates(specs, task, num_classes)  # fail before training
   n = X.shape[0]
   smallest = n if task == "regression" else int(np.bincount(y_np).min())
   if folds > smallest:
     raise ValueError(f"folds={folds} exceeds " + (f"the number of rows ({n})." if task ==
                      "regression" else f"the size of the smallest class ({smallest} rows)."))
-  if hidden == 0 and any(n == "dropout" for s in parsed for n, _ in s.penalties):
+  if model is None and hidden == 0 and any(c.dropout is not None for c in candidates):
     raise ValueError("dropout needs a hidden layer: use hidden > 0.")
-  resolved = [resolve_loss(s, task, num_classes) for s in parsed]  # fail before training
   cost = None if cost is None else as_decision_cost(cost).check(task, num_classes)
   names = METRICS[task] + (COST_METRICS if cost is not None else ())
-
-  key = jax.random.key(seed)
-  masks = _repeated_masks(n, folds, repeats, jax.random.fold_in(key, 1), None if task ==
-                          "regression" else jnp.asarray(y_np))
-  Xj, yj = jnp.asarray(X), jnp.asarray(y_np)
-  # Per repeat: a shuffle, an initialization and a dropout key, shared by the
-  # repeat's folds and by every spec (the comparison is paired).
-  shuffles = [_folds.shuffles(n, epochs, batch_size, seed if r == 0 else (seed, r))
-              for r in range(repeats)]
-  batches = jnp.asarray(np.repeat(np.stack([b for b, _ in shuffles]), folds, axis=0))
-  valid = jnp.asarray(np.repeat(np.stack([v for _, v in shuffles]), folds, axis=0))
-  per_repeat = lambda k, r: k if r == 0 else jax.random.fold_in(k, r)
-  init_keys = [per_repeat(jax.random.fold_in(key, 2), r) for r in range(repeats)]
-  dropout_keys = jnp.stack([per_repeat(jax.random.fold_in(key, 3), r)
-                            for r in range(repeats) for _ in range(folds)])
+  layout = _fold_layout(X, y_np, task, folds=folds, repeats=repeats, epochs=epochs,
+                        batch_size=batch_size, seed=seed)
+  model_text, optimizer_text = _describe(model, optimizer) if model is not None else (
+      "mlp" if hidden else "linear", "adam" if optimizer is None else "custom")
   settings = dict(folds=folds, repeats=repeats, seed=seed, epochs=epochs,
                   batch_size=batch_size, learning_rate=learning_rate, hidden=hidden,
-                  n_samples=int(n), n_features=int(X.shape[1]), num_classes=num_classes,
-                  model="mlp" if hidden else "linear", optimizer="adam",
+                  n_samples=int(n), n_features=int(np.prod(X.shape[1:])),
+                  num_classes=num_classes, model=model_text, optimizer=optimizer_text,
                   confidence=confidence, target_recall=target_recall,
                   pinball_alpha=pinball_alpha, test_train_ratio=1 / (folds - 1),
                   data_sha256=hashlib.sha256(X.tobytes() + y_np.tobytes()).hexdigest())
   if cost is not None:
     settings["cost"] = cost.to_dict()
-  masks_np = np.asarray(masks)
-  scores, curves, held_curves, seconds, preds, probs = {}, {}, {}, {}, {}, {}
-  decisions = {}
-  bar = _progress(parsed, progress)
-  for spec, (loss_name, loss_params) in zip(bar, resolved):
-    as_f32 = lambda d: {k: jnp.float32(v) for k, v in d.items() if v is not None}
-    hyper = {"loss": as_f32(loss_params),
-             "penalties": {name: as_f32(p) for name, p in spec.penalties}}
-    static = dict(loss_name=loss_name, learning_rate=learning_rate,
-                  regression=task == "regression")
+  optimizer = _adam(learning_rate) if optimizer is None else optimizer
+  Xj, yj = jnp.asarray(X), jnp.asarray(y_np)
+  scores, curves, held_curves, seconds, preds, probs, decisions = ({} for _ in range(7))
+  for text, candidate in zip(_progress(texts, progress), candidates):
     start = time.perf_counter()
-    n_out = num_classes if loss_name == "ce" else 1
-    if spec.members > 1:  # a bagged ensemble: a member axis inside the fold axis
-      per_fold = (masks, batches, valid) + _ensemble_inputs(
-          jax.random.fold_in(key, 4), init_keys, dropout_keys, masks_np,
-          members=spec.members, n_features=X.shape[1], n_out=n_out, hidden=hidden)
-      train, train_one = _folds.train_ensemble_folds, _folds.train_one_fold_ensemble
-    else:
-      params = [_folds.init_params(k, X.shape[1], n_out, hidden) for k in init_keys]
-      params = jax.tree.map(lambda *p: jnp.repeat(jnp.stack(p), folds, axis=0), *params)
-      per_fold = (masks, batches, valid, params, dropout_keys)
-      train, train_one = _folds.train_folds, _folds.train_one_fold
-    if vmap_folds:
-      z, curve, held = train(*per_fold, Xj, yj, hyper, **static)
-    else:
-      runs = [train_one(*jax.tree.map(lambda a: a[i], per_fold), Xj, yj, hyper, **static)
-              for i in range(len(masks_np))]
-      z, curve, held = (jnp.stack([r[i] for r in runs]) for i in range(3))
-    if spec.members > 1:  # the members' mean probability; their mean loss curves
-      z = _folds.average_members(z, regression=task == "regression")
-      curve, held = curve.mean(axis=1), held.mean(axis=1)
-    curve = np.asarray(curve)
-    _diverged(spec.text, curve, folds, repeats)
-    out = fold_scores(z, yj, masks, task=task, num_classes=num_classes,
-                      pinball_alpha=pinball_alpha)
-    if cost is not None:
-      spent, chosen = fold_costs(z, yj, masks, task=task, cost=cost)
-      out = {**out, **spent}
-      decisions[spec.text] = {k: np.asarray(v, np.float64) for k, v in chosen.items()}
-    scores[spec.text] = {m: np.asarray(out[m], np.float64) for m in names}
-    z0 = np.asarray(z[:folds])
-    if task == "regression":
-      preds[spec.text] = probs[spec.text] = _first_repeat(z0, masks_np[:folds])
-    else:
-      pred, prob = (np.asarray(a) for a in jax.vmap(lambda v: decode(v, task))(z[:folds]))
-      preds[spec.text] = _first_repeat(pred, masks_np[:folds])
-      probs[spec.text] = _first_repeat(prob, masks_np[:folds])
-    curves[spec.text], held_curves[spec.text] = curve, np.asarray(held)
-    seconds[spec.text] = time.perf_counter() - start
-  # All paired tests at once: differences shaped (specs - 1, metrics, folds).
-  diffs = np.stack([[scores[s][m] - scores[texts[0]][m] for m in names] for s in texts[1:]]
-                   ) if len(texts) > 1 else np.zeros((0, len(names), len(masks_np)))
-  tests = [np.asarray(v) for v in corrected_resampled_ttest(
-      diffs, test_train_ratio=1 / (folds - 1), confidence=confidence)]
-  paired = {s: {m: {k: float(v[i, j]) for k, v in zip(PAIRED_KEYS, tests)}
-                for j, m in enumerate(names)} for i, s in enumerate(texts[1:])}
+    z, curve, held = _train_candidate(
+        text, candidate, layout, Xj, yj, model=model, hidden=hidden, optimizer=optimizer,
+        task=task, num_classes=num_classes, folds=folds, vmap_folds=vmap_folds)
+    _diverged(text, curve, folds, repeats)
+    out, chosen, preds[text], probs[text] = _score(
+        z, y_np, layout["masks"], task=task, num_classes=num_classes,
+        pinball_alpha=pinball_alpha, cost=cost, folds=folds)
+    if chosen is not None:
+      decisions[text] = chosen
+    scores[text] = {m: np.asarray(out[m], np.float64) for m in names}
+    curves[text], held_curves[text] = curve, held
+    seconds[text] = time.perf_counter() - start
+  paired = _paired(scores, texts, names, len(layout["masks"]), folds=folds,
+                   confidence=confidence)
   return ComparisonResult(tuple(texts), scores, curves, seconds, task, settings, preds,
                           names, probs, y_np, held_curves, paired, cost, decisions)
 

@@ -26,7 +26,8 @@ import optax
 from jax.typing import ArrayLike
 
 from lossreg_jax import losses, metrics, selection
-from lossreg_jax.experiments.compare import _batches, _progress
+from lossreg_jax.experiments import engine
+from lossreg_jax.experiments.compare import _progress
 
 __all__ = [
     "MultitaskResult",
@@ -384,7 +385,10 @@ def compare_multitask(
   masks = selection.kfold_masks(n, folds, key=jax.random.fold_in(key, 1),
                                 stratify=jnp.asarray(y))
   Xj, yj, Bj = jnp.asarray(X.reshape(n, -1)), jnp.asarray(y.astype(np.int32)), jnp.asarray(B)
-  batches, valid = (jnp.asarray(a) for a in _batches(n, epochs, batch_size, seed))
+  # One row order for every fold (held-out rows excluded by where=), as before.
+  rows, ok = engine.fold_batches(engine.shuffles(n, epochs, seed), np.zeros((1, n), bool),
+                                 batch_size)
+  batches, valid = jnp.asarray(rows[0]), jnp.asarray(ok[0])
   settings = dict(folds=folds, seed=seed, epochs=epochs, batch_size=batch_size,
                   learning_rate=learning_rate, hidden=hidden, n_samples=n,
                   n_features=int(Xj.shape[1]), num_classes=num_classes,

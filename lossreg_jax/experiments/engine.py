@@ -1,0 +1,253 @@
+"""The fold program of ``compare_losses``: Flax NNX models, every fold at once.
+
+One candidate's R × k fold-models train in ONE compiled program. The model and
+its ``nnx.Optimizer`` are ``nnx.split`` once into a graph definition and a state;
+``train_fold`` is a pure function of that state (a ``lax.scan`` over epochs,
+each a ``lax.scan`` over minibatches, each step ``nnx.merge``-ing the state and
+running :func:`lossreg_jax.training.train_step`, the step every ``training``
+step runs), and ``train_folds`` vmaps it over the folds' held-out masks,
+minibatch orders and initial states. A bagged ensemble (``ensemble:M``) adds a
+member axis inside the fold axis: member ``m`` weights the fold's training rows
+by its bootstrap counts.
+
+No held-out row reaches a fold's training: the minibatches of a fold are drawn
+from its training rows only (padding rows are excluded through ``where=``), and
+the feature (and regression target) standardization uses the fold's training
+rows only. A held-out row enters only the held-out loss curve and the outputs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lossreg_jax import regularizers, training
+
+__all__ = ["Program", "average_members", "fold_batches", "initial_states", "shuffles",
+           "spec_penalty", "train_folds", "train_one_fold"]
+
+
+class Program(NamedTuple):
+  """What one compiled fold program is specialized on (hashable, static under ``jit``).
+
+  Attributes:
+    graphdef: ``nnx.graphdef`` of ``(model, optimizer)``.
+    loss_fn: ``loss_fn(outputs, targets, *, where, weights=None, **loss_params)``.
+    penalty: Optional ``penalty(params) -> scalar`` of the user, added to the
+      spec penalties (:func:`spec_penalty`).
+    regression: Standardize the target with the training rows' mean and std
+      for training, map predictions back to target units.
+    squeeze: Drop the model outputs' last axis (one output per row).
+  """
+
+  graphdef: Any
+  loss_fn: Callable
+  penalty: Callable | None
+  regression: bool
+  squeeze: bool
+
+
+def spec_penalty(params, penalties: dict) -> jax.Array:
+  """``l2`` / ``l1`` / ``elastic`` spec terms on the weight matrices (never biases).
+
+  ``penalties`` maps a term's name to its traced parameters, so specs that
+  differ only in strengths share one compiled program.
+  """
+  mask = regularizers.decay_mask(params)
+  total = jnp.zeros((), jnp.float32)
+  if "l2" in penalties:
+    total += penalties["l2"]["strength"] * regularizers.l2_penalty(params, mask=mask)
+  if "l1" in penalties:
+    total += penalties["l1"]["strength"] * regularizers.l1_penalty(params, mask=mask)
+  if "elastic" in penalties:
+    total += regularizers.elastic_net_penalty(params, mask=mask, **penalties["elastic"])
+  return total
+
+
+def standardize(X: jax.Array, train: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """``(X - mean) / std`` with the statistics of the ``train`` rows only.
+
+  Per column for ``(n, d)``; per channel (over rows, height and width) for
+  images ``(n, H, W, C)``. A constant column keeps std 1.
+  """
+  axes = (0,) if X.ndim == 2 else tuple(range(X.ndim - 1))
+  w = jnp.broadcast_to(train.astype(X.dtype).reshape((-1,) + (1,) * (X.ndim - 1)), X.shape)
+  count = jnp.sum(w, axis=axes, keepdims=True)
+  mean = jnp.sum(w * X, axis=axes, keepdims=True) / count
+  std = jnp.sqrt(jnp.sum(w * jnp.square(X - mean), axis=axes, keepdims=True) / count)
+  return (X - mean) / jnp.where(std > 0, std, 1), mean, std
+
+
+def _predict(program: Program, state, X):
+  model, _ = nnx.merge(program.graphdef, state)
+  model.eval()  # dropout off, batch statistics frozen
+  z = model(X)
+  return z[..., 0] if program.squeeze else z
+
+
+def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, program: Program):
+  """Trains one fold-model from ``state`` on the rows outside ``test_mask``.
+
+  Args:
+    test_mask: ``(n,)`` bool, the fold's held-out rows.
+    batches: ``(epochs, n_batches, batch_size)`` int32 row indices, drawn
+      from the fold's training rows; ``valid`` flags the padding (False).
+    state: ``nnx.state((model, optimizer))``.
+    weights: ``(n,)`` per-row loss weights (an ensemble member's bootstrap
+      counts) or None. The minibatch loss stays ``reduction="mean"``.
+    X, y: All rows; ``y`` int32 labels or float32 targets.
+    hyper: ``{"loss": {...}, "penalties": {...}}`` traced scalars.
+    program: The static part (:class:`Program`).
+
+  Returns:
+    ``(outputs, train_curve, held_out_curve)``: the outputs of every row
+    (logits, or for regression predictions in target units), ``(n,)`` or
+    ``(n, C)``; each epoch's mean minibatch objective (loss plus penalty);
+    each epoch's data loss on the held-out rows (no penalty, no dropout).
+  """
+  train = ~test_mask
+  Xs = standardize(X, train)[0]
+  if program.regression:  # losses see the target standardized with the training rows
+    _, y_mean, y_std = standardize(y[:, None], train)
+    y_mean, y_std = y_mean[0, 0], jnp.where(y_std[0, 0] > 0, y_std[0, 0], 1)
+    y = (y - y_mean) / y_std
+  squeeze = (lambda z: z[..., 0]) if program.squeeze else (lambda z: z)
+  loss = lambda z, t, **kw: program.loss_fn(squeeze(z), t, **kw, **hyper["loss"])
+
+  def penalty(params):
+    total = spec_penalty(params, hyper["penalties"])
+    return total if program.penalty is None else total + program.penalty(params)
+
+  def step(state, inputs):
+    rows, ok = inputs
+    model, optimizer = nnx.merge(program.graphdef, state)
+    batch = {"inputs": Xs[rows], "targets": y[rows], "where": ok & train[rows]}
+    if weights is not None:
+      batch["weights"] = weights[rows]
+    total, *_ = training.train_step(model, optimizer, batch, loss_fn=loss, penalty=penalty)
+    return nnx.state((model, optimizer)), total
+
+  def epoch(state, inputs):
+    state, values = jax.lax.scan(step, state, inputs)
+    held_out = program.loss_fn(_predict(program, state, Xs), y, where=test_mask,
+                               **hyper["loss"])
+    return state, (values.mean(), held_out)
+
+  state, (train_curve, held_out_curve) = jax.lax.scan(epoch, state, (batches, valid))
+  z = _predict(program, state, Xs)
+  if program.regression:
+    z = z * y_std + y_mean
+  return z, train_curve, held_out_curve
+
+
+def _vmapped(ensemble: bool, program: Program):
+  fold = functools.partial(train_fold, program=program)
+  if ensemble:  # members share the fold's mask and minibatches; own state and weights
+    fold = jax.vmap(fold, in_axes=(None, None, None, 0, 0, None, None, None))
+  return fold
+
+
+@functools.partial(jax.jit, static_argnames=("program",))
+def train_folds(test_masks, batches, valid, states, weights, X, y, hyper, *, program):
+  """All folds (and members) as one program: ``train_fold`` vmapped over the folds.
+
+  ``states`` leaves and ``weights`` (``(folds, n)`` or None; an ensemble:
+  ``(folds, members, n)``) carry the leading fold (and member) axes; the
+  outputs have them too.
+  """
+  fold = _vmapped(weights is not None and weights.ndim == 3, program)
+  w_axis = None if weights is None else 0
+  return jax.vmap(fold, in_axes=(0, 0, 0, 0, w_axis, None, None, None))(
+      test_masks, batches, valid, states, weights, X, y, hyper)
+
+
+@functools.partial(jax.jit, static_argnames=("program",))
+def train_one_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, program):
+  """One fold (with its members), compiled alone: ``vmap_folds=False`` loops over it."""
+  return _vmapped(weights is not None and weights.ndim == 2, program)(test_mask, batches, valid, state, weights,
+                                                X, y, hyper)
+
+
+@functools.partial(jax.jit, static_argnames=("regression",))
+def average_members(z, *, regression: bool):
+  """Members' outputs ``(folds, M, n[, C])`` -> the ensemble's ``(folds, n[, C])``.
+
+  Regression: the mean prediction. Classification: logits whose probabilities
+  are the members' mean probabilities, so every metric treats the ensemble as
+  a single model: one logit per row gives ``log p - log(1 - p)`` with ``p`` the
+  mean of the members' sigmoids; ``C`` logits give ``log`` of the mean
+  softmax. Both use ``logsumexp`` of log-probabilities (finite for finite
+  logits).
+  """
+  if regression:
+    return z.mean(axis=1)
+  log_m = jnp.log(z.shape[1])
+  if z.ndim == 3:  # one logit per row: P(y=1) = mean sigmoid
+    log_p = jax.nn.logsumexp(jax.nn.log_sigmoid(z), axis=1) - log_m
+    log_q = jax.nn.logsumexp(jax.nn.log_sigmoid(-z), axis=1) - log_m
+    return log_p - log_q
+  return jax.nn.logsumexp(jax.nn.log_softmax(z, axis=-1), axis=1) - log_m
+
+
+def shuffles(n: int, epochs: int, seed) -> np.ndarray:
+  """Host-side row orders: ``(epochs, n)``, one permutation of ``range(n)`` per epoch."""
+  rng = np.random.default_rng(seed)
+  return np.stack([rng.permutation(n) for _ in range(epochs)]).astype(np.int32)
+
+
+def fold_batches(orders: np.ndarray, held_out: np.ndarray, batch_size: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+  """A fold's minibatches: its training rows in the repeat's order, padded.
+
+  Args:
+    orders: ``(epochs, n)`` row orders of the repeat (shared by every
+      candidate, so the comparison is paired).
+    held_out: ``(folds, n)`` bool masks of the repeat's folds.
+    batch_size: Rows per minibatch.
+
+  Returns:
+    ``(rows, valid)``, each ``(folds, epochs, n_batches, batch_size)``:
+    ``n_batches = ceil(max_train / batch_size)``; padding entries are row 0
+    with ``valid`` False.
+  """
+  folds, (epochs, n) = held_out.shape[0], orders.shape
+  n_train = int((~held_out).sum(axis=1).max())
+  n_batches = math.ceil(n_train / batch_size)
+  rows = np.zeros((folds, epochs, n_batches * batch_size), np.int32)
+  valid = np.zeros(rows.shape, bool)
+  for f, mask in enumerate(held_out):
+    for e, order in enumerate(orders):
+      kept = order[~mask[order]]
+      rows[f, e, :kept.size], valid[f, e, :kept.size] = kept, True
+  shape = (folds, epochs, n_batches, batch_size)
+  return rows.reshape(shape), valid.reshape(shape)
+
+
+def initial_states(model_fn: Callable[[nnx.Rngs], nnx.Module], tx, init_keys, dropout_keys,
+                   *, folds: int, members: int = 1):
+  """``(graphdef, states)``: one model and optimizer per repeat (and member).
+
+  Model ``r`` (member ``m``) is built by ``model_fn(nnx.Rngs(key, dropout=dk))``
+  with ``key = init_keys[r]`` and ``dk = dropout_keys[r]`` (member ``m > 0``:
+  both folded in with ``m``); every fold of a repeat starts from its model. The
+  states' leaves get a leading ``(R * folds,)`` axis, or ``(R * folds,
+  members)`` when ``members > 1``.
+  """
+  member = lambda k, m: k if m == 0 else jax.random.fold_in(k, m)
+  graphdef, per_repeat = None, []
+  for ik, dk in zip(init_keys, dropout_keys):
+    states = []
+    for m in range(members):
+      model = model_fn(nnx.Rngs(member(ik, m), dropout=member(dk, m)))
+      graphdef, state = nnx.split((model, nnx.Optimizer(model, tx, wrt=nnx.Param)))
+      states.append(state)
+    per_repeat.append(states[0] if members == 1 else
+                      jax.tree.map(lambda *a: jnp.stack(a), *states))
+  stacked = jax.tree.map(lambda *a: jnp.repeat(jnp.stack(a), folds, axis=0), *per_repeat)
+  return graphdef, stacked
