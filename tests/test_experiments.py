@@ -613,3 +613,130 @@ def test_multiclass_ensemble_averages_softmax():
     np.testing.assert_allclose(res.scores[spec]["accuracy"][i],
                                np.mean(prob[m].argmax(1) == np.asarray(ds.y)[m]), rtol=1e-6)
   assert np.all(res.scores[spec]["accuracy"] > 0.8)
+
+
+# ------------------------------------------------ the engine: leakage, user models and losses
+
+
+def _fold_run(X, y, spec="bce+l2:1e-3", *, hidden=4, members=1, task="binary"):
+  """Trains fold 0 of a 3-fold split through the engine; returns (mask, run(X, y))."""
+  from lossreg_jax.experiments import candidates, compare, engine, models
+  from lossreg_jax.experiments import spec as specs
+  n = len(y)
+  masks = _masks(n, 3, 1, None if task == "regression" else y)
+  rows, ok = engine.fold_batches(engine.shuffles(n, 2, 0), masks, 16)
+  cand = candidates.from_spec(specs.parse_spec(spec), task, 2)
+  graphdef, states = engine.initial_states(
+      models.mlp(hidden=hidden).factory(X.shape[1:], 1, dropout=cand.dropout),
+      compare._adam(0.05), [jax.random.key(1)], [jax.random.key(2)], folds=3,
+      members=members)
+  program = engine.Program(graphdef, cand.loss, None, task == "regression", True)
+  hyper = {"loss": dict(cand.loss_params), "penalties": dict(cand.penalties)}
+  weights = None if members == 1 else compare._bootstrap(jax.random.key(3), masks, members)[0]
+  first = jax.tree.map(lambda a: a[0], states)
+  run = lambda X, y: engine.train_one_fold(
+      jnp.asarray(masks[0]), jnp.asarray(rows[0]), jnp.asarray(ok[0]), first, weights,
+      jnp.asarray(X), jnp.asarray(y), hyper, program=program)
+  return masks[0], run
+
+
+@pytest.mark.slow
+def test_held_out_rows_never_reach_the_training_of_their_fold():
+  # Perturbing only a fold's held-out rows of X and y must leave its training
+  # curve and its training rows' outputs bit-identical, for the default model
+  # and every regularizer of a spec (penalty, dropout, bagging) and for
+  # regression's target standardization. The control (a training row
+  # perturbed) shows the comparison can fail.
+  rng = np.random.default_rng(0)
+  X = rng.normal(size=(48, 3)).astype(np.float32)
+  yb = (X[:, 0] + 0.3 * rng.normal(size=48) > 0).astype(np.int32)
+  yr = (X @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=48)).astype(np.float32)
+  cases = [("bce+l2:1e-3", yb, 1, "binary"), ("bce+dropout:0.3+ensemble:2", yb, 2, "binary"),
+           ("huber:delta=1+l1:1e-3", yr, 1, "regression")]
+  for spec, y, members, task in cases:
+    held_out, run = _fold_run(X, y, spec, members=members, task=task)
+    z, curve, _ = run(X, y)
+    X2, y2 = X.copy(), y.copy()
+    X2[held_out] = 1e3 * rng.normal(size=X2[held_out].shape)
+    y2[held_out] = (1 - y2[held_out]) if task == "binary" else 1e3
+    z2, curve2, held2 = run(X2, y2)
+    train = ~held_out
+    np.testing.assert_array_equal(curve2, curve, err_msg=spec)
+    np.testing.assert_array_equal(np.asarray(z2)[..., train], np.asarray(z)[..., train],
+                                  err_msg=spec)
+    X3 = X.copy()
+    X3[np.flatnonzero(train)[0]] += 1.0  # control: one training row moved
+    assert not np.array_equal(run(X3, y)[1], curve), spec
+
+
+@pytest.mark.slow
+def test_a_user_model_and_loss_compare_and_equal_one_fold_trained_by_hand():
+  # A CNN factory and a loss callable, from Python; fold 0's held-out
+  # predictions equal the same fold trained alone by training.make_train_step
+  # (same initialization, minibatch order and standardization).
+  import optax
+  from flax import nnx
+  from lossreg_jax import losses, training
+  from lossreg_jax.experiments import engine
+
+  class TinyCNN(nnx.Module):
+    def __init__(self, rngs):
+      self.conv = nnx.Conv(1, 2, kernel_size=(3, 3), rngs=rngs)
+      self.out = nnx.Linear(2, 1, rngs=rngs)
+
+    def __call__(self, x):
+      return self.out(jnp.mean(jax.nn.relu(self.conv(x)), axis=(1, 2)))
+
+  def weighted_bce(z, y, *, weights=None, where=None):
+    return losses.sigmoid_binary_cross_entropy(z, y.astype(z.dtype), positive_weight=2.0,
+                                               weights=weights, where=where)
+
+  rng = np.random.default_rng(1)
+  X = rng.normal(size=(36, 4, 4, 1)).astype(np.float32)
+  y = (X[:, :2].mean(axis=(1, 2, 3)) > 0).astype(np.int32)
+  kw = dict(folds=3, epochs=2, batch_size=8, seed=4)
+  res = experiments.compare_losses(X, y, {"bce": "bce", "mine": weighted_bce},
+                                   model=TinyCNN, **kw)
+  assert res.settings["model"] == "TinyCNN" and res.specs == ("bce", "mine")
+  masks = _masks(36, 3, 1, y, seed=4)
+  model = TinyCNN(nnx.Rngs(jax.random.fold_in(jax.random.key(4), 2),
+                           dropout=jax.random.fold_in(jax.random.key(4), 3)))
+  optimizer = nnx.Optimizer(model, optax.adam(3e-3), wrt=nnx.Param)
+  step = training.make_train_step(lambda z, t, **k: weighted_bce(z[:, 0], t, **k))
+  test = masks[0]
+  Xs = np.asarray(engine.standardize(jnp.asarray(X), jnp.asarray(~test))[0])
+  rows, ok = engine.fold_batches(engine.shuffles(36, 2, 4), masks, 8)
+  for batch_rows, batch_ok in zip(rows[0].reshape(-1, 8), ok[0].reshape(-1, 8)):
+    step(model, optimizer, {"inputs": Xs[batch_rows], "targets": y[batch_rows],
+                            "where": jnp.asarray(batch_ok)})
+  model.eval()
+  prob = jax.nn.sigmoid(model(Xs)[:, 0])
+  np.testing.assert_allclose(res.probabilities["mine"][test], prob[test], rtol=1e-5,
+                             atol=1e-6)
+
+
+def test_bad_models_and_losses_are_named():
+  from flax import nnx
+  rng = np.random.default_rng(2)
+  X, y = rng.normal(size=(30, 3)).astype(np.float32), np.arange(30) % 2
+  kw = dict(folds=3, epochs=1)
+
+  def broken(rngs):
+    raise RuntimeError("no weights file")
+
+  cases = [
+      (dict(model=broken), ValueError, r"model: the factory failed for 'bce': RuntimeError"),
+      (dict(model=lambda rngs: 3), TypeError, "returned int"),
+      (dict(model=lambda rngs: nnx.Linear(3, 1, rngs=rngs), specs={"m": lambda z: z}),
+       TypeError, r"candidates\['m'\]: the loss must take"),
+      (dict(specs={"m": lambda z, y: z.sum()}), TypeError, "where= and weights="),
+      (dict(specs={"m": lambda z, y, **kw: z}), ValueError, "must return a scalar"),
+      (dict(specs={"m": 3}), TypeError, r"candidates\['m'\] must be a spec string"),
+      (dict(model="cnn"), ValueError, "model 'cnn' needs images"),
+      (dict(model="rnn"), ValueError, "unknown model 'rnn'"),
+      (dict(optimizer="adam"), TypeError, "optimizer must be an optax"),
+  ]
+  for extra, error, message in cases:
+    specs = extra.pop("specs", ["bce"])
+    with pytest.raises(error, match=message):
+      experiments.compare_losses(X, y, specs, **extra, **kw)

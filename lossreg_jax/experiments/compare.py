@@ -163,16 +163,16 @@ def _model_factory(model, hidden: int, X: np.ndarray, candidate: Candidate, task
 
 
 def _build(model_fn, name: str, tx, keys, X, task: str, *, folds: int, members: int):
-  """``(Program parts, states)``: the model built, its outputs' shape checked."""
-  try:
+  """``(graphdef, squeeze, states)``: the model built, its outputs' shape checked."""
+  try:  # the user's factory: any failure is reported as one line
     graphdef, states = engine.initial_states(model_fn, tx, *keys, folds=folds,
                                              members=members)
-  except Exception as e:  # the user's factory: any failure is reported as one line
+  except engine.NotAModuleError as e:
+    raise TypeError(f"model must be a factory rngs -> nnx.Module; for {name!r} it {e}"
+                    ) from None
+  except Exception as e:
     raise ValueError(f"model: the factory failed for {name!r}: {type(e).__name__}: {e}"
                      ) from None
-  if not isinstance(nnx.merge(graphdef, _first(states, members))[0], nnx.Module):
-    raise TypeError(f"model must be a factory rngs -> nnx.Module; for {name!r} it returned "
-                    f"{type(nnx.merge(graphdef, _first(states, members))[0]).__name__}.")
   out = jax.eval_shape(lambda s: nnx.merge(graphdef, s)[0](X[:2]), _first(states, members))
   shape = getattr(out, "shape", None)
   if shape is None or len(shape) not in (1, 2) or shape[0] != 2:

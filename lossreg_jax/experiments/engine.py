@@ -29,7 +29,7 @@ from flax import nnx
 
 from lossreg_jax import regularizers, training
 
-__all__ = ["Program", "average_members", "fold_batches", "initial_states", "shuffles",
+__all__ = ["NotAModuleError", "Program", "average_members", "fold_batches", "initial_states", "shuffles",
            "spec_penalty", "train_folds", "train_one_fold"]
 
 
@@ -118,7 +118,13 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, progra
     y_mean, y_std = y_mean[0, 0], jnp.where(y_std[0, 0] > 0, y_std[0, 0], 1)
     y = (y - y_mean) / y_std
   squeeze = (lambda z: z[..., 0]) if program.squeeze else (lambda z: z)
-  loss = lambda z, t, **kw: program.loss_fn(squeeze(z), t, **kw, **hyper["loss"])
+
+  def loss(z, t, **kw):
+    value = program.loss_fn(squeeze(z), t, **kw, **hyper["loss"])
+    if jnp.shape(value) != ():  # checked while tracing: a user's loss must reduce
+      raise ValueError(f"the loss {getattr(program.loss_fn, '__name__', program.loss_fn)!r} "
+                       f"must return a scalar, got shape {jnp.shape(value)}.")
+    return value
 
   def penalty(params):
     total = spec_penalty(params, hyper["penalties"])
@@ -229,6 +235,10 @@ def fold_batches(orders: np.ndarray, held_out: np.ndarray, batch_size: int
   return rows.reshape(shape), valid.reshape(shape)
 
 
+class NotAModuleError(TypeError):
+  """A model factory returned something other than an ``nnx.Module``."""
+
+
 def initial_states(model_fn: Callable[[nnx.Rngs], nnx.Module], tx, init_keys, dropout_keys,
                    *, folds: int, members: int = 1):
   """``(graphdef, states)``: one model and optimizer per repeat (and member).
@@ -245,6 +255,8 @@ def initial_states(model_fn: Callable[[nnx.Rngs], nnx.Module], tx, init_keys, dr
     states = []
     for m in range(members):
       model = model_fn(nnx.Rngs(member(ik, m), dropout=member(dk, m)))
+      if not isinstance(model, nnx.Module):
+        raise NotAModuleError(f"returned {type(model).__name__}.")
       graphdef, state = nnx.split((model, nnx.Optimizer(model, tx, wrt=nnx.Param)))
       states.append(state)
     per_repeat.append(states[0] if members == 1 else
