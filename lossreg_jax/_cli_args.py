@@ -31,7 +31,10 @@ loss / regularizer specs (--loss, repeatable):
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-  pass
+  """Shows defaults, except None (an option that is off unless given says so in its help)."""
+
+  def _get_help_string(self, action):
+    return action.help if action.default is None else super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,10 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
              "  binary      bce, bce:positive_weight=3, focal:gamma=2\n"
              "  multiclass  ce, ce:label_smoothing=0.1, ce+l2:1e-3\n"
              "  regression  mse, huber:delta=1, asymmetric:under=1,over=0.1\n"
-             "  with a regression --cost, the third is the loss that cost implies: "
-             "'under=U,over=O,squared'\n    -> asymmetric:under=U,over=O (its minimizer is the "
-             "cost-optimal expectile), 'under=U,over=O'\n    -> quantile:q=U/(U+O) (the "
-             "pinball loss, minimized by the cost-optimal quantile)\n"
+             "  with a regression --cost and no --loss, the third is the loss the cost implies:\n"
+             "    under=U,over=O,squared -> asymmetric:under=U,over=O (minimized by the "
+             "cost-optimal expectile)\n"
+             "    under=U,over=O         -> quantile:q=U/(U+O) (the pinball loss, minimized by "
+             "the cost-optimal quantile)\n"
              "--dataset macrodata without --target forecasts next-quarter real GDP growth "
              "(experiments.next_quarter_growth).\n"
              "\nexamples:\n"

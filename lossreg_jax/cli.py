@@ -70,8 +70,10 @@ def _load_data(args, task: str | None = None):
   if args.csv is None:
     if args.target is not None and args.dataset != "macrodata":
       raise UsageError("--target needs --csv (or --dataset macrodata)")
-    if _split_names(args.features) or _split_names(args.drop) or args.delimiter:
-      raise UsageError("--features, --drop and --delimiter need --csv")
+    if _split_names(args.features) or _split_names(args.drop):
+      raise UsageError("--features and --drop need --csv")
+    if args.delimiter is not None:
+      raise UsageError("--delimiter needs --csv")
     return datasets.load(args.dataset, target=args.target), args.dataset
   if args.target is None:
     raise UsageError("--csv needs --target COLUMN")
@@ -208,15 +210,13 @@ def _positive_label(args, data, task):
     return data, classes
   if task != "binary":
     raise UsageError(f"--positive-label applies to a binary target, but the task is {task}")
-  if classes is None or args.positive_label not in classes:
-    numbers = {f"{float(c):g}": c for c in classes or () if _is_number(c)}
-    label = numbers.get(f"{float(args.positive_label):g}") if _is_number(
-        args.positive_label) else None
+  label = args.positive_label
+  if label not in (classes or ()):  # a number matches as a number: 1.0 is class '1'
+    as_number = {f"{float(c):g}": c for c in classes or () if _is_number(c)}
+    label = as_number.get(f"{float(label):g}") if _is_number(label) else None
     if label is None:
       raise UsageError(f"--positive-label {args.positive_label!r} is not a class of the "
                        f"target; its classes: {', '.join(classes or ())}")
-  else:
-    label = args.positive_label
   if classes.index(label) == 0:  # make it class 1
     data = data._replace(y=1 - data.y, target_names=tuple(reversed(data.target_names)))
     classes = classes[::-1]

@@ -315,7 +315,7 @@ def test_csv_delimiter_detected_or_given(capsys, monkeypatch, tmp_path):
   assert code == 2 and err == ("lossreg-jax compare: error: --delimiter must be one character "
                                "(or tab, comma, semicolon), got ';;'\n")
   code, _, err = run(capsys, "compare", "--delimiter", ";")
-  assert code == 2 and "--delimiter need --csv" in err
+  assert code == 2 and err == "lossreg-jax compare: error: --delimiter needs --csv\n"
 
 
 def test_positive_label_chooses_class_1(capsys, monkeypatch, tmp_path):
