@@ -3,8 +3,11 @@
 The work behind each subcommand lives in the library (``experiments.compare_losses``,
 ``experiments.regularization_path``, ``experiments.write_report``,
 ``checks.check_loss``, ``benchmarks/run.py``); this module only parses, loads
-data and reports. Bad input ends with a one-line message on stderr and exit
-code 2 (argparse's convention), never a traceback; numeric options and
+data and reports; the parser is built in ``_cli_args``. Bad input ends with a
+one-line message on stderr and exit code 2 (argparse's convention), never a
+traceback: a parse error without argparse's usage block, an unknown option
+with the closest known one, a missing optional package (scikit-learn) with
+the ``pip install`` line that brings it; numeric options and
 ``--out`` are checked before any work starts. Ctrl-C at any moment after the
 command starts ends with one line on stderr and exit code 130; reports are
 written atomically (``experiments.write_report``), so an interrupted run
