@@ -3,8 +3,11 @@
 The work behind each subcommand lives in the library (``experiments.compare_losses``,
 ``experiments.regularization_path``, ``experiments.write_report``,
 ``checks.check_loss``, ``benchmarks/run.py``); this module only parses, loads
-data and reports. Bad input ends with a one-line message on stderr and exit
-code 2 (argparse's convention), never a traceback; numeric options and
+data and reports; the parser is built in ``_cli_args``. Bad input ends with a
+one-line message on stderr and exit code 2 (argparse's convention), never a
+traceback: a parse error without argparse's usage block, an unknown option
+with the closest known one, a missing optional package (scikit-learn) with
+the ``pip install`` line that brings it; numeric options and
 ``--out`` are checked before any work starts. Ctrl-C at any moment after the
 command starts ends with one line on stderr and exit code 130; reports are
 written atomically (``experiments.write_report``), so an interrupted run
@@ -28,186 +31,16 @@ from pathlib import Path
 from typing import Sequence
 
 from lossreg_jax import _cache
+from lossreg_jax._cli_args import PROG, build_parser, subparser, suggest_option
 
 __all__ = ["build_parser", "main"]
 
-PROG = "lossreg-jax"
-_SPEC_HELP = """\
-loss / regularizer specs (--loss, repeatable):
-  A spec is TERM(+TERM)* with at most one loss; TERM is NAME or NAME:ARGS, ARGS
-  either KEY=VALUE pairs joined by commas or one value (l1, l2, dropout).
-  classification: bce[:positive_weight=W,label_smoothing=S]   focal[:alpha=A,gamma=G]
-                 hinge    ce[:label_smoothing=S] (softmax; the only loss for multiclass)
-  regression:    mse   mae   huber[:delta=D]   log_cosh   quantile[:q=Q]
-                 asymmetric[:under=U,over=O] (squared error; under-predictions weigh U)
-                 (regression losses see the target standardized per fold: D is in stds)
-  regularizers:  l2:STRENGTH   l1:STRENGTH   elastic:alpha=A,l1_ratio=R   dropout:RATE
-                 ensemble:M (M bagged members per fold, probabilities averaged)
-  A spec with regularizers only uses bce (binary), ce (multiclass) or mse (regression).
-  Penalties apply to weight matrices, not biases. Values are plain numbers.
-"""
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-  pass
+# What `pip install` line brings scikit-learn (pyproject.toml's test extra).
+_SKLEARN_EXTRA = "pip install 'lossreg-jax[test]' (or: pip install scikit-learn)"
 
 
 class UsageError(Exception):
   """Bad input found after parsing: reported on stderr with exit code 2."""
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-  # SUPPRESS: an option given before the subcommand is not overwritten by the
-  # subparser's default; defaults are filled in by _defaults().
-  group = parser.add_argument_group("common options")
-  group.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
-                     help="no progress bars or status lines (results are still printed)")
-  group.add_argument("--seed", type=int, default=argparse.SUPPRESS,
-                     help="random seed (default 0)")
-  group.add_argument("--out", type=Path, default=argparse.SUPPRESS,
-                     help="folder for report.md, results.json and plots (default lossreg_out); "
-                          "replaced as a whole by each run, never left half-written")
-  group.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS,
-                     help="do not use the persistent compilation cache (default: "
-                          "$LOSSREG_JAX_CACHE, else $XDG_CACHE_HOME/lossreg_jax/xla)")
-
-
-def _data_options(parser: argparse.ArgumentParser, default: str) -> None:
-  from lossreg_jax import datasets
-  group = parser.add_argument_group("data (a bundled set, or your CSV file)")
-  group.add_argument("--dataset", default=default, choices=datasets.list_datasets(),
-                     help="bundled data set")
-  group.add_argument("--csv", type=Path, metavar="FILE",
-                     help="CSV file with a header row; every column but --target is a feature")
-  group.add_argument("--target", metavar="COLUMN", help="target column of --csv")
-  group.add_argument("--drop-missing", action="store_true",
-                     help="drop CSV rows with empty or NaN cells instead of failing")
-  group.add_argument("--features", nargs="+", metavar="COLUMN",
-                     help="CSV feature columns to use (default: all but --target); text "
-                          "columns are one-hot encoded")
-  group.add_argument("--drop", nargs="+", metavar="COLUMN", help="CSV columns to leave out")
-
-
-def build_parser() -> argparse.ArgumentParser:
-  """Returns the ``argparse`` parser of the ``lossreg-jax`` command."""
-  parser = argparse.ArgumentParser(
-      prog=PROG, formatter_class=_Formatter,
-      description="Compare losses and regularizers on real data with JAX.",
-      epilog="examples:\n  lossreg-jax compare --loss bce --loss 'bce:positive_weight=3'\n"
-             "  lossreg-jax path --vs-sklearn\n  lossreg-jax check mylosses:my_loss --task binary\n"
-             "  lossreg-jax bench --size small\n\nRun 'lossreg-jax COMMAND --help' for details.")
-  from lossreg_jax import __version__
-  parser.add_argument("--version", action="version",
-                      version=f"{PROG} {__version__}\ncompile cache: {_cache.cache_dir() or 'off'}")
-  _common(parser)
-  sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-  p = sub.add_parser(
-      "compare", formatter_class=_Formatter,
-      help="compare losses/regularizers with repeated k-fold CV and paired tests",
-      description="Train the same model under each loss / regularizer spec on the same "
-                  "repeated k-fold cross-validation folds (all R x k folds of a spec as one "
-                  "vmapped program), report held-out metrics (mean ± std over folds) and "
-                  "compare every spec with the first: the paired difference per metric with "
-                  "its confidence interval from the corrected resampled t-test (Nadeau & "
-                  "Bengio 2003). Binary: accuracy, precision, recall, F1, ROC AUC, Brier, "
-                  "ECE; multiclass: the same (macro) without AUC; regression: MSE, RMSE, "
-                  "MAE, R², pinball loss, share under-predicted.",
-      epilog=_SPEC_HELP + "\ndefault specs (the first is the baseline):\n"
-             "  binary      bce, bce:positive_weight=3, focal:gamma=2\n"
-             "  multiclass  ce, ce:label_smoothing=0.1, ce+l2:1e-3\n"
-             "  regression  mse, huber:delta=1, asymmetric:under=1,over=0.1\n"
-             "--dataset macrodata without --target forecasts next-quarter real GDP growth "
-             "(experiments.next_quarter_growth).\n"
-             "\nexamples:\n"
-             "  lossreg-jax compare                       # breast cancer: bce, bce:positive_weight=3, focal:gamma=2\n"
-             "  lossreg-jax compare --dataset breast_cancer --repeats 3   # paired intervals over 3 x 5 folds\n"
-             "  lossreg-jax compare --dataset macrodata   # next-quarter GDP growth: mse, huber, asymmetric\n"
-             "  lossreg-jax compare --dataset digits      # multiclass defaults\n"
-             "  lossreg-jax compare --loss 'focal:alpha=0.25,gamma=2' --loss 'bce+l2:1e-3' --folds 3\n"
-             "  lossreg-jax compare --loss bce --loss 'bce+ensemble:5'   # bagged ensemble of 5\n"
-             "  lossreg-jax compare --dataset wine --loss ce --loss 'ce:label_smoothing=0.1+dropout:0.2'\n"
-             "  lossreg-jax compare --dataset diabetes --loss mse --loss 'quantile:q=0.9'\n"
-             "  lossreg-jax compare --cost fn=5,fp=1      # a missed positive costs 5x a false alarm\n"
-             "  lossreg-jax compare --dataset diabetes --cost under=3,over=1,squared\n"
-             "  lossreg-jax compare --csv data.csv --target label --out results/")
-  _data_options(p, "breast_cancer")
-  p.add_argument("--task", choices=("binary", "multiclass", "regression"),
-                 help="override the task guessed from the target (e.g. integer-valued "
-                      "counts as regression)")
-  p.add_argument("--loss", action="append", metavar="SPEC", dest="specs",
-                 help="a loss / regularizer spec (repeatable; the first is the baseline; "
-                      "default: the task's default specs, listed below)")
-  p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
-  p.add_argument("--repeats", type=int, default=1,
-                 help="repetitions of k-fold CV (R x k paired folds; reshuffled each time)")
-  p.add_argument("--epochs", type=int, default=30, help="training epochs per fold")
-  p.add_argument("--batch-size", type=int, default=32, help="minibatch size")
-  p.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate")
-  p.add_argument("--hidden", type=int, default=16,
-                 help="hidden ReLU units of the MLP; 0 for a linear model")
-  p.add_argument("--confidence", type=float, default=0.95,
-                 help="coverage of the paired confidence intervals")
-  p.add_argument("--target-recall", type=float, default=0.95,
-                 help="binary: report each spec's threshold and precision at this recall")
-  costs = p.add_argument_group(
-      "what mistakes cost (adds the expected cost at the default, cost-derived and "
-      "training-tuned decisions, a cost table and cost.png)")
-  costs = costs.add_mutually_exclusive_group()
-  costs.add_argument("--cost", metavar="COSTS",
-                     help="binary 'fn=5,fp=1' (a false negative costs 5, a false positive "
-                          "1); regression 'under=3,over=1' (per unit of error; add "
-                          "',squared' for per squared unit)")
-  costs.add_argument("--cost-matrix", type=Path, metavar="FILE.csv",
-                     help="a C x C cost matrix, rows = true class, columns = predicted "
-                          "class (an optional header row / index column of class names)")
-  p.add_argument("--allow-cost-diagonal", action="store_true",
-                 help="accept non-zero costs for correct decisions in --cost-matrix")
-  _common(p)
-
-  p = sub.add_parser(
-      "path", formatter_class=_Formatter, help="elastic-net path and CV curve",
-      description="Elastic-net regularization path and cross-validated alpha "
-                  "(lossreg_jax.linear), with coefficient-path and CV-curve plots.",
-      epilog="examples:\n  lossreg-jax path                          # diabetes\n"
-             "  lossreg-jax path --l1-ratio 0.9 --cv 10 --vs-sklearn\n"
-             "  lossreg-jax path --dataset macrodata --standardize")
-  _data_options(p, "diabetes")
-  p.add_argument("--l1-ratio", type=float, default=0.5, help="elastic-net mix in (0, 1]")
-  p.add_argument("--n-alphas", type=int, default=100, help="length of the alpha grid")
-  p.add_argument("--eps", type=float, default=1e-3, help="alpha_min / alpha_max")
-  p.add_argument("--cv", type=int, default=5, help="cross-validation folds (KFold)")
-  p.add_argument("--standardize", action="store_true",
-                 help="scale every feature to zero mean and unit variance first")
-  p.add_argument("--vs-sklearn", action="store_true",
-                 help="also time scikit-learn's ElasticNetCV on the same grid and folds")
-  _common(p)
-
-  p = sub.add_parser(
-      "check", formatter_class=_Formatter, help="check the properties of your loss function",
-      description="Import FUNCTION from MODULE (a module name, or a .py file) and run "
-                  "lossreg_jax.checks.check_loss on it; the report (report.md, "
-                  "results.json) goes to --out. Exit code 1 if a property fails.",
-      epilog="examples:\n  lossreg-jax check mylosses:asymmetric_mse\n"
-             "  lossreg-jax check ./losses.py:focal --task binary\n"
-             "  lossreg-jax check lossreg_jax.losses:hinge_loss --task regression")
-  p.add_argument("target_fn", metavar="MODULE:FUNCTION", help="the loss to check")
-  p.add_argument("--task", choices=("regression", "binary", "multiclass"),
-                 default="regression", help="kind of predictions and targets to test with")
-  _common(p)
-
-  p = sub.add_parser(
-      "bench", formatter_class=_Formatter, help="run the benchmarks (source checkout only)",
-      description="Run benchmarks/run.py from a source checkout and print its table "
-                  "(sizes: small for CPUs, full for the GPU shapes); --out also gets the "
-                  "table (report.md) and the results (results.json).",
-      epilog="examples:\n  lossreg-jax bench --size small\n  lossreg-jax bench --only losses linear")
-  p.add_argument("--size", default="small", help="problem size passed to benchmarks/run.py")
-  p.add_argument("--only", nargs="+", metavar="NAME",
-                 help="run only these sections (e.g. losses, large_vocab, linear)")
-  p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
-  _common(p)
-  return parser
 
 
 def _defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -234,21 +67,35 @@ def _cache_line(args) -> str:
   return f"{args.cache_dir} ({stats['hits']} hits, {stats['writes']} new entries)"
 
 
-def _load_data(args):
+def _load_data(args, task: str | None = None):
+  """The data of ``--dataset`` or ``--csv`` (read for ``task`` if given) and its name."""
   from lossreg_jax import datasets
-  columns = [c for option in ("features", "drop")
-             for c in _split_names(getattr(args, option))] if args.csv is None else []
   if args.csv is None:
     if args.target is not None and args.dataset != "macrodata":
       raise UsageError("--target needs --csv (or --dataset macrodata)")
-    if columns:
+    if _split_names(args.features) or _split_names(args.drop):
       raise UsageError("--features and --drop need --csv")
+    if args.delimiter is not None:
+      raise UsageError("--delimiter needs --csv")
     return datasets.load(args.dataset, target=args.target), args.dataset
   if args.target is None:
     raise UsageError("--csv needs --target COLUMN")
   features, drop = _split_names(args.features), _split_names(args.drop)
-  return datasets.load_csv(args.csv, target=args.target, drop_missing=args.drop_missing,
+  return datasets.load_csv(args.csv, target=args.target, task=task,
+                           drop_missing=args.drop_missing, delimiter=_delimiter(args),
                            features=features or None, drop=drop or None), str(args.csv)
+
+
+def _delimiter(args) -> str | None:
+  """``--delimiter``: one character, or tab / comma / semicolon by name; None: detect."""
+  text = args.delimiter
+  if text is None:
+    return None
+  named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}.get(text.lower(), text)
+  if len(named) != 1:
+    raise UsageError(f"--delimiter must be one character (or tab, comma, semicolon), got "
+                     f"{text!r}")
+  return named
 
 
 def _split_names(values) -> list[str]:
@@ -262,11 +109,14 @@ def _compare_command(args, specs) -> str:
   parts = [PROG, "compare"]
   if args.csv is not None:
     parts += ["--csv", str(args.csv), "--target", args.target] + (
-        ["--drop-missing"] if args.drop_missing else [])
+        ["--drop-missing"] if args.drop_missing else []) + (
+        ["--delimiter", args.delimiter] if args.delimiter else [])
   else:
     parts += ["--dataset", args.dataset] + (["--target", args.target] if args.target else [])
   if args.task:
     parts += ["--task", args.task]
+  if args.positive_label is not None:
+    parts += ["--positive-label", args.positive_label]
   for spec in specs:
     parts += ["--loss", spec]
   for option in ("folds", "repeats", "epochs", "batch_size", "learning_rate", "hidden",
@@ -305,17 +155,14 @@ def _compare(args) -> int:
   cost = _read_cost(args)
   if args.csv is None and args.dataset == "macrodata" and args.target is None:
     data, name = experiments.next_quarter_growth(), "macrodata (next-quarter real GDP growth)"
-  elif args.csv is not None and args.task is not None and args.target is not None:
-    from lossreg_jax import datasets  # --task decides how the CSV's target column is read
-    features, drop = _split_names(args.features), _split_names(args.drop)
-    data, name = datasets.load_csv(args.csv, target=args.target, task=args.task,
-                                   drop_missing=args.drop_missing, features=features or None,
-                                   drop=drop or None), str(args.csv)
-  else:
-    data, name = _load_data(args)
+  else:  # --task decides how a CSV's target column is read
+    data, name = _load_data(args, task=args.task if args.target is not None else None)
   task = args.task or data.task
-  specs = args.specs or list(experiments.default_specs(task))
-  _say(args, f"{name}: {data.X.shape[0]} rows, {data.X.shape[1]} features, task {task}; "
+  data, classes = _positive_label(args, data, task)
+  specs = args.specs or _default_specs(task, cost)
+  positive = f" (positive class {classes[1]!r})" if task == "binary" and classes else ""
+  _say(args, f"{name}: {data.X.shape[0]} rows, {data.X.shape[1]} features, task {task}"
+             f"{positive}; "
              f"{len(specs)} specs x {args.repeats} x {args.folds} folds")
   start = time.perf_counter()
   started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -324,6 +171,11 @@ def _compare(args) -> int:
       seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
       learning_rate=args.learning_rate, hidden=args.hidden, confidence=args.confidence,
       target_recall=args.target_recall, cost=cost, progress=not args.quiet)
+  # For the report (read by experiments.report): class names by class id, the positive class.
+  if classes:
+    result.settings["class_names"] = list(classes)
+    if task == "binary":
+      result.settings["positive_label"] = classes[1]
   print(result.table())
   if cost is not None:
     spec, metric, value = result.best_decision()
@@ -340,12 +192,60 @@ def _compare(args) -> int:
   return 0
 
 
+def _default_specs(task: str, cost) -> list[str]:
+  """The task's default specs; a regression cost puts the loss it implies third."""
+  from lossreg_jax import experiments
+  from lossreg_jax.experiments.cost import implied_loss_spec
+  specs = list(experiments.default_specs(task))
+  if task == "regression" and cost is not None and cost.regression:
+    implied = implied_loss_spec(cost)
+    specs = specs[:2] + [implied] if implied not in specs[:2] else specs[:2]
+  return specs
+
+
+def _positive_label(args, data, task):
+  """Applies ``--positive-label``; returns the data and its class names (None: regression)."""
+  import numpy as np
+  classes = None if task == "regression" else [str(n) for n in data.target_names]
+  if classes is not None and len(classes) != int(np.max(np.asarray(data.y))) + 1:
+    classes = None  # --task binary on a target whose names do not index its classes
+  if args.positive_label is None:
+    return data, classes
+  if task != "binary":
+    raise UsageError(f"--positive-label applies to a binary target, but the task is {task}")
+  label = args.positive_label
+  if label not in (classes or ()):  # a number matches as a number: 1.0 is class '1'
+    as_number = {f"{float(c):g}": c for c in classes or () if _is_number(c)}
+    label = as_number.get(f"{float(label):g}") if _is_number(label) else None
+    if label is None:
+      raise UsageError(f"--positive-label {args.positive_label!r} is not a class of the "
+                       f"target; its classes: {', '.join(classes or ())}")
+  if classes.index(label) == 0:  # make it class 1
+    data = data._replace(y=1 - data.y, target_names=tuple(reversed(data.target_names)))
+    classes = classes[::-1]
+  return data, classes
+
+
+def _is_number(text: str) -> bool:
+  try:
+    return math.isfinite(float(text))
+  except ValueError:
+    return False
+
+
+def _need_sklearn(what: str, tail: str = "") -> None:
+  """Raises UsageError (exit 2, one line) when scikit-learn cannot be imported."""
+  try:
+    import sklearn  # noqa: F401
+  except ImportError:
+    raise UsageError(f"{what} needs scikit-learn, which is not installed: "
+                     f"{_SKLEARN_EXTRA}{tail}") from None
+
+
 def _path(args) -> int:
   from lossreg_jax import experiments
-  if args.vs_sklearn and importlib.util.find_spec("sklearn") is None:
-    print(f"{PROG} path: --vs-sklearn needs scikit-learn, which is not installed (it is a "
-          f"test extra only): pip install scikit-learn", file=sys.stderr)
-    return 1
+  if args.vs_sklearn:
+    _need_sklearn("--vs-sklearn")
   data, name = _load_data(args)
   X = data.X
   if args.standardize:
@@ -357,6 +257,10 @@ def _path(args) -> int:
       X, data.y.astype("float32"), l1_ratio=args.l1_ratio, n_alphas=args.n_alphas,
       eps=args.eps, cv=args.cv, feature_names=data.feature_names, vs_sklearn=args.vs_sklearn)
   print(result.table())
+  from lossreg_jax.experiments.report import _alpha_edge_warning
+  warning = _alpha_edge_warning(result)
+  if warning:  # also in report.md; shown even with --quiet
+    print(f"{PROG} path: warning: {warning}", file=sys.stderr)
   written = experiments.write_report(result, args.out, context={
       "data": name, "standardized": args.standardize, "compile cache": _cache_line(args)})
   _say(args, f"wrote {', '.join(p.name for p in written)} to {args.out}")
@@ -451,6 +355,10 @@ def _bench(args) -> int:
     if unknown:
       raise UsageError(f"--only must name sections among {', '.join(sections)}, got "
                        f"{', '.join(map(repr, unknown))}")
+  chosen = [s for item in args.only or sections or () for s in item.split(",") if s]
+  if "linear" in chosen:  # it times scikit-learn's ElasticNetCV
+    others = " ".join(s for s in sections or () if s != "linear")
+    _need_sklearn("the linear benchmark", f"; or skip it: --only {others}" if others else "")
   try:
     if not args.out_given:
       return int(module.main(argv) or 0)
@@ -474,7 +382,36 @@ def _bench(args) -> int:
   return code
 
 
-_COMMANDS = {"compare": _compare, "path": _path, "check": _check, "bench": _bench}
+def _info(args) -> int:
+  """Versions, the backend, the compile cache and the optional packages, one per line."""
+  import platform
+  import jax
+  from lossreg_jax import __version__, datasets
+  folder = _cache.cache_dir()
+  if folder is None:
+    cache = "off ($LOSSREG_JAX_CACHE)"
+  elif not folder.is_dir():
+    cache = f"{folder} (not created yet)"
+  else:
+    files = [f for f in folder.rglob("*") if f.is_file()]
+    cache = f"{folder} ({len(files)} files, {sum(f.stat().st_size for f in files) / 2**20:.1f} MiB)"
+  try:
+    import sklearn
+    sk = sklearn.__version__
+  except ImportError:
+    sk = f"not installed (path --vs-sklearn and bench need it: {_SKLEARN_EXTRA})"
+  devices = jax.devices()
+  print(f"{PROG} {__version__}",
+        f"python {platform.python_version()}, jax {jax.__version__}, backend "
+        f"{jax.default_backend()} ({len(devices)} device{'s' * (len(devices) != 1)}: "
+        f"{devices[0].device_kind})",
+        f"compile cache: {cache}", f"scikit-learn: {sk}",
+        f"data sets: {', '.join(datasets.list_datasets())}", sep="\n")
+  return 0
+
+
+_COMMANDS = {"compare": _compare, "path": _path, "check": _check, "bench": _bench,
+             "info": _info}
 
 
 # Numeric options, checked before any work: dest -> (holds, requirement).
@@ -562,6 +499,15 @@ def _mid_line() -> bool:
     return False
 
 
+def _unknown_options(parser, unknown: list[str]) -> None:
+  """Exits 2 with one line naming the first unknown option and its closest match."""
+  word = next((w for w in unknown if w.startswith("-") and not _is_number(w)), None)
+  close = suggest_option(parser, word) if word else None
+  if close:
+    parser.error(f"unrecognized option {word.split('=', 1)[0]!r}; did you mean {close!r}?")
+  parser.error(f"unrecognized arguments: {' '.join(unknown)} (see '{parser.prog} --help')")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   """Runs the command with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
@@ -575,14 +521,17 @@ def main(argv: Sequence[str] | None = None) -> int:
   with _Interrupt(next((w for w in words if w in _COMMANDS), None)) as interrupt:
     parser = build_parser()
     try:
-      args = _defaults(parser.parse_args(words))
+      args, unknown = parser.parse_known_args(words)
+      if unknown:  # one line, with the closest option of the subcommand
+        _unknown_options(subparser(parser, args.command), unknown)
+      args = _defaults(args)
     except SystemExit as e:  # --help (0) or a usage error (2), already printed
       return int(e.code or 0)
     interrupt.command = args.command
     try:
       _check_options(args)
       # Before any compilation; bench times compilation itself, so it runs uncached.
-      args.cache_dir = _cache.configure_compilation_cache(
+      args.cache_dir = None if args.command == "info" else _cache.configure_compilation_cache(
           enabled=not args.no_cache and args.command != "bench", prog=PROG)
       return _COMMANDS[args.command](args)
     except (UsageError, ValueError, FileNotFoundError) as e:

@@ -50,6 +50,8 @@ def test_compare_writes_report(capsys, tmp_path):
   assert [r["spec"] for r in data["results"]] == ["bce", "hinge+l1:1e-3"]
   assert len(data["results"][0]["metrics"]["f1"]["folds"]) == 3
   assert data["context"]["data"] == "breast_cancer"
+  assert data["settings"]["class_names"] == ["benign", "malignant"]  # for the report (issue 21)
+  assert data["settings"]["positive_label"] == "malignant"
   assert "| `bce` |" in (out_dir / "report.md").read_text()
 
 
@@ -65,6 +67,7 @@ def test_compare_macrodata_regression_defaults(capsys, tmp_path):
   data = json.loads((tmp_path / "results.json").read_text())
   assert data["task"] == "regression" and (tmp_path / "predictions.png").is_file()
   assert data["context"]["data"].startswith("macrodata (next-quarter real GDP growth)")
+  assert "class_names" not in data["settings"] and "positive_label" not in data["settings"]
   assert "--dataset macrodata" in data["context"]["command"]
 
 
@@ -157,15 +160,21 @@ def test_bad_csv_exits_nonzero_with_message(capsys, tmp_path, case):
 
 @pytest.mark.slow
 def test_csv_compare_and_drop_missing(capsys, tmp_path):
-  rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(40)]
-  rows[5] = "1,,0"
+  # Semicolon-separated (detected), labels 'no' / 'yes', the positive class chosen.
+  rows = ["a;b;label"] + [f"{i % 7};{(i * 3) % 5};{('no', 'yes')[i % 7 > 3]}"
+                          for i in range(40)]
+  rows[5] = "1;;no"
   path = tmp_path / "data.csv"
   path.write_text("\n".join(rows) + "\n")
   code, out, err = run(capsys, "compare", "--csv", str(path), "--target", "label",
                        "--drop-missing", "--loss", "bce:positive_weight=2", *FAST,
-                       "--out", str(tmp_path / "o"))
+                       "--positive-label", "no", "--out", str(tmp_path / "o"))
   assert code == 0, err
-  assert "39 rows" in err and "bce:positive_weight=2" in out
+  assert "39 rows" in err and "(positive class 'no')" in err and "bce:positive_weight=2" in out
+  data = json.loads((tmp_path / "o" / "results.json").read_text())
+  assert data["settings"]["class_names"] == ["yes", "no"]
+  assert data["settings"]["positive_label"] == "no"
+  assert "--positive-label no" in data["context"]["command"]
 
 
 @pytest.mark.slow
@@ -180,10 +189,28 @@ def test_path_writes_plots_and_compares_with_sklearn(capsys, tmp_path):
   assert data["sklearn"]["alpha"] == pytest.approx(data["alpha"], rel=1e-3)
 
 
-def test_path_without_sklearn_says_so(capsys, monkeypatch):
-  monkeypatch.setitem(sys.modules, "sklearn", None)  # find_spec -> None: "not installed"
+def test_without_sklearn_path_and_bench_say_which_extra(capsys, monkeypatch):
+  monkeypatch.setitem(sys.modules, "sklearn", None)  # `import sklearn` raises ImportError
   code, out, err = run(capsys, "path", "--vs-sklearn", "--n-alphas", "5")
-  assert code == 1 and "scikit-learn" in err and "not installed" in err and out == ""
+  assert code == 2 and out == "" and err == (
+      "lossreg-jax path: error: --vs-sklearn needs scikit-learn, which is not installed: "
+      "pip install 'lossreg-jax[test]' (or: pip install scikit-learn)\n")
+
+  class FakeRun:
+    SECTIONS = ("losses", "large_vocab", "linear")
+
+    @staticmethod
+    def main(argv):
+      pytest.fail("ran without scikit-learn")
+
+  monkeypatch.setattr(cli, "_bench_module", lambda: FakeRun)
+  for argv in ([], ["--only", "linear"], ["--only", "losses,linear"]):
+    code, out, err = run(capsys, "bench", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("lossreg-jax bench: error: the linear benchmark needs scikit-learn")
+    assert "lossreg-jax[test]" in err and err.endswith("; or skip it: --only losses large_vocab\n")
+  FakeRun.main = staticmethod(lambda argv: 0)  # the other sections run without it
+  assert run(capsys, "bench", "--only", "losses", "large_vocab")[0] == 0
 
 
 def test_check_good_and_bad_losses(capsys, tmp_path, monkeypatch):
@@ -245,3 +272,148 @@ def test_compare_csv_task_override_reads_the_target_as_numbers(capsys, tmp_path)
   assert data["task"] == "regression"
   assert sorted(set(data["curves"]["mse"]["predictions"])) != [0.0, 1.0, 2.0, 3.0]
   assert max(data["results"][0]["metrics"]["mse"]["folds"]) > 1.0  # errors in target units
+
+
+# ------------------------------------------------------------ issue 21
+
+
+class _Stop(ValueError):
+  pass
+
+
+def _what_compare_gets(capsys, monkeypatch, *argv):
+  """Runs ``compare ARGV`` up to ``compare_losses``; returns (its arguments, stderr)."""
+  from lossreg_jax import experiments
+  seen = {}
+
+  def fake(X, y, specs, **kwargs):
+    seen.update(X=X, y=y, specs=list(specs), **kwargs)
+    raise _Stop("stopped by the test")
+
+  monkeypatch.setattr(experiments, "compare_losses", fake)
+  code, out, err = run(capsys, "compare", *argv, *FAST)
+  assert code == 2 and err.rstrip().endswith("error: stopped by the test"), err
+  return seen, err
+
+
+def test_csv_delimiter_detected_or_given(capsys, monkeypatch, tmp_path):
+  semi = tmp_path / "semi.csv"  # failed before with "Expected 1 fields in line 4, saw 2"
+  semi.write_text("a;b;label\n1;2;no\n3;4;yes\n5;6;no\n7;8;yes\n")
+  tab = tmp_path / "tab.tsv"
+  tab.write_text(semi.read_text().replace(";", "\t"))
+  for path, extra in ((semi, []), (semi, ["--delimiter", ";"]), (tab, []),
+                      (tab, ["--delimiter", "tab"])):
+    seen, err = _what_compare_gets(capsys, monkeypatch, "--csv", str(path), "--target",
+                                   "label", *extra)
+    assert seen["X"].shape == (4, 2) and seen["y"].tolist() == [0, 1, 0, 1]
+    assert err.startswith(f"{path}: 4 rows, 2 features, task binary (positive class 'yes')")
+  code, _, err = run(capsys, "compare", "--csv", str(semi), "--target", "label",
+                     "--delimiter", ",")
+  assert code == 2 and "target column 'label' not found" in err and "a;b;label" in err
+  code, _, err = run(capsys, "compare", "--csv", str(semi), "--target", "label",
+                     "--delimiter", ";;")
+  assert code == 2 and err == ("lossreg-jax compare: error: --delimiter must be one character "
+                               "(or tab, comma, semicolon), got ';;'\n")
+  code, _, err = run(capsys, "compare", "--delimiter", ";")
+  assert code == 2 and err == "lossreg-jax compare: error: --delimiter needs --csv\n"
+
+
+def test_positive_label_chooses_class_1(capsys, monkeypatch, tmp_path):
+  path = tmp_path / "d.csv"
+  path.write_text("a,b,outcome\n1,2,ok\n3,4,fraud\n5,6,ok\n7,8,ok\n")
+  # Default: the label that sorts second ('ok') is class 1.
+  seen, err = _what_compare_gets(capsys, monkeypatch, "--csv", str(path), "--target",
+                                 "outcome", "--cost", "fn=5,fp=1")
+  assert seen["y"].tolist() == [1, 0, 1, 1] and "(positive class 'ok')" in err
+  seen, err = _what_compare_gets(capsys, monkeypatch, "--csv", str(path), "--target",
+                                 "outcome", "--positive-label", "fraud", "--cost", "fn=5,fp=1")
+  assert seen["y"].tolist() == [0, 1, 0, 0] and "(positive class 'fraud')" in err
+  # Bundled: breast_cancer's default positive class is malignant; benign flips it.
+  seen, err = _what_compare_gets(capsys, monkeypatch, "--positive-label", "benign")
+  from lossreg_jax import datasets
+  assert seen["y"].tolist() == (1 - datasets.load("breast_cancer").y).tolist()
+  assert "task binary (positive class 'benign')" in err
+  numeric = tmp_path / "n.csv"  # numeric labels match as numbers: 1.0 is '1'
+  numeric.write_text("a,y\n1,0\n2,1\n3,0\n")
+  seen, err = _what_compare_gets(capsys, monkeypatch, "--csv", str(numeric), "--target", "y",
+                                 "--positive-label", "0.0")
+  assert seen["y"].tolist() == [1, 0, 1] and "(positive class '0')" in err
+  for argv, message in (
+      (["--csv", str(path), "--target", "outcome", "--positive-label", "fraud!"],
+       "--positive-label 'fraud!' is not a class of the target; its classes: fraud, ok"),
+      (["--dataset", "wine", "--positive-label", "class_0"],
+       "--positive-label applies to a binary target, but the task is multiclass")):
+    code, out, err = run(capsys, "compare", *argv, *FAST)
+    assert code == 2 and out == "" and err == f"lossreg-jax compare: error: {message}\n"
+
+
+def test_regression_cost_puts_its_loss_among_the_defaults(capsys, monkeypatch):
+  for cost, third in (("under=3,over=1,squared", "asymmetric:under=3,over=1"),
+                      ("under=3,over=1", "quantile:q=0.75"),
+                      ("under=1,over=2,linear", "quantile:q=0.333333")):
+    seen, _ = _what_compare_gets(capsys, monkeypatch, "--dataset", "diabetes", "--cost", cost)
+    assert seen["specs"] == ["mse", "huber:delta=1", third], cost
+    assert seen["cost"].label == cost
+  seen, _ = _what_compare_gets(capsys, monkeypatch, "--dataset", "diabetes")
+  assert seen["specs"] == ["mse", "huber:delta=1", "asymmetric:under=1,over=0.1"]
+  seen, _ = _what_compare_gets(capsys, monkeypatch, "--dataset", "diabetes", "--cost",
+                               "under=3,over=1", "--loss", "mse")  # --loss: as given
+  assert seen["specs"] == ["mse"]
+  code, out, _ = run(capsys, "compare", "--help")
+  assert code == 0 and "-> quantile:q=U/(U+O)" in out
+
+
+def test_path_alpha_at_the_grid_edge_warns_on_stderr(capsys, monkeypatch, tmp_path):
+  import numpy as np
+  from lossreg_jax import experiments
+  alphas = np.geomspace(1.0, 1e-3, 4)
+  fake = experiments.PathResult(
+      alphas=alphas, coefs=np.zeros((10, 4)), mse_path=np.ones((4, 3)), alpha=float(alphas[-1]),
+      coef=np.zeros(10), intercept=0.0, l1_ratio=0.5, feature_names=tuple("abcdefghij"),
+      seconds={"path": 0.1, "cv_first": 0.2, "cv": 0.1}, sklearn=None)
+  monkeypatch.setattr(experiments, "regularization_path", lambda *a, **k: fake)
+  code, out, err = run(capsys, "path", "--out", str(tmp_path / "o"), "--quiet")
+  assert code == 0 and "chosen alpha = 0.001" in out
+  assert err == ("lossreg-jax path: warning: the chosen alpha 0.001 is the SMALLEST of the "
+                 "grid: the best alpha may be smaller; extend the grid (a smaller --eps or "
+                 "more --n-alphas).\n")
+  assert "SMALLEST" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_parse_errors_are_one_line(capsys):
+  for argv, line in (
+      (["compare", "--learning_rate", "0.1"], "lossreg-jax compare: error: unrecognized option "
+                                              "'--learning_rate'; did you mean '--learning-rate'?"),
+      (["path", "--l1_ratio=0.9"], "lossreg-jax path: error: unrecognized option '--l1_ratio'; "
+                                   "did you mean '--l1-ratio'?"),
+      (["--quite", "compare"], "lossreg-jax compare: error: unrecognized option '--quite'; did "
+                               "you mean '--quiet'?"),
+      (["compare", "--zzz", "3"], "lossreg-jax compare: error: unrecognized arguments: --zzz 3 "
+                                  "(see 'lossreg-jax compare --help')"),
+      (["compare", "--dataset", "iris"],
+       "lossreg-jax compare: error: argument --dataset: invalid choice: 'iris' (choose from "
+       "'breast_cancer', 'digits', 'wine', 'diabetes', 'macrodata')"),
+      ([], "lossreg-jax: error: the following arguments are required: COMMAND (see "
+           "'lossreg-jax --help')")):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and err == line + "\n", argv
+
+
+def test_version_info_and_check_out_help(capsys, monkeypatch):
+  import lossreg_jax
+  code, out, _ = run(capsys, "--version")
+  assert code == 0 and out == f"lossreg-jax {lossreg_jax.__version__}\n"
+  monkeypatch.setenv("LOSSREG_JAX_CACHE", "off")
+  monkeypatch.setitem(sys.modules, "sklearn", None)
+  code, out, _ = run(capsys, "info")
+  lines = out.splitlines()
+  assert code == 0 and lines[0] == f"lossreg-jax {lossreg_jax.__version__}"
+  assert lines[2] == "compile cache: off ($LOSSREG_JAX_CACHE)"
+  assert lines[3].startswith("scikit-learn: not installed") and "lossreg-jax[test]" in lines[3]
+  assert lines[4] == "data sets: breast_cancer, digits, wine, diabetes, macrodata"
+  for command in ("check", "bench"):  # --out is optional there: no default folder shown
+    code, out, _ = run(capsys, command, "--help")
+    help_out = " ".join(out.rsplit("--out OUT", 1)[1].split())  # its help, not usage
+    assert code == 0 and help_out.startswith("also write report.md and results.json to this "
+                                             "folder (default: none, only print)")
+    assert "lossreg_out" not in out

@@ -143,3 +143,35 @@ def test_bad_cost_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
   assert len(error) == 1 and error[0].startswith("lossreg-jax compare: error:"), err
   assert re.search(message, error[0]), err
   assert not out_dir.exists()  # refused before anything was trained or written
+
+
+def test_implied_loss_spec_is_the_cost_up_to_a_factor():
+  # The spec the CLI adds for a regression --cost: for a linear cost the pinball loss at
+  # q = U / (U + O) (scikit-learn's mean_pinball_loss(alpha=q) is the cost / (U + O));
+  # for a squared cost the asymmetric loss with the same weights (the cost itself).
+  from sklearn.metrics import mean_pinball_loss
+  from lossreg_jax import losses
+  from lossreg_jax.experiments import cost as cost_module
+  rng = np.random.default_rng(0)
+  y, pred = rng.normal(size=200), rng.normal(size=200)
+  for text, spec in (("under=3,over=1", "quantile:q=0.75"),
+                     ("under=1,over=4,linear", "quantile:q=0.2"),
+                     ("under=3,over=1,squared", "asymmetric:under=3,over=1"),
+                     ("under=0.5,over=2.5,squared", "asymmetric:under=0.5,over=2.5")):
+    c = cost_module.parse_cost(text)
+    assert cost_module.implied_loss_spec(c) == cost_module.implied_loss_spec(text) == spec
+    power = 2 if c.squared else 1
+    total = np.mean(c.under * np.maximum(y - pred, 0) ** power
+                    + c.over * np.maximum(pred - y, 0) ** power)
+    if c.squared:
+      loss = losses.asymmetric_squared_error(pred, y, under_weight=c.under, over_weight=c.over)
+      assert float(loss) == pytest.approx(total, rel=1e-5)
+    else:
+      q = c.under / (c.under + c.over)
+      assert mean_pinball_loss(y, pred, alpha=q) * (c.under + c.over) == pytest.approx(total)
+      assert float(losses.quantile_loss(pred, y, quantile=q)) == pytest.approx(
+          mean_pinball_loss(y, pred, alpha=q), rel=1e-5)
+  with pytest.raises(ValueError, match="prices classes"):
+    cost_module.implied_loss_spec("fn=5,fp=1")
+  with pytest.raises(TypeError, match="DecisionCost or a cost string"):
+    cost_module.implied_loss_spec(3.0)

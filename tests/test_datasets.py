@@ -291,3 +291,31 @@ def test_csv_mixed_column_names_the_first_text_cell(tmp_path):
   path = write(tmp_path, "a,b,y\n1,2,0\n3,4,1\n5,oops,0\n")
   with pytest.raises(ValueError, match=r"line 4, column 'b'.*'oops'"):
     datasets.load_csv(path, target="y")
+
+
+DELIMITED = {  # text -> the separator load_csv(delimiter=None) must detect
+    "a,b,y\n1,2,0\n3,4,1\n": ",",
+    "a;b;y\n1;2;0\n3;4;1\n": ";",
+    "a\tb\ty\n1\t2\t0\n3\t4\t1\n": "\t",
+    'a,b,y\n"1;5",2,0\n"3;7",4,1\n': ",",  # semicolons inside quoted cells do not count
+    "a;b;y\n1,5;2;0\n3;4,25;1\n": ";",  # decimal commas: the comma splits unevenly
+    "a,b,y\n1,2,0\n3,1,0,9\n": ",",  # a long row: still commas (then pandas' error)
+    "y\n0\n1\n": ",",  # one column: none of them
+}
+
+
+def test_csv_delimiter_is_detected_among_comma_semicolon_tab(tmp_path):
+  for i, (text, expected) in enumerate(DELIMITED.items()):
+    path = write(tmp_path, text, name=f"d{i}.csv")
+    assert datasets._detect_delimiter(path) == expected, text
+    if i < 4:  # where Python's csv.Sniffer (restricted to the three) is sure, it agrees
+      assert csv.Sniffer().sniff(text, delimiters=",;\t").delimiter == expected, text
+  semi = write(tmp_path, "a;b;label\n1;2;no\n3;4;yes\n5;6;no\n", name="semi.csv")
+  ds = datasets.load_csv(semi, target="label")
+  np.testing.assert_array_equal(ds.X, [[1, 2], [3, 4], [5, 6]])
+  assert ds.feature_names == ("a", "b") and ds.target_names == ("no", "yes")
+  # An explicit delimiter is used as given: a comma splits nothing here.
+  with pytest.raises(ValueError, match="'label' not found.*available columns: a;b;label"):
+    datasets.load_csv(semi, target="label", delimiter=",")
+  with pytest.raises(ValueError, match=r"one character or None \(detect\), got ';;'"):
+    datasets.load_csv(semi, target="label", delimiter=";;")

@@ -37,7 +37,8 @@ import numpy as np
 
 from lossreg_jax import losses, metrics
 
-__all__ = ["COST_METRICS", "TEMPERATURES", "DecisionCost", "parse_cost", "read_cost_matrix"]
+__all__ = ["COST_METRICS", "TEMPERATURES", "DecisionCost", "implied_loss_spec", "parse_cost",
+           "read_cost_matrix"]
 
 COST_METRICS = ("cost_default", "cost_derived", "cost_tuned")
 # Multiclass: the temperatures tried on the training rows, T = 1 (the Bayes
@@ -309,6 +310,50 @@ def as_decision_cost(cost) -> DecisionCost:
     raise ValueError(f"cost must be a spec string, a DecisionCost or a square (C, C) cost "
                      f"matrix, got shape {m.shape}.")
   return DecisionCost(matrix=tuple(map(tuple, m.tolist())))
+
+
+def implied_loss_spec(cost: DecisionCost | str) -> str:
+  """The loss spec whose minimizer is the decision a regression cost asks for.
+
+  A squared cost ``U·max(y − ŷ, 0)² + O·max(ŷ − y, 0)²`` is itself the
+  ``asymmetric`` loss (minimized by the τ-expectile, ``τ = U / (U + O)``); a
+  linear cost ``U·max(y − ŷ, 0) + O·max(ŷ − y, 0)`` is ``U + O`` times the
+  pinball loss at ``q = U / (U + O)``, minimized by the cost-optimal
+  q-quantile. The CLI puts this spec among the default regression specs when
+  ``--cost`` is given without ``--loss``.
+
+  Args:
+    cost: A regression :class:`DecisionCost`, or its text (``"under=3,over=1"``).
+
+  Returns:
+    A spec string for :func:`~lossreg_jax.experiments.parse_spec`: numbers
+    written with up to 6 significant digits.
+
+  Raises:
+    ValueError: if ``cost`` prices classes (a cost matrix) or cannot be read.
+    TypeError: if ``cost`` is neither a ``DecisionCost`` nor a string.
+
+  Examples:
+    >>> implied_loss_spec("under=3,over=1,squared")
+    'asymmetric:under=3,over=1'
+    >>> implied_loss_spec("under=3,over=1")
+    'quantile:q=0.75'
+    >>> implied_loss_spec("under=1,over=2")
+    'quantile:q=0.333333'
+  """
+  if not isinstance(cost, (DecisionCost, str)):
+    raise TypeError(f"cost must be a DecisionCost or a cost string such as 'under=3,over=1', "
+                    f"got {type(cost).__name__} {cost!r:.60}.")
+  cost = as_decision_cost(cost)
+  if not cost.regression:
+    raise ValueError(f"cost {cost.label!r} prices classes; implied_loss_spec needs a "
+                     f"regression cost such as 'under=3,over=1'.")
+  cost.check("regression", 0)
+  if cost.squared:
+    return f"asymmetric:under={cost.under:.6g},over={cost.over:.6g}"
+  q = cost.under / (cost.under + cost.over)
+  text = f"{q:.6g}"
+  return f"quantile:q={text if 0 < float(text) < 1 else repr(q)}"  # 0.9999999 stays < 1
 
 
 def normal_offset(tau: float, squared: bool) -> float:
