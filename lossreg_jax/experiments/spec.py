@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
-__all__ = ["LossSpec", "default_specs", "parse_spec"]
+__all__ = ["BUILTIN_TERMS", "DATA_SIDE", "LossSpec", "default_specs", "expand_sweeps",
+           "parse_spec"]
 
 # name -> (parameters with defaults (None: required), tasks, positional parameter)
 _LOSSES = {
@@ -52,7 +53,13 @@ _PENALTIES = {
     "l1": ({"strength": None}, "strength"),
     "elastic": ({"alpha": None, "l1_ratio": 0.5}, None),
     "dropout": ({"rate": None}, "rate"),
+    # Data-side regularizers: applied to each fold's training minibatches only.
+    "noise": ({"stddev": None}, "stddev"),
+    "mixup": ({"alpha": None}, "alpha"),
+    "augment": ({"rotation": 0.0, "shift": 0.0, "zoom": 0.0, "flip": 0.0}, None),
+    "early_stopping": ({"patience": None, "validation": 0.2}, "patience"),
 }
+DATA_SIDE = ("noise", "mixup", "augment", "early_stopping")
 # parameter -> (low, high, high inclusive)
 _RANGES = {
     "positive_weight": (0.0, math.inf, False), "label_smoothing": (0.0, 1.0, True),
@@ -60,7 +67,11 @@ _RANGES = {
     "strength": (0.0, math.inf, False), "l1_ratio": (0.0, 1.0, True),
     "rate": (0.0, 1.0, False), "delta": (0.0, math.inf, False), "q": (0.0, 1.0, True),
     "under": (0.0, math.inf, False), "over": (0.0, math.inf, False),
+    "stddev": (0.0, math.inf, False), "rotation": (0.0, 180.0, True),
+    "shift": (0.0, 1.0, False), "zoom": (0.0, 1.0, False), "flip": (0.0, 1.0, True),
+    "patience": (1.0, 10_000.0, True), "validation": (0.0, 1.0, False),
 }
+_INTEGRAL = ("patience", "flip")
 MAX_MEMBERS = 64  # ensemble:M takes 2 <= M <= MAX_MEMBERS
 _SPLIT = re.compile(r"\+(?=\s*[A-Za-z_])")
 
@@ -121,18 +132,42 @@ def _number(spec: str, name: str, key: str, text: str) -> float:
     right = "]" if high_inclusive else ")"
     raise ValueError(f"in spec {spec!r}: {name} parameter {key!r} must be in "
                      f"[{low:g}, {high:g}{right}, got {value:g}.")
+  if key in _INTEGRAL and value != int(value):
+    raise ValueError(f"in spec {spec!r}: {name} parameter {key!r} must be an integer, got "
+                     f"{value:g}.")
   return value
 
 
-def _parse_term(spec: str, term: str) -> tuple[str, dict]:
+def _user_term(spec: str, name: str, args: str) -> tuple[str, dict]:
+  """A loss of the user's (``losses=``): any ``KEY=VALUE`` numbers, passed as keywords."""
+  params: dict = {}
+  for item in filter(None, (a.strip() for a in args.split(","))):
+    key, eq, value = (s.strip() for s in item.partition("="))
+    if not eq or not key.isidentifier():
+      raise ValueError(f"in spec {spec!r}: {name} takes KEY=VALUE keyword arguments, got "
+                       f"{item!r}.")
+    if key in params:
+      raise ValueError(f"in spec {spec!r}: parameter {key!r} of {name} is given twice.")
+    try:
+      params[key] = float(value)
+    except ValueError:
+      raise ValueError(f"in spec {spec!r}: {name} parameter {key!r} must be a number, "
+                       f"got {value!r}.") from None
+  return name, params
+
+
+def _parse_term(spec: str, term: str, user: frozenset = frozenset()) -> tuple[str, dict]:
   name, _, args = term.partition(":")
+  if name.strip() in user:
+    return _user_term(spec, name.strip(), args)
   name = name.strip().lower()
   if name in _LOSSES:
     defaults, _, positional = _LOSSES[name]
   elif name in _PENALTIES:
     defaults, positional = _PENALTIES[name]
   else:
-    raise ValueError(f"unknown term {name!r} in spec {spec!r}; {_valid_names()}.")
+    extra = f"; your losses: {', '.join(sorted(user))}" if user else ""
+    raise ValueError(f"unknown term {name!r} in spec {spec!r}; {_valid_names()}{extra}.")
   params: dict = {}
   items = [a.strip() for a in args.split(",")] if args.strip() else []
   for item in items:
@@ -162,7 +197,7 @@ def _parse_term(spec: str, term: str) -> tuple[str, dict]:
   return name, params
 
 
-def parse_spec(spec: str) -> LossSpec:
+def parse_spec(spec: str, *, losses: Iterable[str] = ()) -> LossSpec:
   """Parses a loss / regularizer spec such as ``"bce:positive_weight=3+l2:1e-3"``.
 
   Terms are joined by ``+``; each is ``NAME`` or ``NAME:ARGS`` with ``ARGS``
@@ -180,9 +215,19 @@ def parse_spec(spec: str) -> LossSpec:
   ``ensemble:M`` (an integer ``2 <= M <= 64``) trains a bagged ensemble of
   ``M`` such models (each on a bootstrap resample of the training rows) and
   predicts the average of their probabilities (``compare_losses``).
+  Data-side regularizers act on each fold's training minibatches only:
+  ``noise:STDDEV`` (Gaussian input noise, in units of the standardized
+  inputs), ``mixup:ALPHA`` (mixup with ``Beta(ALPHA, ALPHA)``),
+  ``augment:rotation=DEG,shift=FRAC,zoom=FRAC,flip=0|1`` (images: Keras
+  ImageDataGenerator's random rotation, shifts, zoom and horizontal flip),
+  ``early_stopping:patience=P[,validation=F]`` (a share ``F``, default 0.2,
+  of each fold's training rows monitors the loss; the fold keeps its best
+  epoch's model). A name in ``losses`` (the user's losses) is a loss taking
+  any ``KEY=VALUE`` numbers as keyword arguments (``linex:a=0.5``).
 
   Args:
     spec: The spec string.
+    losses: Names of the user's losses allowed as loss terms (case-sensitive).
 
   Returns:
     A :class:`LossSpec`.
@@ -208,6 +253,7 @@ def parse_spec(spec: str) -> LossSpec:
     raise ValueError(f"spec must be a non-empty string such as 'bce' or 'focal:gamma=2', "
                      f"got {spec!r}; {_valid_names()}.")
   text = spec.strip()
+  user = frozenset(losses)
   loss, loss_params, penalties, members = None, {}, [], None
   for term in _SPLIT.split(text):
     if not term.strip():
@@ -217,8 +263,8 @@ def parse_spec(spec: str) -> LossSpec:
         raise ValueError(f"spec {text!r} repeats the term 'ensemble'.")
       members = _members(text, term)
       continue
-    name, params = _parse_term(text, term)
-    if name in _LOSSES:
+    name, params = _parse_term(text, term, user)
+    if name in _LOSSES or name in user:
       if loss is not None:
         raise ValueError(f"spec {text!r} has two losses ({loss!r} and {name!r}); combine "
                          f"one loss with regularizers, e.g. 'bce+l2:1e-3'.")
@@ -252,7 +298,12 @@ def default_specs(task: str) -> tuple[str, ...]:
 
 
 def resolve_loss(spec: LossSpec, task: str, num_classes: int) -> tuple[str, dict]:
-  """Returns the loss name and parameters for ``task``, or raises ``ValueError``."""
+  """Returns the loss name and parameters for ``task``, or raises ``ValueError``.
+
+  A user's loss (a name not among the built-in losses) is returned as parsed.
+  """
+  if spec.loss is not None and spec.loss not in _LOSSES:
+    return spec.loss, dict(spec.loss_params)
   if spec.loss is None:
     name = _DEFAULT_LOSS[task]
     return name, dict(_LOSSES[name][0])
@@ -266,3 +317,40 @@ def resolve_loss(spec: LossSpec, task: str, num_classes: int) -> tuple[str, dict
     raise ValueError(f"loss {spec.loss!r} in spec {spec.text!r} needs {need}; {seen}: use "
                      f"{fits}.")
   return spec.loss, dict(spec.loss_params)
+
+
+BUILTIN_TERMS = frozenset(_LOSSES) | frozenset(_PENALTIES) | {"ensemble"}
+_SWEPT = re.compile(r"(?<=[=:,])\s*([^=:,+|]+(?:\|[^=:,+|]+)+)\s*(?=,|\+|$)")
+
+
+def expand_sweeps(spec: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+  """Expands one swept value ``a|b|c`` into one spec per value.
+
+  Args:
+    spec: A spec string; at most one parameter may be swept, e.g.
+      ``"focal:gamma=0|0.5|1|2"`` or ``"bce+l2:1e-4|1e-3|1e-2"``.
+
+  Returns:
+    ``(specs, values)``: the expanded spec texts and the swept values as
+    written (``(spec,), ()`` without a sweep).
+
+  Raises:
+    ValueError: for more than one swept parameter, an empty value, or a
+      repeated value.
+
+  Examples:
+    >>> expand_sweeps("focal:gamma=0|2")
+    (('focal:gamma=0', 'focal:gamma=2'), ('0', '2'))
+  """
+  if not isinstance(spec, str) or "|" not in spec:
+    return (spec,), ()
+  found = list(_SWEPT.finditer(spec))
+  if len(found) != 1 or spec.count("|") != found[0].group(1).count("|"):
+    raise ValueError(f"in spec {spec!r}: sweep exactly one parameter, as VALUE|VALUE|... "
+                     f"(e.g. 'focal:gamma=0|1|2'), with no empty value.")
+  values = tuple(v.strip() for v in found[0].group(1).split("|"))
+  if any(not v for v in values) or len(set(values)) != len(values):
+    raise ValueError(f"in spec {spec!r}: the swept values must be distinct and non-empty, "
+                     f"got {list(values)}.")
+  start, end = found[0].span(1)
+  return tuple(spec[:start] + v + spec[end:] for v in values), values
