@@ -50,8 +50,11 @@ def check_argument_order(fn: str, scores, labels) -> None:
   swapped = (len(s_shape) == 1 and len(l_shape) == 2 and s_shape[0] == l_shape[0])
   seen = f"scores.shape={s_shape} and labels.shape={l_shape}"
   if not swapped:
-    s, y = concrete_values(scores), concrete_values(labels)
-    if s is None or y is None or y.size == 0 or not jnp.issubdtype(y.dtype, jnp.floating):
+    y = concrete_values(labels)
+    if y is None or y.size == 0 or not jnp.issubdtype(y.dtype, jnp.floating):
+      return  # integer or bool labels: nothing to suspect
+    s = concrete_values(scores)
+    if s is None:
       return
     y = y.astype(np.float64)
     y = y[np.isfinite(y)]
