@@ -180,7 +180,9 @@ def _multiclass_roc_auc(scores, labels, multi_class, average, max_fpr, weights, 
     raise ValueError(
         f"roc_auc got multiclass scores of shape {shape} with labels of shape "
         f"{jnp.shape(labels)}: pass multi_class='ovr' (one-vs-rest) or 'ovo' "
-        f"(one-vs-one), as scikit-learn's roc_auc_score requires."
+        f"(one-vs-one), as scikit-learn's roc_auc_score requires"
+        + (" (for binary labels, pass the probability of class 1: scores[:, 1])."
+           if shape[1] == 2 else ".")
     )
   if max_fpr is not None and max_fpr != 1:
     raise ValueError(
