@@ -384,6 +384,9 @@ def test_swapped_arguments_and_infinite_scores_raise():
   float_labels = labels.astype(np.float32)
   metrics.roc_auc(float_labels, float_labels)  # integral labels: no trap
   metrics.roc_auc(bad, labels, where=np.isfinite(bad))  # excluded rows are not checked
+  nan_labels = float_labels.copy()
+  nan_labels[2] = np.nan
+  metrics.roc_auc(scores, nan_labels, where=np.isfinite(bad))  # nor are their labels
   with pytest.raises(ValueError, match=swapped):  # multiclass: (y_true, y_score) by shape
     metrics.roc_auc(np.array([0, 1, 0, 2]), PROBS3, multi_class="ovr")
   bad = PROBS3.copy()

@@ -133,8 +133,9 @@ def class_weights(labels, weights, where, num_classes: int) -> np.ndarray | None
   if y is None or (weights is not None and w is None) or (where is not None and m is None):
     return None
   w = np.ones(y.shape) if w is None else np.broadcast_to(w.astype(np.float64), y.shape)
-  if m is not None:
-    w = np.where(np.broadcast_to(m, y.shape), w, 0.0)
+  if m is not None:  # excluded rows may hold anything (NaN labels included)
+    keep = np.broadcast_to(m, y.shape)
+    y, w = y[keep], w[keep]
   return np.bincount(y.reshape(-1).astype(np.int64), weights=w.reshape(-1),
                      minlength=num_classes)[:num_classes]
 
