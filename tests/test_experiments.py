@@ -294,11 +294,12 @@ def test_multiclass_defaults_on_digits():
   res = experiments.compare_losses(ds.X, ds.y, None, folds=3, epochs=1, hidden=4,
                                    learning_rate=0.05)
   assert res.task == "multiclass" and res.specs == experiments.default_specs("multiclass")
-  assert res.metrics == ("accuracy", "precision", "recall", "f1", "brier", "ece")
+  assert res.metrics == ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "ece")
   assert res.probabilities["ce"].shape == (len(ds.y), 10)
   np.testing.assert_allclose(res.probabilities["ce"].sum(1), 1.0, rtol=1e-5)
   from sklearn import metrics as skm
   y, prob = np.asarray(ds.y), np.asarray(res.probabilities["ce"], np.float64)
+  raw = prob.copy()  # the scorer's own values: renormalizing could reorder near-ties
   prob /= prob.sum(1, keepdims=True)  # float32 softmax rows sum to 1 within 1e-7
   for i, m in enumerate(_masks(len(y), 3, 1, y=y)):
     # scikit-learn >= 1.7's multiclass Brier score: mean over rows of the sum over classes.
@@ -307,6 +308,8 @@ def test_multiclass_defaults_on_digits():
                                rtol=1e-4)
     np.testing.assert_allclose(res.scores["ce"]["f1"][i],
                                skm.f1_score(y[m], prob[m].argmax(1), average="macro"), rtol=1e-5)
+    np.testing.assert_allclose(res.scores["ce"]["roc_auc"][i],
+                               skm.roc_auc_score(y[m], raw[m], multi_class="ovr"), rtol=1e-5)
   assert float(res.scores["ce"]["accuracy"].mean()) > 0.5
 
 

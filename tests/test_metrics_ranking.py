@@ -140,7 +140,11 @@ def test_precision_recall_curve_toydata_from_sklearn(labels, scores, precision, 
   got_p, got_r, _ = metrics.precision_recall_curve(scores, labels)
   np.testing.assert_allclose(got_p, precision)
   np.testing.assert_allclose(got_r, recall)
-  np.testing.assert_allclose(metrics.average_precision(scores, labels), ap)
+  if labels.any():
+    np.testing.assert_allclose(metrics.average_precision(scores, labels), ap)
+  else:  # scikit-learn warns "No positive class found in y_true" too
+    with pytest.warns(metrics.UndefinedMetricWarning, match="No positive class found"):
+      np.testing.assert_allclose(metrics.average_precision(scores, labels), ap)
   np.testing.assert_allclose(jax.jit(metrics.average_precision)(scores, labels), ap)
 
 
@@ -290,8 +294,9 @@ def test_roc_curve_one_label_from_sklearn():
   assert np.isnan(fpr).all() and fpr.shape == tpr.shape == thresholds.shape
   fpr, tpr, thresholds = metrics.roc_curve(scores, 1 - labels)
   assert np.isnan(tpr).all() and fpr.shape == tpr.shape == thresholds.shape
-  # roc_auc keeps its documented zero_division there (scikit-learn: NaN).
-  assert metrics.roc_auc(scores, labels) == 0.0
+  # roc_auc keeps its documented zero_division there (scikit-learn: NaN), and warns.
+  with pytest.warns(metrics.UndefinedMetricWarning, match="Only one class is present"):
+    assert metrics.roc_auc(scores, labels) == 0.0
 
 
 def test_float64_with_x64(x64):
@@ -309,3 +314,88 @@ def test_float64_with_x64(x64):
   assert ap.dtype == jnp.float64
   np.testing.assert_allclose(
       ap, skm.average_precision_score(labels, scores, sample_weight=weights), rtol=1e-12)
+
+
+# --- Binary: partial AUC, undefined AUC, input checks (multiclass ones too) ---
+
+# Three-class probabilities of scikit-learn's test_multiclass_ovo_roc_auc_toydata.
+PROBS3 = np.array([[0.1, 0.8, 0.1], [0.3, 0.4, 0.3], [0.35, 0.5, 0.15], [0, 0.2, 0.8]],
+                  np.float32)
+
+
+def test_one_class_warns_as_sklearn_and_returns_zero_division():
+  # scikit-learn/scikit-learn: sklearn/metrics/tests/test_ranking.py::
+  # test_auc_score_non_binary_class (scikit-learn warns and returns nan).
+  scores = np.random.RandomState(404).rand(10).astype(np.float32)
+  for labels in (np.zeros(10, int), np.ones(10, int)):
+    with pytest.warns(metrics.UndefinedMetricWarning, match="Only one class is present"):
+      assert metrics.roc_auc(scores, labels) == 0.0
+    with pytest.warns(metrics.UndefinedMetricWarning, match="Only one class is present"):
+      assert np.isnan(metrics.roc_auc(scores, labels, zero_division=np.nan, max_fpr=0.5))
+  # Multiclass, class 2 absent: its one-vs-rest AUC is undefined; with
+  # zero_division=nan the values equal scikit-learn's with labels=[0, 1, 2].
+  probs, labels = PROBS3, np.array([0, 1, 1, 0])
+  kw = dict(multi_class="ovr", labels=[0, 1, 2])
+  with pytest.warns(metrics.UndefinedMetricWarning, match=r"classes \[2\]"):
+    got = metrics.roc_auc(probs, labels, multi_class="ovr", average=None,
+                          zero_division=np.nan)
+  with pytest.warns(UserWarning, match="Only one class is present"):  # scikit-learn's own
+    expected = skm.roc_auc_score(labels, probs, average=None, **kw)
+  np.testing.assert_allclose(got, expected, rtol=1e-6)
+  with pytest.warns(UserWarning, match="Only one class is present"):
+    expected = skm.roc_auc_score(labels, probs, average="weighted", **kw)
+  np.testing.assert_allclose(
+      metrics.roc_auc(probs, labels, multi_class="ovr", average="weighted"), expected)
+  with pytest.warns(metrics.UndefinedMetricWarning, match="one-vs-one ROC AUC is not"):
+    assert metrics.roc_auc(probs, np.zeros(4, int), multi_class="ovo") == 0.0
+
+
+def test_partial_roc_auc_from_sklearn():
+  # scikit-learn/scikit-learn: sklearn/metrics/tests/test_ranking.py::
+  # test_partial_roc_auc_score
+  labels = np.array([0, 0, 1, 1])
+  perfect = labels.astype(np.float32)
+  assert metrics.roc_auc(perfect, labels, max_fpr=1) == 1
+  assert metrics.roc_auc(perfect, labels, max_fpr=0.001) == 1
+  for max_fpr in (-0.1, 1.1, 0):
+    with pytest.raises(ValueError, match=r"max_fpr must be in \(0, 1\]"):
+      metrics.roc_auc(perfect, labels, max_fpr=max_fpr)
+  with pytest.raises(TypeError, match="max_fpr"):
+    metrics.roc_auc(perfect, labels, max_fpr="0.5")
+  scores = np.array([0.1, 0, 0.1, 0.01], np.float32)
+  assert metrics.roc_auc(scores, labels, max_fpr=1) == metrics.roc_auc(scores, labels)
+  np.testing.assert_allclose(metrics.roc_auc(scores, labels, max_fpr=0.3), 0.5, rtol=1e-6)
+
+
+def test_swapped_arguments_and_infinite_scores_raise():
+  scores, labels, _, _ = _data(12, ties=False)
+  probs = scores / scores.max()
+  swapped = "takes the predictions first.*y_true= and y_score="
+  bad = scores.copy()
+  bad[[2, 7]] = [np.inf, -np.inf]
+  for fn in (metrics.roc_auc, metrics.average_precision, metrics.roc_curve,
+             metrics.precision_recall_curve):
+    with pytest.raises(ValueError, match=swapped):
+      fn(labels, probs)  # scikit-learn's order: (y_true, y_score)
+    with pytest.raises(ValueError, match=swapped):
+      fn(labels.astype(np.float32), probs)
+    with pytest.raises(ValueError, match=r"inf in scores \(2 of 40"):
+      fn(bad, labels)
+  float_labels = labels.astype(np.float32)
+  metrics.roc_auc(float_labels, float_labels)  # integral labels: no trap
+  metrics.roc_auc(bad, labels, where=np.isfinite(bad))  # excluded rows are not checked
+  nan_labels = float_labels.copy()
+  nan_labels[2] = np.nan
+  metrics.roc_auc(scores, nan_labels, where=np.isfinite(bad))  # nor are their labels
+  with pytest.raises(ValueError, match=swapped):  # multiclass: (y_true, y_score) by shape
+    metrics.roc_auc(np.array([0, 1, 0, 2]), PROBS3, multi_class="ovr")
+  bad = PROBS3.copy()
+  bad[0, 0] = np.inf
+  with pytest.raises(ValueError, match="inf in scores"):
+    metrics.average_precision(bad, np.array([0, 1, 0, 2]))
+  bad[0, 0] = np.nan
+  with pytest.raises(ValueError, match="NaN in scores"):
+    metrics.roc_auc(bad, np.array([0, 1, 0, 2]), multi_class="ovo")
+  # Under jit NaN cannot be refused: it poisons the value.
+  assert np.isnan(jax.jit(partial(metrics.roc_auc, multi_class="ovo"))(
+      bad, np.array([0, 1, 0, 2])))

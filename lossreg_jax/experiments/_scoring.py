@@ -17,7 +17,7 @@ from lossreg_jax import metrics
 # Display order per task; the first spec's scores are the paired baseline.
 METRICS = {
     "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "ece"),
-    "multiclass": ("accuracy", "precision", "recall", "f1", "brier", "ece"),
+    "multiclass": ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "ece"),
     "regression": ("mse", "rmse", "mae", "r2", "pinball", "under_rate"),
 }
 # True: higher is better; False: lower is better; None: neither (a trade-off).
@@ -30,7 +30,8 @@ HIGHER_IS_BETTER = {
 DESCRIPTIONS = {
     "accuracy": "share of rows classified correctly",
     "precision": "tp / (tp + fp)", "recall": "tp / (tp + fn)", "f1": "harmonic mean of "
-    "precision and recall", "roc_auc": "area under the ROC curve of P(y=1)",
+    "precision and recall", "roc_auc": "area under the ROC curve of P(y=1); multiclass: "
+    "the macro mean of the one-vs-rest AUCs of the softmax probabilities",
     "brier": "Brier score (mean squared error of the predicted probabilities)",
     "ece": "expected calibration error: top-label confidence against accuracy in 10 "
            "equal-width bins (Guo et al. 2017)",
@@ -77,7 +78,10 @@ def _metric(name: str, pred, prob, y, where, *, task, num_classes, pinball_alpha
   if name == "f1":
     return metrics.f1_score(pred, y, where=where, **avg)
   if name == "roc_auc":
-    return metrics.roc_auc(prob, y, where=where)
+    # Multiclass: scikit-learn's roc_auc_score(multi_class="ovr", average="macro")
+    # of the softmax rows; a class absent from a fold's held-out rows counts 0.
+    mode = dict(multi_class="ovr") if task == "multiclass" else {}
+    return metrics.roc_auc(prob, y, where=where, **mode)
   if name == "brier":
     return metrics.brier_score(prob, y, where=where)
   if name == "ece":

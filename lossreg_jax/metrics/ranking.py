@@ -1,11 +1,16 @@
-"""Ranking metrics of binary scores: ROC AUC, ROC and precision-recall curves, AP.
+"""Ranking metrics: ROC AUC (binary, multiclass, partial), ROC and precision-recall curves, AP.
 
 All equal scikit-learn's (``roc_auc_score``, ``roc_curve``,
 ``precision_recall_curve``, ``average_precision_score``), ties and
 ``sample_weight`` included. One descending sort of the included scores gives
 the cumulative true- and false-positive weights at every threshold; every
 quantity is a global weighted sum, so a sharded batch gives the value of the
-whole batch.
+whole batch. Multiclass scores (shape ``(n, C)`` with integer labels in
+``[0, C)``) are handled in ``_ranking_multiclass.py``.
+
+Predictions come first: ``roc_auc(scores, labels)``, not scikit-learn's
+``roc_auc_score(y_true, y_score)``; concrete arguments that look swapped
+(0/1 scores with probability-like labels) are refused with a message.
 
 Curves have a data-dependent length. Called eagerly on concrete inputs they
 return exactly scikit-learn's points. Inside ``jax.jit`` / ``vmap`` (any trace,
@@ -18,70 +23,184 @@ plots computed from them are unchanged.
 from __future__ import annotations
 
 from functools import partial
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
+from lossreg_jax._validation import check_choice
+from lossreg_jax.metrics import _ranking_multiclass as mc
 from lossreg_jax.metrics._common import (
     as_arrays, check_binary, check_inputs, check_no_nan, check_zero_division, compact, divide,
     has_nan, is_traced, prepare, threshold_points)
+from lossreg_jax.metrics._warnings import warn_undefined
 
 __all__ = ["average_precision", "precision_recall_curve", "roc_auc", "roc_curve"]
 
 
 def _check_scores(fn, scores, labels, where):
-  """Concrete checks shared by the ranking metrics: floating scores, no NaN, 0/1 labels."""
+  """Concrete checks shared by the binary ranking metrics: argument order,
+  floating finite scores, no NaN, 0/1 labels."""
+  mc.check_argument_order(fn, scores, labels)
   sv, lv = check_inputs("scores", scores, "labels", labels, where, classes=False)
-  check_no_nan("scores", sv, fn)
+  mc.check_finite("scores", sv, fn)
   check_no_nan("labels", lv, fn)
   check_binary("labels", lv, fn)
+
+
+def _check_max_fpr(max_fpr):
+  if max_fpr is None:
+    return None
+  if isinstance(max_fpr, bool) or not isinstance(max_fpr, (int, float, np.integer, np.floating)):
+    raise TypeError(
+        f"max_fpr must be None or a static Python float in (0, 1], got {max_fpr!r} "
+        f"({type(max_fpr).__name__})."
+    )
+  if not 0 < max_fpr <= 1:
+    raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr!r}.")
+  return float(max_fpr)
 
 
 def roc_auc(
     scores: ArrayLike,
     labels: ArrayLike,
     *,
+    multi_class: Literal["raise", "ovr", "ovo"] = "raise",
+    average: Literal["macro", "weighted", "micro"] | None = "macro",
+    max_fpr: float | None = None,
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     zero_division: float = 0.0,
 ) -> jax.Array:
-  """Area under the ROC curve of binary scores, as ``sklearn.metrics.roc_auc_score``.
+  """Area under the ROC curve, as ``sklearn.metrics.roc_auc_score``.
 
-  Uses the weighted Mann–Whitney form: each positive earns the negative weight
-  scored strictly below it plus half the negative weight tied with it, which
-  equals the trapezoidal area of scikit-learn's ROC curve, ties included. One
-  sort and two ``searchsorted`` calls: O(n log n) time, O(n) memory.
+  Binary (``scores`` and ``labels`` of one shape): the weighted Mann–Whitney
+  form, each positive earning the negative weight scored strictly below it
+  plus half the negative weight tied with it, which equals the trapezoidal
+  area of scikit-learn's ROC curve, ties included (one sort and two
+  ``searchsorted`` calls: O(n log n) time, O(n) memory). With ``max_fpr``, the
+  area up to that false-positive rate (the curve interpolated linearly
+  there), standardized by McClish's correction to 0.5 for chance and 1 for a
+  perfect ranking, as scikit-learn.
+
+  Multiclass (``scores`` shaped ``(n, C)``, one row of class probabilities
+  per sample, with integer ``labels`` shaped ``(n,)``): ``multi_class="ovr"``
+  averages the AUC of each class against the rest, ``"ovo"`` the AUC of each
+  pair of classes present (Hand & Till 2001). Column ``c`` belongs to class
+  ``c``, as scikit-learn's ``labels=range(C)``; a class that is absent makes
+  its one-vs-rest AUC undefined (``zero_division``) and drops out of
+  one-vs-one. scikit-learn refuses ``sample_weight`` with ``"ovo"``; here
+  ``weights`` weigh every pairwise AUC and the pair prevalences (unit weights
+  give scikit-learn's value), as ``where`` must.
 
   Args:
-    scores: Floating scores, higher means more likely positive, shape ``[...]``.
-    labels: Binary labels (0/1 or bool), same shape; 1 is the positive class.
-    weights: Per-sample weights, broadcastable to ``labels``.
-    where: Boolean mask; excluded samples count for nothing.
-    zero_division: Returned when the included positives or negatives have zero
-      total weight (scikit-learn returns ``nan`` there; pass ``jnp.nan`` for that).
+    scores: Floating scores, higher means more likely positive, shape
+      ``[...]`` (binary) or ``(n, C)`` probabilities (multiclass).
+    labels: Binary labels (0/1 or bool) of the shape of ``scores``, or
+      integer class indices in ``[0, C)`` of shape ``(n,)`` (multiclass).
+    multi_class: Multiclass only: ``"ovr"`` (one-vs-rest) or ``"ovo"``
+      (one-vs-one); the default ``"raise"`` refuses multiclass scores, as
+      scikit-learn. Ignored for binary scores.
+    average: Multiclass only: ``"macro"`` (the unweighted mean over classes or
+      pairs), ``"weighted"`` (by class weight, or by pair prevalence for
+      ``"ovo"``), ``"micro"`` (``"ovr"`` only: one binary AUC of the flattened
+      one-hot labels and scores) or ``None`` (``"ovr"`` only: the ``(C,)``
+      per-class AUCs). Ignored for binary scores, as scikit-learn.
+    max_fpr: Binary only: a static Python float in ``(0, 1]`` for the
+      McClish-standardized partial AUC over ``[0, max_fpr]``; None or 1 for the
+      full area.
+    weights: Per-sample weights (``sample_weight``), broadcastable to
+      ``labels``.
+    where: Boolean mask broadcastable to ``labels``; excluded samples count for
+      nothing.
+    zero_division: Returned for an AUC that is undefined because the included
+      positives or negatives have zero total weight (scikit-learn warns and
+      returns ``nan``; pass ``jnp.nan`` for that). Concrete inputs warn with
+      :class:`UndefinedMetricWarning` there.
 
   Returns:
-    A scalar in ``[0, 1]``; NaN under ``jit`` when an included score or label
-    is NaN (it cannot be rejected there).
+    A scalar in ``[0, 1]``, or shape ``(C,)`` with ``average=None``; NaN under
+    ``jit`` when an included score or label is NaN (it cannot be rejected there).
 
   Raises:
-    ValueError: if concrete included labels are not 0/1, or concrete included
-      scores or labels hold NaN (the message names the argument).
-    TypeError: if ``scores`` is not floating.
+    ValueError: if concrete included labels are not 0/1 (binary) or not in
+      ``[0, C)`` (multiclass); concrete included scores hold NaN or ±inf;
+      concrete multiclass rows do not sum to 1; the arguments look swapped
+      (scikit-learn's order); multiclass scores come with
+      ``multi_class="raise"``, a ``max_fpr`` or an ``average`` that the mode
+      lacks; or ``max_fpr`` is outside ``(0, 1]``.
+    TypeError: if ``scores`` is not floating, multiclass ``labels`` are not
+      integer, or ``max_fpr`` is not a number.
 
   Examples:
     >>> roc_auc(jnp.array([0.1, 0.4, 0.35, 0.8]), jnp.array([0, 0, 1, 1]))
     Array(0.75, dtype=float32)
     >>> roc_auc(jnp.array([0.5, 0.5, 0.2, 0.9]), jnp.array([0, 1, 0, 1]))  # a tie
     Array(0.875, dtype=float32)
+    >>> roc_auc(jnp.array([0.1, 0.4, 0.35, 0.8]), jnp.array([0, 0, 1, 1]), max_fpr=0.5)
+    Array(0.6666667, dtype=float32)
+    >>> probs = jnp.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6],
+    ...                    [0.3, 0.4, 0.3]])
+    >>> roc_auc(probs, jnp.array([0, 1, 2, 2]), multi_class="ovr")
+    Array(0.9583334, dtype=float32)
 
   References:
     Hanley & McNeil (1982), The meaning and use of the area under a ROC curve.
+    McClish (1989), Analyzing a portion of the ROC curve.
+    Hand & Till (2001), A simple generalisation of the area under the ROC curve
+    for multiple class classification problems.
   """
   zd = check_zero_division(zero_division)
+  check_choice("multi_class", multi_class, ("raise", "ovr", "ovo"))
+  check_choice("average", average, mc.AVERAGES)
+  max_fpr = _check_max_fpr(max_fpr)
+  if mc.is_multiclass(scores, labels):
+    return _multiclass_roc_auc(scores, labels, multi_class, average, max_fpr, weights,
+                               where, zd)
   _check_scores("roc_auc", scores, labels, where)
-  return _roc_auc(*as_arrays(scores, labels, weights, where), zd)
+  args = as_arrays(scores, labels, weights, where)
+  if max_fpr is None or max_fpr == 1:
+    auc = _roc_auc(*args, zd)
+  else:
+    auc = _partial_roc_auc(*args, max_fpr, zd)
+  totals = mc.class_weights(labels, weights, where, 2)
+  if totals is not None and totals.min() == 0:
+    warn_undefined(
+        f"Only one class is present in labels (among the included rows with nonzero "
+        f"weight): ROC AUC is not defined; returning zero_division={zd} (scikit-learn "
+        f"returns nan).")
+  return auc
+
+
+def _multiclass_roc_auc(scores, labels, multi_class, average, max_fpr, weights, where, zd):
+  shape = jnp.shape(scores)
+  if multi_class == "raise":
+    raise ValueError(
+        f"roc_auc got multiclass scores of shape {shape} with labels of shape "
+        f"{jnp.shape(labels)}: pass multi_class='ovr' (one-vs-rest) or 'ovo' "
+        f"(one-vs-one), as scikit-learn's roc_auc_score requires"
+        + (" (for binary labels, pass the probability of class 1: scores[:, 1])."
+           if shape[1] == 2 else ".")
+    )
+  if max_fpr is not None and max_fpr != 1:
+    raise ValueError(
+        f"max_fpr (partial AUC) is for binary scores only, as in scikit-learn; got "
+        f"max_fpr={max_fpr} with multiclass scores of shape {shape}."
+    )
+  if multi_class == "ovo" and average not in ("macro", "weighted"):
+    raise ValueError(
+        f"average must be 'macro' or 'weighted' with multi_class='ovo' (scikit-learn "
+        f"has no per-class or micro one-vs-one AUC), got average={average!r}."
+    )
+  num_classes = mc.check_multiclass("roc_auc", scores, labels, where, probabilities=True)
+  args = as_arrays(scores, labels, weights, where)
+  core = mc.ovr_roc_auc if multi_class == "ovr" else mc.ovo_roc_auc
+  auc = core(*args, zd, average=average)
+  mc.warn_roc_auc(mc.class_weights(labels, weights, where, num_classes), multi_class,
+                  average, zd, stacklevel=5)
+  return auc
 
 
 @jax.jit
@@ -90,21 +209,34 @@ def _roc_auc(scores, labels, weights, where, zd):
   nan_found = has_nan(s, y, include)
   w = w.astype(dtype)
   s = s if include is None else jnp.where(include, s, jnp.zeros((), s.dtype))
-  positive = y == 1
-  order = jnp.argsort(s)
-  s_sorted = s[order]
-  pos_w = jnp.where(positive, w, 0)[order]
-  neg_w = jnp.where(positive, 0, w)[order]
-  neg_cum = jnp.concatenate([jnp.zeros(1, dtype), jnp.cumsum(neg_w)])
-  # Tie groups: negatives strictly below are neg_cum[lo], below-or-tied neg_cum[hi];
-  # their sum is twice "below + half of ties".
-  lo = jnp.searchsorted(s_sorted, s_sorted, side="left")
-  hi = jnp.searchsorted(s_sorted, s_sorted, side="right")
-  twice_wins = jnp.sum(pos_w * (neg_cum[lo] + neg_cum[hi]))
-  pairs = jnp.sum(pos_w) * neg_cum[-1]
+  twice_wins, pairs = mc.mann_whitney(s, y == 1, w, dtype)
   auc = divide(twice_wins, 2 * pairs, zd, dtype)
   # NaN cannot be rejected under jit; it poisons the result instead of being
   # sorted to an end and silently ranked.
+  return jnp.where(nan_found, jnp.asarray(jnp.nan, dtype), auc)
+
+
+@jax.jit
+def _partial_roc_auc(scores, labels, weights, where, max_fpr, zd):
+  # The area under scikit-learn's ROC curve up to fpr = max_fpr: each segment
+  # is clipped at max_fpr, its end interpolated linearly (np.interp in
+  # scikit-learn); padded points repeat the last one and add nothing.
+  _, fps, tps, _, nan_found, dtype = threshold_points(scores, labels, weights, where)
+  zero = jnp.zeros(1, dtype)
+  negatives, positives = fps[-1], tps[-1]
+  fpr = jnp.concatenate([zero, fps / jnp.where(negatives > 0, negatives, 1)])
+  tpr = jnp.concatenate([zero, tps / jnp.where(positives > 0, positives, 1)])
+  x0, x1, y0, y1 = fpr[:-1], fpr[1:], tpr[:-1], tpr[1:]
+  m = jnp.asarray(max_fpr, dtype)
+  width = x1 - x0
+  end = jnp.minimum(x1, m)
+  slope = jnp.where(width > 0, (y1 - y0) / jnp.where(width > 0, width, 1), 0)
+  y_end = y0 + slope * (end - x0)
+  area = jnp.sum(jnp.where((x0 < m) & (width > 0), (end - x0) * (y0 + y_end) / 2, 0))
+  # McClish (1989): 0.5 for the chance diagonal, 1 for a perfect ranking.
+  min_area, max_area = m * m / 2, m
+  auc = 0.5 * (1 + (area - min_area) / (max_area - min_area))
+  auc = jnp.where((negatives > 0) & (positives > 0), auc, jnp.asarray(zd, dtype))
   return jnp.where(nan_found, jnp.asarray(jnp.nan, dtype), auc)
 
 
@@ -277,17 +409,11 @@ def precision_recall_curve(
                scores, labels, weights, where)
 
 
-def _precision(fps, tps):
-  # tp / (tp + fp), 0 where nothing is predicted positive (scikit-learn).
-  ps = tps + fps
-  return jnp.where(ps != 0, tps / jnp.where(ps != 0, ps, 1), 0)
-
-
 @jax.jit
 def _precision_recall_curve(scores, labels, weights, where):
   count, fps, tps, thresholds, nan_found, dtype = threshold_points(
       scores, labels, weights, where)
-  precision = _precision(fps, tps)
+  precision = mc.precision_at(fps, tps)
   total = tps[-1]
   recall = jnp.where(total != 0, tps / jnp.where(total != 0, total, 1), 1)
   # Reverse the first `count` entries (increasing thresholds), then the end
@@ -308,43 +434,78 @@ def average_precision(
     scores: ArrayLike,
     labels: ArrayLike,
     *,
+    average: Literal["macro", "weighted", "micro"] | None = "macro",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
-  """Average precision, as ``sklearn.metrics.average_precision_score`` (binary).
+  """Average precision, as ``sklearn.metrics.average_precision_score``.
 
   The step-function integral ``Σ_k (R_k − R_{k−1}) P_k`` over the distinct
   included scores (no interpolation), computed as the positive weight gained
   at each threshold times the precision there, over the total positive weight.
 
+  Multiclass (``scores`` shaped ``(n, C)`` with integer ``labels`` shaped
+  ``(n,)``): one-vs-rest over the label-binarized classes, column ``c``
+  scoring class ``c``, averaged as scikit-learn does for multiclass
+  ``y_true``. A class without included positives has AP 0 (scikit-learn's
+  value, with its warning). Scores need not be probabilities.
+
   Args:
-    scores: Floating scores, higher means more likely positive, shape ``[...]``.
-    labels: Binary labels (0/1 or bool), same shape; 1 is the positive class.
+    scores: Floating scores, higher means more likely positive, shape
+      ``[...]`` (binary) or ``(n, C)`` (multiclass).
+    labels: Binary labels (0/1 or bool) of the shape of ``scores``, or
+      integer class indices in ``[0, C)`` of shape ``(n,)`` (multiclass).
+    average: Multiclass only: ``"macro"`` (unweighted mean over classes),
+      ``"weighted"`` (by class weight; 0 when no class has any), ``"micro"``
+      (one AP of the flattened one-hot labels and scores) or ``None`` (the
+      ``(C,)`` per-class APs). Ignored for binary scores, as scikit-learn.
     weights: Per-sample weights, broadcastable to ``labels``.
     where: Boolean mask broadcastable to ``labels``; excluded samples count for
       nothing, as if removed.
 
   Returns:
-    A scalar in ``[0, 1]``; 0 when the included positives have no weight (as
-    scikit-learn); NaN under ``jit`` when an included score or label is NaN.
+    A scalar in ``[0, 1]``, or shape ``(C,)`` with ``average=None``; 0 when
+    the included positives have no weight (as scikit-learn, which warns, as
+    this function does on concrete inputs); NaN under ``jit`` when an included
+    score or label is NaN.
 
   Raises:
-    ValueError: if concrete included labels are not 0/1 or concrete included
-      scores or labels hold NaN.
-    TypeError: if ``scores`` is not floating.
+    ValueError: if concrete included labels are not 0/1 (binary) or not in
+      ``[0, C)`` (multiclass), concrete included scores or labels hold NaN or
+      scores ±inf, the arguments look swapped (scikit-learn's order), or
+      ``average`` is unknown.
+    TypeError: if ``scores`` is not floating or multiclass ``labels`` are not
+      integer.
 
   Examples:
     >>> average_precision(jnp.array([0.1, 0.4, 0.35, 0.8]), jnp.array([0, 0, 1, 1]))
     Array(0.8333334, dtype=float32)
+    >>> scores = jnp.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6],
+    ...                     [0.3, 0.4, 0.3]])
+    >>> average_precision(scores, jnp.array([0, 1, 2, 2]), average=None)
+    Array([1. , 1. , 0.8333334], dtype=float32)
   """
+  check_choice("average", average, mc.AVERAGES)
+  if mc.is_multiclass(scores, labels):
+    num_classes = mc.check_multiclass("average_precision", scores, labels, where,
+                                      probabilities=False)
+    ap = mc.multiclass_average_precision(*as_arrays(scores, labels, weights, where),
+                                         average=average)
+    mc.warn_average_precision(mc.class_weights(labels, weights, where, num_classes),
+                              average)
+    return ap
   _check_scores("average_precision", scores, labels, where)
-  return _average_precision(*as_arrays(scores, labels, weights, where))
+  ap = _average_precision(*as_arrays(scores, labels, weights, where))
+  totals = mc.class_weights(labels, weights, where, 2)
+  if totals is not None and totals[1] == 0:
+    warn_undefined(
+        "No positive class found in labels (among the included rows with nonzero "
+        "weight): average precision is 0, as in scikit-learn.")
+  return ap
 
 
 @jax.jit
 def _average_precision(scores, labels, weights, where):
   _, fps, tps, _, nan_found, dtype = threshold_points(scores, labels, weights, where)
-  # Padding repeats the last point, so its gain is 0.
-  gain = tps - jnp.concatenate([jnp.zeros(1, dtype), tps[:-1]])
-  ap = jnp.maximum(divide(jnp.sum(gain * _precision(fps, tps)), tps[-1], 0.0, dtype), 0)
+  ap = mc.ap_from_points(fps, tps, dtype)
   return jnp.where(nan_found, jnp.asarray(jnp.nan, dtype), ap)
