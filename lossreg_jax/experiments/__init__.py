@@ -17,13 +17,14 @@ from lossreg_jax.experiments.candidates import Candidate
 from lossreg_jax.experiments.compare import (
     ComparisonResult, TrainingDivergedError, compare_losses)
 from lossreg_jax.experiments.models import ModelSpec, parse_model
-from lossreg_jax.experiments.cost import DecisionCost, parse_cost, read_cost_matrix
+from lossreg_jax.experiments.cost import (DecisionCost, implied_loss_spec, parse_cost,
+                                          read_cost_matrix)
 from lossreg_jax.experiments.forecast import next_quarter_growth
 from lossreg_jax.experiments.multitask import (MultitaskResult, MultitaskSpec, compare_multitask,
                                                make_shapes, parse_multitask_spec)
 from lossreg_jax.experiments.path import PathResult, regularization_path
 from lossreg_jax.experiments.report import write_report
-from lossreg_jax.experiments.spec import LossSpec, default_specs, parse_spec
+from lossreg_jax.experiments.spec import LossSpec, default_specs, expand_sweeps, parse_spec
 from lossreg_jax.experiments.stats import (
     PairedTest, corrected_resampled_ttest, t_quantile, t_two_sided_p)
 
@@ -42,6 +43,8 @@ __all__ = [
     "compare_multitask",
     "corrected_resampled_ttest",
     "default_specs",
+    "expand_sweeps",
+    "implied_loss_spec",
     "make_shapes",
     "next_quarter_growth",
     "parse_cost",

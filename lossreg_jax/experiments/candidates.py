@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import optax
 
 from lossreg_jax import losses
-from lossreg_jax.experiments.spec import LossSpec, default_specs, parse_spec, resolve_loss
+from lossreg_jax.experiments.spec import (BUILTIN_TERMS, DATA_SIDE, LossSpec, default_specs,
+                                          expand_sweeps, parse_spec, resolve_loss)
 
 __all__ = ["Candidate", "resolve_candidates"]
 
@@ -44,6 +45,10 @@ class Candidate(NamedTuple):
     outputs: Outputs per row the built-in model needs: ``"classes"`` (one logit
       per class) or ``"one"``; None: the task's default (binary and
       regression one, multiclass one per class).
+    data: Data-side regularizers ``((name, params), ...)``, applied to the
+      training minibatches only: ``("noise", {"stddev": s})``, ``("mixup",
+      {"alpha": a})``, ``("augment", {"rotation": deg, "shift": f, "zoom": f,
+      "flip": 0 or 1})``, ``("early_stopping", {"patience": p, "validation": f})``.
   """
 
   loss: Callable
@@ -54,6 +59,7 @@ class Candidate(NamedTuple):
   loss_params: Mapping[str, float] = {}
   penalties: tuple = ()
   outputs: str | None = None
+  data: tuple = ()
 
 
 def _labels(y, z):
@@ -98,16 +104,23 @@ SPEC_LOSSES = {"bce": _bce, "focal": _focal, "hinge": _hinge, "ce": _ce,
                "log_cosh": losses.log_cosh, "quantile": _quantile, "asymmetric": _asymmetric}
 
 
-def from_spec(spec: LossSpec, task: str, num_classes: int) -> Candidate:
-  """The candidate of a parsed spec (raises ``ValueError`` if its loss misfits the task)."""
+def from_spec(spec: LossSpec, task: str, num_classes: int,
+              losses: Mapping[str, Callable] | None = None) -> Candidate:
+  """The candidate of a parsed spec (raises ``ValueError`` if its loss misfits the task).
+
+  ``losses`` are the user's losses by name (``compare_losses(losses=...)``).
+  """
   name, params = resolve_loss(spec, task, num_classes)
+  user = name in (losses or {})
   f32 = lambda d: {k: jnp.float32(v) for k, v in d.items() if v is not None}
   penalties = dict(spec.penalties)
   dropout = penalties.pop("dropout", {}).get("rate")
-  return Candidate(SPEC_LOSSES[name], dropout=dropout, members=spec.members,
-                   loss_params=f32(params),
+  data = {k: penalties.pop(k) for k in DATA_SIDE if k in penalties}
+  return Candidate(losses[name] if user else SPEC_LOSSES[name], dropout=dropout,
+                   members=spec.members, loss_params=f32(params),
                    penalties=tuple((k, f32(v)) for k, v in penalties.items()),
-                   outputs="classes" if name == "ce" else "one")
+                   outputs=None if user else ("classes" if name == "ce" else "one"),
+                   data=tuple((k, f32(v)) for k, v in data.items()))
 
 
 def _check_loss_callable(name: str, loss: Any) -> None:
@@ -130,10 +143,11 @@ def _check_loss_callable(name: str, loss: Any) -> None:
                     f"{inspect.signature(loss)}.")
 
 
-def _as_candidate(name: str, value: Any, task: str, num_classes: int) -> Candidate:
+def _as_candidate(name: str, value: Any, task: str, num_classes: int,
+                  losses: Mapping[str, Callable]) -> Candidate:
   if isinstance(value, (str, LossSpec)):
-    return from_spec(value if isinstance(value, LossSpec) else parse_spec(value), task,
-                     num_classes)
+    spec = value if isinstance(value, LossSpec) else parse_spec(value, losses=losses)
+    return from_spec(spec, task, num_classes, losses)
   if isinstance(value, Candidate):
     _check_loss_callable(name, value.loss)
     return value
@@ -144,13 +158,31 @@ def _as_candidate(name: str, value: Any, task: str, num_classes: int) -> Candida
                   f"experiments.Candidate, got {type(value).__name__}.")
 
 
+def check_losses(losses: Any) -> dict[str, Callable]:
+  """The user's named losses, checked: identifiers, no built-in name, callables."""
+  if losses is None:
+    return {}
+  if not isinstance(losses, Mapping):
+    raise TypeError(f"losses must be a mapping name -> loss callable, got "
+                    f"{type(losses).__name__}.")
+  for name, fn in losses.items():
+    if not isinstance(name, str) or not name.isidentifier():
+      raise ValueError(f"losses: names must be identifiers, got {name!r}.")
+    if name.lower() in BUILTIN_TERMS:
+      raise ValueError(f"losses: {name!r} is a built-in spec term; rename your loss.")
+    _check_loss_callable(name, fn)
+  return dict(losses)
+
+
 def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] | None,
-                       task: str, num_classes: int) -> tuple[list[str], list[Candidate]]:
+                       task: str, num_classes: int, losses: Mapping[str, Callable] | None = None
+                       ) -> tuple[list[str], list[Candidate]]:
   """Names and candidates, in order; the first is the baseline.
 
   ``candidates`` is a sequence of spec strings / :class:`LossSpec` (named by
   their text), a mapping ``name -> spec string | loss callable | Candidate``,
-  or None for :func:`default_specs` of the task.
+  or None for :func:`default_specs` of the task. A spec string with a swept
+  value (``focal:gamma=0|1|2``) expands into one candidate per value.
 
   Raises:
     ValueError: for no candidate, repeated names, a bad spec or a spec loss
@@ -159,6 +191,7 @@ def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] 
       ``Candidate``, or a loss whose signature cannot take ``(predictions,
       targets, *, weights, where)``.
   """
+  losses = check_losses(losses)
   if candidates is None:
     candidates = default_specs(task)
   if isinstance(candidates, Mapping):
@@ -171,11 +204,14 @@ def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] 
                     f"candidate, got {type(candidates).__name__}; e.g. ['bce', "
                     f"'focal:gamma=2'].")
   else:
-    parsed = [s if isinstance(s, LossSpec) else parse_spec(s) for s in candidates]
+    texts = [t for s in candidates for t in (
+        (s,) if isinstance(s, LossSpec) else expand_sweeps(s)[0])]
+    parsed = [s if isinstance(s, LossSpec) else parse_spec(s, losses=losses) for s in texts]
     items = [(s.text, s) for s in parsed]
   if not items:
     raise ValueError("specs must name at least one spec, e.g. ['bce'].")
   names = [name for name, _ in items]
   if len(set(names)) != len(names):
     raise ValueError(f"specs must be distinct, got {names}.")
-  return names, [_as_candidate(name, value, task, num_classes) for name, value in items]
+  return names, [_as_candidate(name, value, task, num_classes, losses)
+                 for name, value in items]

@@ -299,6 +299,7 @@ def compare_losses(
     *,
     model: Callable[[nnx.Rngs], nnx.Module] | str | models.ModelSpec | None = None,
     optimizer: optax.GradientTransformation | None = None,
+    losses: Mapping[str, Callable] | None = None,
     task: str | None = None,
     folds: int = 5,
     repeats: int = 1,
@@ -389,6 +390,10 @@ def compare_losses(
       ``hidden`` units). A user model's outputs are ``(batch,)`` or
       ``(batch, outputs)``; a trailing axis of 1 is dropped for the loss.
     optimizer: An ``optax.GradientTransformation``; None: ``optax.adam(learning_rate)``.
+    losses: The user's losses by name, usable as loss terms of spec strings
+      with ``KEY=VALUE`` numbers passed as keywords (``{"linex": linex}`` and
+      the spec ``"linex:a=0.5+l2:1e-3"``); each follows the loss contract
+      ``loss(predictions, targets, *, weights=None, where=None, **numbers)``.
     task: ``"binary"``, ``"multiclass"`` or ``"regression"``; None infers it
       from ``y``'s dtype (integers: classes; floats: regression).
     folds: Number of CV folds ``k >= 2``.
@@ -445,7 +450,7 @@ def compare_losses(
   if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
     raise TypeError(f"optimizer must be an optax.GradientTransformation such as "
                     f"optax.adam(1e-3), got {type(optimizer).__name__}.")
-  texts, candidates = resolve_candidates(specs, task, num_classes)  # fail before training
+  texts, candidates = resolve_candidates(specs, task, num_classes, losses)  # before training
   n = X.shape[0]
   smallest = n if task == "regression" else int(np.bincount(y_np).min())
   if folds > smallest:
