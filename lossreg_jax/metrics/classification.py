@@ -97,10 +97,14 @@ def _check_classes(classes) -> tuple[int, ...] | None:
 
 
 def _positions(x, classes):
-  """Each entry's index in ``classes``, or ``len(classes)`` (dropped) for other ids."""
-  cls = jnp.asarray(classes, x.dtype)
-  equal = x[:, None] == cls[None, :]
-  return jnp.where(jnp.any(equal, axis=1), jnp.argmax(equal, axis=1), len(classes))
+  """Each entry's index in ``classes`` (an array), or ``len(classes)`` (dropped) for other ids."""
+  equal = x[:, None] == classes.astype(x.dtype)[None, :]
+  return jnp.where(jnp.any(equal, axis=1), jnp.argmax(equal, axis=1), classes.shape[0])
+
+
+def _class_array(classes):
+  # A dynamic argument: one compiled program per number of classes, not per list.
+  return None if classes is None else jnp.asarray(classes, jnp.int32)
 
 
 def confusion_matrix(
@@ -168,11 +172,11 @@ def confusion_matrix(
     c = len(classes)
   predictions, labels = as_class_ids(predictions), as_class_ids(labels)
   args = as_arrays(predictions, labels, weights, where)
-  return _confusion_matrix(*args, c=c, classes=classes, normalize=normalize)
+  return _confusion_matrix(*args, _class_array(classes), c=c, normalize=normalize)
 
 
-@partial(jax.jit, static_argnames=("c", "classes", "normalize"))
-def _confusion_matrix(predictions, labels, weights, where, *, c, classes, normalize):
+@partial(jax.jit, static_argnames=("c", "normalize"))
+def _confusion_matrix(predictions, labels, weights, where, classes, *, c, normalize):
   p, t, w, _, dtype = prepare(predictions, labels, weights, where)
   if classes is not None:
     p, t = _positions(p, classes), _positions(t, classes)
@@ -256,7 +260,7 @@ def _prf(metric, predictions, labels, *, beta=1.0, num_classes, classes=None, av
   predictions, labels = as_class_ids(predictions), as_class_ids(labels)
   # One compiled program per (average, classes) serves all three metrics.
   args = as_arrays(predictions, labels, weights, where)
-  *values, zero_flags = _prf_all(*args, zd, beta, average=average, c=c, classes=classes,
+  *values, zero_flags = _prf_all(*args, zd, beta, _class_array(classes), average=average, c=c,
                                  pos_label=int(pos_label))
   if warn and not is_traced(*values, *zero_flags):
     # Eager only: under jit the flags are tracers and nothing is warned.
@@ -270,8 +274,8 @@ def _prf(metric, predictions, labels, *, beta=1.0, num_classes, classes=None, av
   return values[("precision", "recall", "f").index(metric)]
 
 
-@partial(jax.jit, static_argnames=("average", "c", "classes", "pos_label"))
-def _prf_all(predictions, labels, weights, where, zd, beta, *, average, c, classes, pos_label):
+@partial(jax.jit, static_argnames=("average", "c", "pos_label"))
+def _prf_all(predictions, labels, weights, where, zd, beta, classes, *, average, c, pos_label):
   """Precision, recall, F and ``(no_pred, no_true, neither, size)`` over the scored classes.
 
   The flags say whether a scored class has no predicted / no true / neither
@@ -293,7 +297,7 @@ def _prf_all(predictions, labels, weights, where, zd, beta, *, average, c, class
     return *_prf_from_sums(tp, pred_sum, true_sum, beta, zd, dtype), flags(pred_sum, true_sum)
   if classes is not None:
     # scikit-learn's labels=: sums over the listed classes only, in their order.
-    n = len(classes)
+    n = classes.shape[0]
     pos_p, pos_t = _positions(p, classes), _positions(t, classes)
     tp = segment_sum(jnp.where(p == t, w, 0), pos_t, n)
     pred_sum = segment_sum(w, pos_p, n)

@@ -300,7 +300,7 @@ def r2_score(predictions: ArrayLike, targets: ArrayLike, *, weights: ArrayLike |
   mode, output_weights = _check_multioutput(
       multioutput, args[0], _MULTIOUTPUT + ("variance_weighted",))
   n = args[0].shape[0]
-  rows = None if is_traced(args[3]) else (
+  rows = None if is_traced(*args) else (
       n if args[3] is None else int(np.sum(concrete_included(np.ones(n, bool), args[3], n))))
   if rows is not None and rows < 2:
     # scikit-learn's case and message; eager only (under jit nothing is warned).
