@@ -310,7 +310,7 @@ def threshold_points(scores, labels, weights, where):
       is_stable=True)
   s, w, valid, positive = s[order], w[order], valid[order], (y == 1)[order]
   zero = jnp.zeros((), w.dtype)
-  # Unweighted, w is an int32 count: the cumulative sums are exact.
+  # Unweighted (or integer weights), w is an integer count: the cumulative sums are exact.
   tps = jnp.cumsum(jnp.where(positive, w, zero)).astype(dtype)
   fps = jnp.cumsum(jnp.where(positive, zero, w)).astype(dtype)
   last = jnp.ones(1, bool)
