@@ -303,6 +303,10 @@ def test_float64_with_x64_off_warns_once_as_the_linear_models(monkeypatch):
     monkeypatch.setattr(_aliases, "_warned_float32", False)
     metrics.mean_squared_error(jnp.asarray(t), jnp.asarray(t))  # JAX arrays: float32 already
     metrics.accuracy(np.array([0, 1]), np.array([0, 1]))  # integers
+    metrics.accuracy(np.array([0.0, 1.0]), np.array([0.0, 1.0]))  # float64 class ids: exact
+    metrics.roc_auc(np.array([0.2, 0.7], np.float32), np.array([0.0, 1.0]))
+  with pytest.warns(UserWarning, match="metrics.precision received float64"):
+    metrics.precision(np.array([0, 1]), np.array([0, 1]), weights=np.array([0.5, 1.5]))
 
 
 def test_swapped_calibration_arguments_are_named():

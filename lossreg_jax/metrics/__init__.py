@@ -60,13 +60,20 @@ _SCORES = dict(y_score="scores", y_true="labels")
 _TARGETS = dict(y_pred="predictions", y_true="targets")
 _PROBABILITIES = dict(y_prob="probabilities", y_proba="probabilities", y_true="labels")
 
-accuracy = _sklearn_keywords(_classification.accuracy, _CLASSES)
-precision = _sklearn_keywords(_classification.precision, _CLASSES, class_subset="classes")
-recall = _sklearn_keywords(_classification.recall, _CLASSES, class_subset="classes")
-f1_score = _sklearn_keywords(_classification.f1_score, _CLASSES, class_subset="classes")
-fbeta_score = _sklearn_keywords(_classification.fbeta_score, _CLASSES, class_subset="classes")
+# Class-id arguments are left out of the float64 warning (nothing to round).
+_IDS = ("predictions", "labels")
+
+accuracy = _sklearn_keywords(_classification.accuracy, _CLASSES, class_ids=_IDS)
+precision = _sklearn_keywords(_classification.precision, _CLASSES, class_subset="classes",
+                              class_ids=_IDS)
+recall = _sklearn_keywords(_classification.recall, _CLASSES, class_subset="classes",
+                           class_ids=_IDS)
+f1_score = _sklearn_keywords(_classification.f1_score, _CLASSES, class_subset="classes",
+                             class_ids=_IDS)
+fbeta_score = _sklearn_keywords(_classification.fbeta_score, _CLASSES, class_subset="classes",
+                                class_ids=_IDS)
 confusion_matrix = _sklearn_keywords(_classification.confusion_matrix, _CLASSES,
-                                     class_subset="classes")
+                                     class_subset="classes", class_ids=_IDS)
 roc_auc = _sklearn_keywords(_ranking.roc_auc, _SCORES, class_subset="classes")
 roc_curve = _sklearn_keywords(_ranking.roc_curve, _SCORES)
 precision_recall_curve = _sklearn_keywords(_ranking.precision_recall_curve,
@@ -83,7 +90,7 @@ brier_score = _sklearn_keywords(_calibration.brier_score, _PROBABILITIES)
 calibration_curve = _sklearn_keywords(_calibration.calibration_curve, _PROBABILITIES)
 expected_calibration_error = _sklearn_keywords(_calibration.expected_calibration_error,
                                                _PROBABILITIES)
-expected_cost = _sklearn_keywords(_decisions.expected_cost, _CLASSES)
+expected_cost = _sklearn_keywords(_decisions.expected_cost, _CLASSES, class_ids=_IDS)
 best_threshold = _sklearn_keywords(_decisions.best_threshold, _SCORES)
 cost_threshold = _decisions.cost_threshold  # keyword-only costs: nothing to alias
 

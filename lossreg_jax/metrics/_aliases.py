@@ -38,25 +38,26 @@ def _warn_float64(name: str, arrays) -> None:
     _warned_float32 = True
 
 
-def sklearn_keywords(fn, aliases: dict[str, str], *, class_subset: str | None = None):
+def sklearn_keywords(fn, aliases: dict[str, str], *, class_subset: str | None = None,
+                     class_ids: tuple[str, ...] = ("labels",)):
   """Returns ``fn`` accepting scikit-learn's keywords ``aliases`` (alias -> our name).
 
   ``sample_weight`` -> ``weights`` is added when ``fn`` has ``weights``. With
   ``class_subset`` (our name for scikit-learn's ``labels=`` class list, e.g.
   ``"classes"``), ``labels=`` means that list whenever ``y_true=`` is given.
+  ``class_ids`` name the arguments that hold class ids: float64 there loses
+  nothing in float32, so they are left out of the float64 warning.
   """
   params = inspect.signature(fn).parameters
-  aliases = dict(aliases)
+  aliases = {a: n for a, n in aliases.items() if n in params}  # only what fn has
   if "weights" in params:
     aliases["sample_weight"] = "weights"
-  for native in aliases.values():
-    assert native in params, (fn.__name__, native)
   if class_subset is not None and class_subset not in params:
     class_subset = None  # the function has no class list (yet): labels= keeps our meaning
   positional = [n for n, p in params.items()
                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-  arrays = [n for n in positional if n in aliases.values()] + (
-      ["weights"] if "weights" in params else [])
+  # The arrays whose float64 values would be rounded to float32.
+  floats = {n for n in aliases.values() if n not in class_ids}
   name = fn.__name__
 
   @functools.wraps(fn)
@@ -90,7 +91,8 @@ def sklearn_keywords(fn, aliases: dict[str, str], *, class_subset: str | None = 
                         f"meaning {native}; pass one of them.")
       origin[native] = alias
       kwargs[native] = value
-    _warn_float64(name, list(args) + [kwargs.get(n) for n in arrays])
+    _warn_float64(name, [a for n, a in zip(positional, args) if n in floats]
+                  + [kwargs.get(n) for n in floats])
     return fn(*args, **kwargs)
 
   table = ", ".join(f"``{a}=`` (``{n}``)" for a, n in aliases.items())
