@@ -252,8 +252,16 @@ def test_bad_inputs_raise():
     metrics.precision(p, p)  # multiclass values with the binary default
   with pytest.raises(ValueError, match="average"):
     metrics.precision(p, p, average="samples")
+  # A bad value is a ValueError (as scikit-learn's), a wrong type a TypeError;
+  # integral floats are class ids, as in scikit-learn.
+  for bad in (0.5, np.nan, np.inf):
+    with pytest.raises(ValueError, match="predictions must hold (finite|integral) class ids"):
+      metrics.recall(jnp.array([bad, 1.0]), jnp.array([0, 1]))
   with pytest.raises(TypeError, match="predictions"):
-    metrics.recall(jnp.array([0.0, 1.0]), jnp.array([0, 1]))
+    metrics.recall(np.array(["a", "b"]), jnp.array([0, 1]))
+  with pytest.raises(TypeError, match="under jax.jit"):
+    jax.jit(metrics.recall)(jnp.array([0.0, 1.0]), jnp.array([0, 1]))
+  assert metrics.recall(jnp.array([0.0, 1.0]), jnp.array([0, 1])) == 1.0
   with pytest.raises(ValueError, match="shape"):
     metrics.accuracy(p, p[:2])
   with pytest.raises(ValueError, match="labels"):

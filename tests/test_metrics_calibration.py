@@ -222,8 +222,13 @@ def test_empty_selection_and_bad_inputs():
     metrics.brier_score(p[:, 0], y)  # (n,) needs 0/1
   with pytest.raises(ValueError, match=r"labels must have shape"):
     metrics.expected_calibration_error(p, y[:-1])
+  # Integral float labels are accepted (as scikit-learn); bad values are ValueErrors.
+  assert metrics.expected_calibration_error(p, y.astype(np.float32)) == (
+      metrics.expected_calibration_error(p, y))
+  with pytest.raises(ValueError, match="labels must hold integral class ids"):
+    metrics.expected_calibration_error(p, y + 0.5)
   with pytest.raises(TypeError, match="labels"):
-    metrics.expected_calibration_error(p, y.astype(np.float32))
+    metrics.expected_calibration_error(p, y.astype(str))
   with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
     metrics.expected_calibration_error(p * 2, y)
   bad = p.copy()

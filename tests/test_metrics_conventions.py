@@ -178,7 +178,8 @@ def test_empty_inputs_give_the_documented_values():
              metrics.mean_absolute_error, metrics.mean_pinball_loss,
              metrics.underprediction_rate):
     assert fn(e, e) == 0.0
-  assert np.isnan(metrics.r2_score(e, e))
+  with pytest.warns(metrics.UndefinedMetricWarning, match="less than two samples"):
+    assert np.isnan(metrics.r2_score(e, e))
   assert metrics.average_precision(e, z) == 0.0
   assert metrics.brier_score(e, z) == 0.0
   assert metrics.expected_calibration_error(e, z) == 0.0

@@ -65,8 +65,10 @@ def test_expected_cost_checks_cost_matrix():
     metrics.expected_cost(p, y, cost_matrix=-cost)
   with pytest.raises(ValueError, match="cost_matrix of shape"):
     metrics.expected_cost(p, y, cost_matrix=cost[:2, :2])
+  with pytest.raises(ValueError, match="predictions must hold integral class ids"):
+    metrics.expected_cost(p + 0.5, y, cost_matrix=cost)
   with pytest.raises(TypeError, match="predictions"):
-    metrics.expected_cost(p.astype(np.float32), y, cost_matrix=cost)
+    metrics.expected_cost(p.astype(str), y, cost_matrix=cost)
   # Masked rows may hold any class id.
   bad = p.copy()
   bad[0] = 7

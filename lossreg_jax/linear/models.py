@@ -15,7 +15,6 @@ batched matrix product per iteration, in one compiled program.
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -25,7 +24,8 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from lossreg_jax.linear import _solvers
-from lossreg_jax._validation import check_in_range, check_rank, concrete_values, is_static_number
+from lossreg_jax._validation import (
+    check_in_range, check_rank, concrete_values, is_static_number, warn_float64_as_float32)
 
 __all__ = [
     "LinearFit",
@@ -67,29 +67,13 @@ _warned_float32 = False
 def _warn_if_float64_computed_in_float32(caller: str, *arrays) -> None:
   """Warns once when float64 data will be computed in float32 (x64 off).
 
-  scikit-learn computes in float64 and users compare its results with ours
-  digit by digit; without ``jax_enable_x64`` JAX silently rounds float64
-  inputs to float32 (about 7 significant digits), which shows from the 6th
-  digit on. JAX arrays are left alone: they are float32 already.
+  The check and message are ``_validation.warn_float64_as_float32``'s (shared
+  with the metrics); the once-per-process flag is the linear models' own.
   """
   global _warned_float32
-  if _warned_float32 or jax.dtypes.canonicalize_dtype(np.float64) == np.float64:
-    return
-  for a in arrays:
-    if a is None or isinstance(a, jax.Array):
-      continue
-    dtype = getattr(a, "dtype", None)
-    if dtype is None:
-      dtype = np.asarray(a).dtype
-    if np.dtype(dtype) == np.float64:
-      _warned_float32 = True
-      warnings.warn(
-          f"lossreg_jax.linear.{caller} received float64 data but jax_enable_x64 is off, so it computes in "
-          "float32 (about 7 significant digits): results match scikit-learn's float64 only to "
-          "~1e-6 relative. For float64 parity run jax.config.update('jax_enable_x64', True) "
-          "(or use `with jax.enable_x64(True):`). This warning is shown once.",
-          UserWarning, stacklevel=4)
-      return
+  if not _warned_float32 and warn_float64_as_float32(
+      f"lossreg_jax.linear.{caller}", *arrays, stacklevel=4):
+    _warned_float32 = True
 
 
 def _check_data(X, y, sample_weight=None, *, caller="lossreg_jax.linear"):

@@ -19,32 +19,80 @@ computed from global weighted sums, never from means of chunks, so a batch
 sharded across devices gives the value of the whole batch.
 
 ``UndefinedMetricWarning`` (a ``UserWarning``) is given, on concrete inputs,
-where a metric is undefined and returns its fallback value.
+where a metric is undefined and returns its fallback value; under ``jit``
+nothing is warned.
+
+Positionally the order is ours (optax's): predictions (scores,
+probabilities) first, then the true labels (targets). scikit-learn's keywords
+are accepted too, with scikit-learn's meaning, so pasted scikit-learn calls
+are right: ``y_true=`` (our ``labels`` / ``targets``), ``y_pred=``
+(``predictions``), ``y_score=`` (``scores``; also ``probas_pred=`` for
+``precision_recall_curve``), ``y_prob=`` / ``y_proba=`` (``probabilities``),
+``sample_weight=`` (``weights``) and, with ``y_true=``, ``labels=`` (the
+class list, our ``classes=``). An alias given together with the argument it
+stands for is a ``TypeError`` that names both.
+
+Float64 inputs with x64 off are computed in float32, with a one-time
+``UserWarning`` (as the linear models).
+
+Examples:
+  >>> precision(y_true=jnp.array([1, 0, 0, 1]), y_pred=jnp.array([1, 1, 0, 1]))
+  Array(0.666..., dtype=float32)
+  >>> f1_score(y_true=jnp.array([0, 1, 2, 2]), y_pred=jnp.array([0, 2, 1, 2]),
+  ...          labels=[2, 0], average=None)
+  Array([0.5, 1. ], dtype=float32)
 """
 
-from lossreg_jax.metrics.calibration import brier_score
-from lossreg_jax.metrics.calibration import calibration_curve
-from lossreg_jax.metrics.calibration import expected_calibration_error
-from lossreg_jax.metrics.classification import accuracy
-from lossreg_jax.metrics.classification import confusion_matrix
-from lossreg_jax.metrics.classification import f1_score
-from lossreg_jax.metrics.classification import fbeta_score
-from lossreg_jax.metrics.classification import precision
-from lossreg_jax.metrics.classification import recall
-from lossreg_jax.metrics.decisions import best_threshold
-from lossreg_jax.metrics.decisions import cost_threshold
-from lossreg_jax.metrics.decisions import expected_cost
-from lossreg_jax.metrics.ranking import average_precision
-from lossreg_jax.metrics.ranking import precision_recall_curve
-from lossreg_jax.metrics.ranking import roc_auc
-from lossreg_jax.metrics.ranking import roc_curve
-from lossreg_jax.metrics.regression import mean_absolute_error
-from lossreg_jax.metrics.regression import mean_pinball_loss
-from lossreg_jax.metrics.regression import mean_squared_error
-from lossreg_jax.metrics.regression import r2_score
-from lossreg_jax.metrics.regression import root_mean_squared_error
-from lossreg_jax.metrics.regression import underprediction_rate
+import jax.numpy as jnp
+
+from lossreg_jax.metrics import calibration as _calibration
+from lossreg_jax.metrics import classification as _classification
+from lossreg_jax.metrics import decisions as _decisions
+from lossreg_jax.metrics import ranking as _ranking
+from lossreg_jax.metrics import regression as _regression
+from lossreg_jax.metrics._aliases import sklearn_keywords as _sklearn_keywords
 from lossreg_jax.metrics._warnings import UndefinedMetricWarning
+
+# scikit-learn's keyword names, by the argument of ours each stands for
+# (sample_weight -> weights is added to every metric that has weights).
+_CLASSES = dict(y_pred="predictions", y_true="labels")
+_SCORES = dict(y_score="scores", y_true="labels")
+_TARGETS = dict(y_pred="predictions", y_true="targets")
+_PROBABILITIES = dict(y_prob="probabilities", y_proba="probabilities", y_true="labels")
+
+# Class-id arguments are left out of the float64 warning (nothing to round).
+_IDS = ("predictions", "labels")
+
+accuracy = _sklearn_keywords(_classification.accuracy, _CLASSES, class_ids=_IDS)
+precision = _sklearn_keywords(_classification.precision, _CLASSES, class_subset="classes",
+                              class_ids=_IDS)
+recall = _sklearn_keywords(_classification.recall, _CLASSES, class_subset="classes",
+                           class_ids=_IDS)
+f1_score = _sklearn_keywords(_classification.f1_score, _CLASSES, class_subset="classes",
+                             class_ids=_IDS)
+fbeta_score = _sklearn_keywords(_classification.fbeta_score, _CLASSES, class_subset="classes",
+                                class_ids=_IDS)
+confusion_matrix = _sklearn_keywords(_classification.confusion_matrix, _CLASSES,
+                                     class_subset="classes", class_ids=_IDS)
+roc_auc = _sklearn_keywords(_ranking.roc_auc, _SCORES, class_subset="classes")
+roc_curve = _sklearn_keywords(_ranking.roc_curve, _SCORES)
+precision_recall_curve = _sklearn_keywords(_ranking.precision_recall_curve,
+                                           dict(_SCORES, probas_pred="scores"))
+average_precision = _sklearn_keywords(_ranking.average_precision, _SCORES,
+                                      class_subset="classes")
+mean_squared_error = _sklearn_keywords(_regression.mean_squared_error, _TARGETS)
+root_mean_squared_error = _sklearn_keywords(_regression.root_mean_squared_error, _TARGETS)
+mean_absolute_error = _sklearn_keywords(_regression.mean_absolute_error, _TARGETS)
+r2_score = _sklearn_keywords(_regression.r2_score, _TARGETS)
+mean_pinball_loss = _sklearn_keywords(_regression.mean_pinball_loss, _TARGETS)
+underprediction_rate = _sklearn_keywords(_regression.underprediction_rate, _TARGETS)
+brier_score = _sklearn_keywords(_calibration.brier_score, _PROBABILITIES)
+calibration_curve = _sklearn_keywords(_calibration.calibration_curve, _PROBABILITIES)
+expected_calibration_error = _sklearn_keywords(_calibration.expected_calibration_error,
+                                               _PROBABILITIES)
+expected_cost = _sklearn_keywords(_decisions.expected_cost, _CLASSES, class_ids=_IDS)
+best_threshold = _sklearn_keywords(_decisions.best_threshold, _SCORES)
+cost_threshold = _decisions.cost_threshold  # keyword-only costs: nothing to alias
 
 __all__ = [
     "UndefinedMetricWarning",

@@ -27,13 +27,70 @@ def as_arrays(*xs):
   return tuple(None if x is None else jnp.asarray(x) for x in xs)
 
 
+def default_int() -> jnp.dtype:
+  """JAX's default integer: int32, or int64 with x64 enabled (as ``jnp.asarray(0)``)."""
+  return jnp.asarray(0).dtype
+
+
 def check_class_dtype(name: str, x) -> None:
-  if not (jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_):
+  """Class ids are integers or booleans; concrete floats are allowed and checked by value.
+
+  A floating array is accepted when concrete (its values are then checked by
+  :func:`check_class_values`, as scikit-learn accepts ``[0., 1.]``); a traced
+  floating array cannot be checked and is a ``TypeError``, as is any
+  non-numeric dtype (strings).
+  """
+  dtype = x.dtype
+  if jnp.issubdtype(dtype, jnp.integer) or dtype == jnp.bool_:
+    return
+  if jnp.issubdtype(dtype, jnp.floating) and not is_traced(x):
+    return
+  if jnp.issubdtype(dtype, jnp.floating):
     raise TypeError(
-        f"{name} must hold integer class indices (or booleans), got dtype "
-        f"{x.dtype} with shape {x.shape}; threshold probabilities or take an "
-        f"argmax first, e.g. {name}.argmax(-1)."
+        f"{name} must hold integer class indices (or booleans) under jax.jit / vmap, got "
+        f"traced dtype {dtype} with shape {x.shape}: integral floats are accepted only "
+        f"on concrete inputs, where they can be checked; cast with "
+        f"{name}.astype(jnp.int32), or threshold probabilities / take an argmax first."
     )
+  raise TypeError(
+      f"{name} must hold integer class indices (or booleans), got dtype "
+      f"{dtype} with shape {x.shape}; threshold probabilities or take an "
+      f"argmax first, e.g. {name}.argmax(-1)."
+  )
+
+
+def check_class_values(name: str, v: np.ndarray | None) -> None:
+  """Raises ``ValueError`` for concrete floating class ids that are NaN, inf or non-integral.
+
+  scikit-learn raises ``ValueError`` for these too; integral floats (``1.0``)
+  are valid class ids.
+  """
+  if v is None or not np.issubdtype(v.dtype, np.floating) or not v.size:
+    return
+  bad = ~np.isfinite(v)
+  if bad.any():
+    raise ValueError(
+        f"{name} must hold finite class ids, got {v[bad][0]} ({int(bad.sum())} of "
+        f"{v.size} included entries)."
+    )
+  bad = v != np.round(v)
+  if bad.any():
+    raise ValueError(
+        f"{name} must hold integral class ids, got {v[bad][0]} ({int(bad.sum())} of "
+        f"{v.size} included entries); threshold probabilities or take an argmax first."
+    )
+
+
+def as_class_ids(x):
+  """A concrete floating class-id array (checked integral) as JAX's default integer."""
+  if x is None or is_traced(x):
+    return x
+  x = np.asarray(x) if not isinstance(x, jax.Array) else x
+  if jnp.issubdtype(x.dtype, jnp.floating):
+    # NaN in excluded rows becomes an arbitrary id; those rows count for nothing.
+    with np.errstate(invalid="ignore"):
+      return jnp.asarray(np.nan_to_num(np.asarray(x, np.float64)).astype(default_int()))
+  return x
 
 
 def check_inputs(name_p, predictions, name_t, labels, where, *, classes=True):
@@ -55,6 +112,9 @@ def check_inputs(name_p, predictions, name_t, labels, where, *, classes=True):
     return None, None
   p, t = p.reshape(-1), t.reshape(-1)
   if where is None:
+    if classes:
+      check_class_values(name_p, p)
+      check_class_values(name_t, t)
     return p, t
   mask = np.asarray(where)
   if mask.dtype != np.bool_:
@@ -67,7 +127,11 @@ def check_inputs(name_p, predictions, name_t, labels, where, *, classes=True):
         f"where.shape={mask.shape}."
     ) from None
   mask = mask.reshape(-1)
-  return p[mask], t[mask]
+  p, t = p[mask], t[mask]
+  if classes:
+    check_class_values(name_p, p)
+    check_class_values(name_t, t)
+  return p, t
 
 
 def float_dtype(weights: jax.Array | None) -> jnp.dtype:
@@ -81,9 +145,10 @@ def float_dtype(weights: jax.Array | None) -> jnp.dtype:
 def prepare(predictions, labels, weights, where, *, name_t="labels"):
   """Flattens the (checked) inputs; returns ``(p, t, w, include, dtype)``.
 
-  ``w`` is the per-sample weight with excluded samples set to 0 (an int32 count
-  when ``weights`` is None, so unweighted counts are exact), ``include`` the
-  flat boolean mask or None.
+  ``w`` is the per-sample weight with excluded samples set to 0: JAX's default
+  integer (int32, int64 with x64) when ``weights`` is None, integer or boolean,
+  so counts stay exact integers as scikit-learn's; else floating. ``include`` is
+  the flat boolean mask or None.
   """
   p, t = jnp.asarray(predictions), jnp.asarray(labels)
   if not jnp.issubdtype(p.dtype, jnp.floating):
@@ -95,19 +160,21 @@ def prepare(predictions, labels, weights, where, *, name_t="labels"):
   include = None if include is None else include.reshape(-1)
   if weights is None:
     dtype = float_dtype(None)
-    w = jnp.ones(p.size, jnp.int32) if include is None else include.astype(jnp.int32)
+    int_dtype = default_int()
+    w = jnp.ones(p.size, int_dtype) if include is None else include.astype(int_dtype)
   else:
     weights = jnp.asarray(weights)
     dtype = float_dtype(weights)
+    w_dtype = dtype if jnp.issubdtype(weights.dtype, jnp.floating) else default_int()
     try:
-      w = jnp.broadcast_to(weights.astype(dtype), shape).reshape(-1)
+      w = jnp.broadcast_to(weights.astype(w_dtype), shape).reshape(-1)
     except ValueError:
       raise ValueError(
           f"weights must be broadcastable to {name_t}.shape={shape}, got "
           f"weights.shape={weights.shape}."
       ) from None
     if include is not None:
-      w = jnp.where(include, w, jnp.zeros((), dtype))
+      w = jnp.where(include, w, jnp.zeros((), w_dtype))
   return p.reshape(-1), t.reshape(-1), w, include, dtype
 
 
@@ -145,13 +212,19 @@ def check_binary(name: str, v: np.ndarray | None, context: str) -> None:
     raise ValueError(f"{context} needs 0/1 {name}, got values {np.unique(v).tolist()}.")
 
 
-def check_zero_division(zero_division):
+def check_zero_division(zero_division, *, allow_warn: bool = False):
+  """Checks ``zero_division`` and returns its value as a float (or the tracer).
+
+  With ``allow_warn``, scikit-learn's ``"warn"`` is accepted and gives 0.0 (the
+  caller warns where it is used).
+  """
   if is_traced(zero_division):
     return zero_division  # a traced value cannot be checked
+  if allow_warn and isinstance(zero_division, str) and zero_division == "warn":
+    return 0.0
   if isinstance(zero_division, str) or not np.isscalar(zero_division):
-    raise TypeError(
-        f"zero_division must be a Python float (0.0, 1.0 or nan), got {zero_division!r}."
-    )
+    allowed = "0.0, 1.0, nan or 'warn'" if allow_warn else "0.0, 1.0 or nan"
+    raise TypeError(f"zero_division must be a Python float ({allowed}), got {zero_division!r}.")
   value = float(zero_division)
   if not (math.isnan(value) or 0.0 <= value <= 1.0):
     raise ValueError(f"zero_division must be in [0, 1] or nan, got {zero_division!r}.")
@@ -237,7 +310,7 @@ def threshold_points(scores, labels, weights, where):
       is_stable=True)
   s, w, valid, positive = s[order], w[order], valid[order], (y == 1)[order]
   zero = jnp.zeros((), w.dtype)
-  # Unweighted, w is an int32 count: the cumulative sums are exact.
+  # Unweighted (or integer weights), w is an integer count: the cumulative sums are exact.
   tps = jnp.cumsum(jnp.where(positive, w, zero)).astype(dtype)
   fps = jnp.cumsum(jnp.where(positive, zero, w)).astype(dtype)
   last = jnp.ones(1, bool)

@@ -25,10 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import as_float_array, check_choice, check_rank, compute_dtype
+from lossreg_jax._validation import (
+    as_float_array, check_choice, check_rank, compute_dtype, concrete_values)
 from lossreg_jax.metrics._common import (
-    as_arrays, check_binary, check_class_dtype, check_no_nan, concrete_included, divide,
-    float_dtype, is_traced, row_weights, segment_sum)
+    as_arrays, as_class_ids, check_binary, check_class_dtype, check_class_values, check_no_nan,
+    concrete_included, divide, float_dtype, is_traced, row_weights, segment_sum)
 
 __all__ = ["brier_score", "calibration_curve", "expected_calibration_error"]
 
@@ -56,10 +57,41 @@ def _inner_edges(n_bins: int, dtype) -> jax.Array:
   return jnp.asarray(rounded, dtype)
 
 
+def _check_swapped(fn, probabilities, labels) -> None:
+  """ValueError when the values show scikit-learn's order ``(y_true, y_prob)`` was used.
+
+  Labels holding non-integral values in ``[0, 1]`` next to "probabilities"
+  that are all 0 or 1 are probabilities and labels passed the other way round.
+  """
+  p, y = concrete_values(probabilities), concrete_values(labels)
+  if p is None or y is None or not p.size or not y.size:
+    return
+  if p.dtype.kind not in "biuf" or y.dtype.kind != "f":
+    return
+  with np.errstate(invalid="ignore"):
+    y_like_prob = (np.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()
+                   and (y != np.round(y)).any())
+    p_like_labels = np.isin(p, (0, 1)).all()
+  if y_like_prob and p_like_labels:
+    sk = {"brier_score": "brier_score_loss(y_true, y_proba)",
+          "calibration_curve": "calibration_curve(y_true, y_prob)"}.get(fn, "(y_true, y_prob)")
+    raise ValueError(
+        f"{fn} got labels with values between 0 and 1 (e.g. {y[y != np.round(y)][0]}) and "
+        f"probabilities that are all 0 or 1: the arguments look swapped. The order here is "
+        f"{fn}(probabilities, labels), predictions first (optax's); scikit-learn's is "
+        f"{sk}. Pass them in our order, or by scikit-learn's keywords "
+        f"{fn}(y_true=..., y_prob=...)."
+    )
+
+
 def _check_probabilities(fn, probabilities, labels, where):
-  """Shapes and dtypes at trace time; values (range, NaN, classes) when concrete."""
+  """Shapes and dtypes at trace time; values (range, NaN, classes) when concrete.
+
+  Returns ``labels`` as integers (concrete integral floats are accepted).
+  """
+  _check_swapped(fn, probabilities, labels)
   p = as_float_array("probabilities", probabilities)
-  y = jnp.asarray(labels)
+  y = labels if is_traced(labels) else np.asarray(labels)
   check_rank("probabilities", p, (1, 2))
   check_class_dtype("labels", y)
   if y.shape != p.shape[:1]:
@@ -70,6 +102,7 @@ def _check_probabilities(fn, probabilities, labels, where):
   pv = concrete_included(probabilities, where, p.shape[0])
   lv = concrete_included(labels, where, p.shape[0])
   check_no_nan("probabilities", pv, fn)
+  check_class_values("labels", lv)
   if pv is not None and pv.size and (pv.min() < 0 or pv.max() > 1):
     raise ValueError(
         f"{fn} needs probabilities in [0, 1], got values in [{pv.min()}, {pv.max()}]."
@@ -81,6 +114,7 @@ def _check_probabilities(fn, probabilities, labels, where):
         f"labels must be class indices in [0, {p.shape[1]}) for probabilities of "
         f"shape {p.shape}, got values in [{lv.min()}, {lv.max()}]."
     )
+  return as_class_ids(labels)
 
 
 def _dtype(probabilities, weights):
@@ -118,9 +152,12 @@ def brier_score(
     A scalar; 0 for an empty selection. Differentiable in ``probabilities``.
 
   Raises:
-    TypeError: if ``probabilities`` is not floating or ``labels`` not integer.
-    ValueError: for shapes that do not match, or concrete included
-      probabilities outside ``[0, 1]`` / NaN or labels out of range.
+    TypeError: if ``probabilities`` is not floating or ``labels`` not numeric
+      (or traced floating).
+    ValueError: for shapes that do not match, concrete included
+      probabilities outside ``[0, 1]`` / NaN, labels out of range, NaN or
+      non-integral, or values that show the arguments swapped (scikit-learn's
+      order: 0/1 "probabilities" and labels between 0 and 1).
 
   Examples:
     >>> brier_score(jnp.array([0.1, 0.9, 0.8, 0.3]), jnp.array([0, 1, 1, 0]))
@@ -128,7 +165,7 @@ def brier_score(
     >>> brier_score(jnp.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]), jnp.array([0, 1]))
     Array(0.8, dtype=float32)
   """
-  _check_probabilities("brier_score", probabilities, labels, where)
+  labels = _check_probabilities("brier_score", probabilities, labels, where)
   return _brier_score(*as_arrays(probabilities, labels, weights, where))
 
 
@@ -186,10 +223,11 @@ def calibration_curve(
     bins.
 
   Raises:
-    TypeError: if ``probabilities`` is not floating or ``labels`` not integer.
+    TypeError: if ``probabilities`` is not floating or ``labels`` not numeric
+      (or traced floating).
     ValueError: for a bad ``n_bins`` or ``strategy``, shapes that do not
-      match, or concrete included probabilities outside ``[0, 1]`` / NaN or
-      non-0/1 labels.
+      match, concrete included probabilities outside ``[0, 1]`` / NaN or
+      non-0/1 labels, or values that show the arguments swapped.
 
   Examples:
     >>> prob_true, prob_pred = calibration_curve(
@@ -203,7 +241,7 @@ def calibration_curve(
   n_bins = _check_n_bins(n_bins)
   check_choice("strategy", strategy, ("uniform", "quantile"))
   check_rank("probabilities", jnp.asarray(probabilities), 1)
-  _check_probabilities("calibration_curve", probabilities, labels, where)
+  labels = _check_probabilities("calibration_curve", probabilities, labels, where)
   prob_true, prob_pred, counts = _calibration_curve(
       *as_arrays(probabilities, labels, where), n_bins=n_bins, strategy=strategy)
   if is_traced(counts, probabilities, labels, where):  # counts: traced in any trace
@@ -270,10 +308,11 @@ def expected_calibration_error(
     A scalar in ``[0, 1]``; 0 for an empty selection.
 
   Raises:
-    TypeError: if ``probabilities`` is not floating, ``labels`` not integer or
-      ``n_bins`` not an int.
-    ValueError: for ``n_bins < 1``, shapes that do not match, or concrete
-      included probabilities outside ``[0, 1]`` / NaN or labels out of range.
+    TypeError: if ``probabilities`` is not floating, ``labels`` not numeric
+      (or traced floating) or ``n_bins`` not an int.
+    ValueError: for ``n_bins < 1``, shapes that do not match, concrete
+      included probabilities outside ``[0, 1]`` / NaN, labels out of range or
+      non-integral, or values that show the arguments swapped.
 
   Examples:
     >>> expected_calibration_error(jnp.array([0.95, 0.85, 0.25, 0.55]),
@@ -285,7 +324,7 @@ def expected_calibration_error(
     networks; Naeini, Cooper & Hauskrecht (2015).
   """
   n_bins = _check_n_bins(n_bins)
-  _check_probabilities("expected_calibration_error", probabilities, labels, where)
+  labels = _check_probabilities("expected_calibration_error", probabilities, labels, where)
   return _expected_calibration_error(*as_arrays(probabilities, labels, weights, where),
                                      n_bins=n_bins)
 

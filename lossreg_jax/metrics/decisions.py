@@ -17,8 +17,8 @@ from jax.typing import ArrayLike
 
 from lossreg_jax._validation import check_in_range, concrete_values
 from lossreg_jax.metrics._common import (
-    as_arrays, check_binary, check_inputs, check_no_nan, divide, float_dtype, prepare,
-    threshold_points)
+    as_arrays, as_class_ids, check_binary, check_inputs, check_no_nan, divide, float_dtype,
+    prepare, threshold_points)
 
 __all__ = ["best_threshold", "cost_threshold", "expected_cost"]
 
@@ -78,8 +78,9 @@ def expected_cost(
 
   Raises:
     ValueError: if ``cost_matrix`` is not square, or (concretely) not finite,
-      negative, or smaller than the classes seen.
-    TypeError: for floating predictions or labels.
+      negative, or smaller than the classes seen, or for concrete class ids
+      that are NaN, inf or non-integral (integral floats are accepted).
+    TypeError: for non-numeric predictions or labels, or traced floating ones.
 
   Examples:
     >>> cost = jnp.array([[0.0, 1.0], [5.0, 0.0]])  # a missed positive costs 5
@@ -88,6 +89,7 @@ def expected_cost(
   """
   pv, tv = check_inputs("predictions", predictions, "labels", labels, where)
   cost_matrix = _check_cost_matrix(cost_matrix, pv, tv)
+  predictions, labels = as_class_ids(predictions), as_class_ids(labels)
   return _expected_cost(*as_arrays(predictions, labels, weights, where), cost_matrix)
 
 

@@ -1,8 +1,11 @@
 """Regression metrics equal to scikit-learn's, as jit-able global weighted sums.
 
 Predictions and targets have shape ``(n,)`` or ``(n, k)`` (``k`` outputs, each
-scored on its own and then averaged with equal weights: scikit-learn's default
-``multioutput="uniform_average"``). ``weights`` (scikit-learn's
+scored on its own, then combined as scikit-learn's ``multioutput``:
+``"uniform_average"`` (the default, equal weights), ``"raw_values"`` (one value
+per output, shape ``(k,)``; ``(1,)`` for ``(n,)`` inputs), an array of ``k``
+output weights, or, for ``r2_score`` only as in scikit-learn,
+``"variance_weighted"``). ``weights`` (scikit-learn's
 ``sample_weight``) and ``where`` apply per row, shape ``(n,)``. Every value is
 a ratio of sums over rows, never a mean of chunk means, so a batch sharded
 across devices gives the value of the whole batch. Excluded rows are replaced
@@ -19,11 +22,14 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from lossreg_jax._validation import (
     as_float_array, check_in_range, check_rank, check_same_shape, compute_dtype)
-from lossreg_jax.metrics._common import divide, float_dtype, row_array, row_mask
+from lossreg_jax.metrics._common import (
+    concrete_included, divide, float_dtype, is_traced, row_array, row_mask)
+from lossreg_jax.metrics._warnings import warn_undefined
 
 __all__ = ["mean_absolute_error", "mean_pinball_loss", "mean_squared_error", "r2_score",
            "root_mean_squared_error", "underprediction_rate"]
@@ -68,18 +74,53 @@ def _rows(predictions, targets, weights, where):
   return p, t, w[:, None], dtype
 
 
-def _weighted_mean(values, w, dtype):
-  # Per output: Σ w·v / Σ w (0 for an empty selection), then the uniform
-  # average over outputs.
+_MULTIOUTPUT = ("raw_values", "uniform_average")
+
+
+def _check_multioutput(multioutput, predictions, allowed=_MULTIOUTPUT):
+  """Returns ``(mode, output_weights)``: a static mode and the ``(k,)`` weights or None."""
+  if isinstance(multioutput, str):
+    if multioutput not in allowed:
+      raise ValueError(f"multioutput must be one of {', '.join(map(repr, allowed))} or an "
+                       f"array of output weights; got {multioutput!r}.")
+    return multioutput, None
+  weights = jnp.asarray(multioutput)
+  k = 1 if predictions.ndim == 1 else predictions.shape[1]
+  if predictions.ndim == 1:
+    raise ValueError("multioutput weights are useful only with several outputs (targets of "
+                     f"shape (n, k)), got predictions.shape={predictions.shape}.")
+  if weights.shape != (k,):
+    raise ValueError(f"multioutput weights must have shape ({k},) (one per output), got "
+                     f"shape {weights.shape}.")
+  return "custom", weights
+
+
+def _combine(per_output, mode, output_weights, dtype, variance=None):
+  """scikit-learn's ``multioutput``: the ``(k,)`` values, their mean or a weighted mean."""
+  if mode == "raw_values":
+    return per_output
+  if mode == "uniform_average":
+    return jnp.mean(per_output)
+  if mode == "variance_weighted":
+    # All-constant targets: every weight is 0, scikit-learn falls back to uniform.
+    output_weights = jnp.where(jnp.any(variance != 0), variance, jnp.ones_like(variance))
+  output_weights = output_weights.astype(dtype)
+  return jnp.sum(output_weights * per_output) / jnp.sum(output_weights)
+
+
+def _weighted_mean(values, w, dtype, mode, output_weights):
+  # Per output: Σ w·v / Σ w (0 for an empty selection), then combined over outputs.
   per_output = divide(jnp.sum(w * values, axis=0), jnp.sum(w), 0.0, dtype)
-  return jnp.mean(per_output)
+  return _combine(per_output, mode, output_weights, dtype)
 
 
 _COMMON_ARGS = """predictions: Floating predictions, shape ``(n,)`` or ``(n, k)``.
     targets: True values, same shape (any real dtype; cast to the compute dtype).
     weights: Per-row weights, shape ``(n,)`` (scikit-learn's ``sample_weight``).
     where: Boolean mask, shape ``(n,)``; excluded rows count for nothing, as if
-      removed."""
+      removed.
+    multioutput: ``"uniform_average"`` (mean over outputs), ``"raw_values"``
+      (shape ``(k,)``) or ``(k,)`` output weights, as scikit-learn's."""
 
 
 def _doc(text: str) -> str:
@@ -88,8 +129,11 @@ def _doc(text: str) -> str:
 
 def mean_squared_error(predictions: ArrayLike, targets: ArrayLike, *,
                        weights: ArrayLike | None = None,
-                       where: ArrayLike | None = None) -> jax.Array:
-  return _mean_squared_error(*_check(predictions, targets, weights, where))
+                       where: ArrayLike | None = None,
+                       multioutput: str | ArrayLike = "uniform_average") -> jax.Array:
+  args = _check(predictions, targets, weights, where)
+  mode, output_weights = _check_multioutput(multioutput, args[0])
+  return _mean_squared_error(*args, output_weights, mode=mode)
 
 
 mean_squared_error.__doc__ = _doc("""Mean squared error, as ``sklearn.metrics.mean_squared_error``.
@@ -100,11 +144,12 @@ mean_squared_error.__doc__ = _doc("""Mean squared error, as ``sklearn.metrics.me
     {common}
 
   Returns:
-    A scalar (float32, or float64 with x64); 0 for an empty selection.
+    A scalar (float32, or float64 with x64), or ``(k,)`` with
+    ``multioutput="raw_values"``; 0 for an empty selection.
 
   Raises:
     TypeError: if ``predictions`` is not floating or ``where`` not boolean.
-    ValueError: for different shapes, a rank other than 1 or 2, or
+    ValueError: for a bad ``multioutput``, different shapes, a rank other than 1 or 2, or
       ``weights`` / ``where`` not shaped ``(n,)``.
 
   Examples:
@@ -113,16 +158,19 @@ mean_squared_error.__doc__ = _doc("""Mean squared error, as ``sklearn.metrics.me
 """)
 
 
-@jax.jit
-def _mean_squared_error(predictions, targets, weights, where):
+@partial(jax.jit, static_argnames=("mode",))
+def _mean_squared_error(predictions, targets, weights, where, output_weights, *, mode):
   p, t, w, dtype = _rows(predictions, targets, weights, where)
-  return _weighted_mean(jnp.square(t - p), w, dtype)
+  return _weighted_mean(jnp.square(t - p), w, dtype, mode, output_weights)
 
 
 def root_mean_squared_error(predictions: ArrayLike, targets: ArrayLike, *,
                             weights: ArrayLike | None = None,
-                            where: ArrayLike | None = None) -> jax.Array:
-  return _root_mean_squared_error(*_check(predictions, targets, weights, where))
+                            where: ArrayLike | None = None,
+                            multioutput: str | ArrayLike = "uniform_average") -> jax.Array:
+  args = _check(predictions, targets, weights, where)
+  mode, output_weights = _check_multioutput(multioutput, args[0])
+  return _root_mean_squared_error(*args, output_weights, mode=mode)
 
 
 root_mean_squared_error.__doc__ = _doc("""Root mean squared error, as scikit-learn's.
@@ -135,11 +183,12 @@ root_mean_squared_error.__doc__ = _doc("""Root mean squared error, as scikit-lea
     {common}
 
   Returns:
-    A scalar; 0 for an empty selection.
+    A scalar, or ``(k,)`` with ``multioutput="raw_values"``; 0 for an empty
+    selection.
 
   Raises:
     TypeError: if ``predictions`` is not floating or ``where`` not boolean.
-    ValueError: for different shapes, a rank other than 1 or 2, or
+    ValueError: for a bad ``multioutput``, different shapes, a rank other than 1 or 2, or
       ``weights`` / ``where`` not shaped ``(n,)``.
 
   Examples:
@@ -149,19 +198,23 @@ root_mean_squared_error.__doc__ = _doc("""Root mean squared error, as scikit-lea
 """)
 
 
-@jax.jit
-def _root_mean_squared_error(predictions, targets, weights, where):
+@partial(jax.jit, static_argnames=("mode",))
+def _root_mean_squared_error(predictions, targets, weights, where, output_weights, *, mode):
   p, t, w, dtype = _rows(predictions, targets, weights, where)
   mse = divide(jnp.sum(w * jnp.square(t - p), axis=0), jnp.sum(w), 0.0, dtype)
   # sqrt has an infinite derivative at 0: take it only where mse > 0.
   positive = mse > 0
-  return jnp.mean(jnp.where(positive, jnp.sqrt(jnp.where(positive, mse, 1)), 0))
+  per_output = jnp.where(positive, jnp.sqrt(jnp.where(positive, mse, 1)), 0)
+  return _combine(per_output, mode, output_weights, dtype)
 
 
 def mean_absolute_error(predictions: ArrayLike, targets: ArrayLike, *,
                         weights: ArrayLike | None = None,
-                        where: ArrayLike | None = None) -> jax.Array:
-  return _mean_absolute_error(*_check(predictions, targets, weights, where))
+                        where: ArrayLike | None = None,
+                        multioutput: str | ArrayLike = "uniform_average") -> jax.Array:
+  args = _check(predictions, targets, weights, where)
+  mode, output_weights = _check_multioutput(multioutput, args[0])
+  return _mean_absolute_error(*args, output_weights, mode=mode)
 
 
 mean_absolute_error.__doc__ = _doc("""Mean absolute error, as scikit-learn's.
@@ -173,11 +226,12 @@ mean_absolute_error.__doc__ = _doc("""Mean absolute error, as scikit-learn's.
     {common}
 
   Returns:
-    A scalar; 0 for an empty selection.
+    A scalar, or ``(k,)`` with ``multioutput="raw_values"``; 0 for an empty
+    selection.
 
   Raises:
     TypeError: if ``predictions`` is not floating or ``where`` not boolean.
-    ValueError: for different shapes, a rank other than 1 or 2, or
+    ValueError: for a bad ``multioutput``, different shapes, a rank other than 1 or 2, or
       ``weights`` / ``where`` not shaped ``(n,)``.
 
   Examples:
@@ -186,17 +240,20 @@ mean_absolute_error.__doc__ = _doc("""Mean absolute error, as scikit-learn's.
 """)
 
 
-@jax.jit
-def _mean_absolute_error(predictions, targets, weights, where):
+@partial(jax.jit, static_argnames=("mode",))
+def _mean_absolute_error(predictions, targets, weights, where, output_weights, *, mode):
   p, t, w, dtype = _rows(predictions, targets, weights, where)
-  return _weighted_mean(jnp.abs(t - p), w, dtype)
+  return _weighted_mean(jnp.abs(t - p), w, dtype, mode, output_weights)
 
 
 def mean_pinball_loss(predictions: ArrayLike, targets: ArrayLike, *, alpha: float = 0.5,
                       weights: ArrayLike | None = None,
-                      where: ArrayLike | None = None) -> jax.Array:
+                      where: ArrayLike | None = None,
+                      multioutput: str | ArrayLike = "uniform_average") -> jax.Array:
   check_in_range("alpha", alpha, 0.0, 1.0)
-  return _mean_pinball_loss(*_check(predictions, targets, weights, where), alpha)
+  args = _check(predictions, targets, weights, where)
+  mode, output_weights = _check_multioutput(multioutput, args[0])
+  return _mean_pinball_loss(*args, alpha, output_weights, mode=mode)
 
 
 mean_pinball_loss.__doc__ = _doc("""Mean pinball (quantile) loss, as scikit-learn's.
@@ -211,11 +268,12 @@ mean_pinball_loss.__doc__ = _doc("""Mean pinball (quantile) loss, as scikit-lear
     alpha: The quantile in ``[0, 1]``; 0.5 gives half the mean absolute error.
 
   Returns:
-    A scalar; 0 for an empty selection.
+    A scalar, or ``(k,)`` with ``multioutput="raw_values"``; 0 for an empty
+    selection.
 
   Raises:
     TypeError: if ``predictions`` is not floating or ``where`` not boolean.
-    ValueError: for ``alpha`` outside ``[0, 1]``, different shapes, a rank other
+    ValueError: for ``alpha`` outside ``[0, 1]``, a bad ``multioutput``, different shapes, a rank other
       than 1 or 2, or ``weights`` / ``where`` not shaped ``(n,)``.
 
   Examples:
@@ -224,21 +282,31 @@ mean_pinball_loss.__doc__ = _doc("""Mean pinball (quantile) loss, as scikit-lear
 """)
 
 
-@jax.jit
-def _mean_pinball_loss(predictions, targets, weights, where, alpha):
+@partial(jax.jit, static_argnames=("mode",))
+def _mean_pinball_loss(predictions, targets, weights, where, alpha, output_weights, *, mode):
   p, t, w, dtype = _rows(predictions, targets, weights, where)
   alpha = jnp.asarray(alpha, dtype)
   diff = t - p
   loss = jnp.where(diff >= 0, alpha * diff, (alpha - 1) * diff)
-  return _weighted_mean(loss, w, dtype)
+  return _weighted_mean(loss, w, dtype, mode, output_weights)
 
 
 def r2_score(predictions: ArrayLike, targets: ArrayLike, *, weights: ArrayLike | None = None,
-             where: ArrayLike | None = None, force_finite: bool = True) -> jax.Array:
+             where: ArrayLike | None = None, force_finite: bool = True,
+             multioutput: str | ArrayLike = "uniform_average") -> jax.Array:
   if not isinstance(force_finite, bool):
     raise TypeError(f"force_finite must be a Python bool, got {force_finite!r}.")
   args = _check(predictions, targets, weights, where)
-  return _r2_score(*args, force_finite=force_finite)
+  mode, output_weights = _check_multioutput(
+      multioutput, args[0], _MULTIOUTPUT + ("variance_weighted",))
+  n = args[0].shape[0]
+  rows = None if is_traced(*args) else (
+      n if args[3] is None else int(np.sum(concrete_included(np.ones(n, bool), args[3], n))))
+  if rows is not None and rows < 2:
+    # scikit-learn's case and message; eager only (under jit nothing is warned).
+    warn_undefined("R^2 score is not well-defined with less than two samples.",
+                   stacklevel=4)  # the caller of the public (keyword-aliased) metric
+  return _r2_score(*args, output_weights, force_finite=force_finite, mode=mode)
 
 
 r2_score.__doc__ = _doc("""Coefficient of determination, as ``sklearn.metrics.r2_score``.
@@ -249,20 +317,26 @@ r2_score.__doc__ = _doc("""Coefficient of determination, as ``sklearn.metrics.r2
   of NaN and -inf). A target is constant when all its included rows of non-zero
   weight are equal (tested exactly, so a rounding error in ``t̄`` cannot turn a
   constant target into a huge negative score). As scikit-learn, fewer than two
-  included rows give NaN.
+  included rows give NaN (every entry with ``multioutput="raw_values"``) and,
+  on concrete inputs, an ``UndefinedMetricWarning`` with scikit-learn's
+  message; under ``jit`` nothing is warned. scikit-learn does not warn for a
+  constant target, and neither does this.
 
   Args:
     {common}
     force_finite: ``False`` returns NaN (perfect prediction) or ``-inf``
       (otherwise) for constant targets, as scikit-learn's ``force_finite=False``.
+    multioutput: Also ``"variance_weighted"``: outputs weighted by their
+      target's weighted variance (uniform when every target is constant), as
+      scikit-learn.
 
   Returns:
-    A scalar, at most 1.
+    A scalar at most 1, or ``(k,)`` with ``multioutput="raw_values"``.
 
   Raises:
     TypeError: if ``predictions`` is not floating, ``where`` not boolean or
       ``force_finite`` not a bool.
-    ValueError: for different shapes, a rank other than 1 or 2, or
+    ValueError: for a bad ``multioutput``, different shapes, a rank other than 1 or 2, or
       ``weights`` / ``where`` not shaped ``(n,)``.
 
   Examples:
@@ -273,8 +347,8 @@ r2_score.__doc__ = _doc("""Coefficient of determination, as ``sklearn.metrics.r2
 """)
 
 
-@partial(jax.jit, static_argnames=("force_finite",))
-def _r2_score(predictions, targets, weights, where, *, force_finite):
+@partial(jax.jit, static_argnames=("force_finite", "mode"))
+def _r2_score(predictions, targets, weights, where, output_weights, *, force_finite, mode):
   p, t, w, dtype = _rows(predictions, targets, weights, where)
   total = jnp.sum(w)
   numerator = jnp.sum(w * jnp.square(t - p), axis=0)
@@ -290,15 +364,18 @@ def _r2_score(predictions, targets, weights, where, *, force_finite):
     scores = jnp.where(zero_num, 1, jnp.where(zero_den, 0, 1 - ratio))
   else:
     scores = jnp.where(zero_den, jnp.where(zero_num, jnp.nan, -jnp.inf), 1 - ratio)
-  score = jnp.mean(scores.astype(dtype))
+  score = _combine(scores.astype(dtype), mode, output_weights, dtype, variance=denominator)
   rows = p.shape[0] if where is None else jnp.sum(where)
   return jnp.where(rows < 2, jnp.asarray(jnp.nan, dtype), score)
 
 
 def underprediction_rate(predictions: ArrayLike, targets: ArrayLike, *,
                          weights: ArrayLike | None = None,
-                         where: ArrayLike | None = None) -> jax.Array:
-  return _underprediction_rate(*_check(predictions, targets, weights, where))
+                         where: ArrayLike | None = None,
+                         multioutput: str | ArrayLike = "uniform_average") -> jax.Array:
+  args = _check(predictions, targets, weights, where)
+  mode, output_weights = _check_multioutput(multioutput, args[0])
+  return _underprediction_rate(*args, output_weights, mode=mode)
 
 
 underprediction_rate.__doc__ = _doc("""Weighted share of rows predicted strictly below their target.
@@ -312,11 +389,12 @@ underprediction_rate.__doc__ = _doc("""Weighted share of rows predicted strictly
     {common}
 
   Returns:
-    A scalar in ``[0, 1]``; 0 for an empty selection.
+    A scalar in ``[0, 1]``, or ``(k,)`` with ``multioutput="raw_values"``; 0
+    for an empty selection.
 
   Raises:
     TypeError: if ``predictions`` is not floating or ``where`` not boolean.
-    ValueError: for different shapes, a rank other than 1 or 2, or
+    ValueError: for a bad ``multioutput``, different shapes, a rank other than 1 or 2, or
       ``weights`` / ``where`` not shaped ``(n,)``.
 
   Examples:
@@ -325,7 +403,7 @@ underprediction_rate.__doc__ = _doc("""Weighted share of rows predicted strictly
 """)
 
 
-@jax.jit
-def _underprediction_rate(predictions, targets, weights, where):
+@partial(jax.jit, static_argnames=("mode",))
+def _underprediction_rate(predictions, targets, weights, where, output_weights, *, mode):
   p, t, w, dtype = _rows(predictions, targets, weights, where)
-  return _weighted_mean((p < t).astype(dtype), w, dtype)
+  return _weighted_mean((p < t).astype(dtype), w, dtype, mode, output_weights)
