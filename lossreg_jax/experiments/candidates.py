@@ -15,6 +15,7 @@ import inspect
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from lossreg_jax import losses
@@ -82,6 +83,8 @@ def _hinge(z, y, *, where=None, weights=None):  # labels {0, 1} -> targets {-1, 
 
 
 def _ce(z, y, *, where=None, weights=None, **hyper):
+  if jnp.issubdtype(y.dtype, jnp.floating):  # soft (mixup) targets, one row per example
+    return losses.softmax_cross_entropy(z, y, where=where, weights=weights, **hyper)
   return losses.softmax_cross_entropy_with_integer_labels(z, y, where=where, weights=weights,
                                                           **hyper)
 
@@ -176,8 +179,12 @@ def check_losses(losses: Any) -> dict[str, Callable]:
 
 def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] | None,
                        task: str, num_classes: int, losses: Mapping[str, Callable] | None = None
-                       ) -> tuple[list[str], list[Candidate]]:
-  """Names and candidates, in order; the first is the baseline.
+                       ) -> tuple[list[str], list[Candidate], list[list[int]]]:
+  """Names, candidates (in order; the first is the baseline) and their groups.
+
+  Each group lists the indices of one sweep's candidates (``focal:gamma=0|1``),
+  or of one other candidate alone; the training runs a sweep's candidates as
+  one vmapped program when they differ only in numbers.
 
   ``candidates`` is a sequence of spec strings / :class:`LossSpec` (named by
   their text), a mapping ``name -> spec string | loss callable | Candidate``,
@@ -194,6 +201,7 @@ def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] 
   losses = check_losses(losses)
   if candidates is None:
     candidates = default_specs(task)
+  sweeps = []
   if isinstance(candidates, Mapping):
     items = list(candidates.items())
     for name, _ in items:
@@ -204,8 +212,8 @@ def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] 
                     f"candidate, got {type(candidates).__name__}; e.g. ['bce', "
                     f"'focal:gamma=2'].")
   else:
-    texts = [t for s in candidates for t in (
-        (s,) if isinstance(s, LossSpec) else expand_sweeps(s)[0])]
+    sweeps = [(s,) if isinstance(s, LossSpec) else expand_sweeps(s)[0] for s in candidates]
+    texts = [t for sweep in sweeps for t in sweep]
     parsed = [s if isinstance(s, LossSpec) else parse_spec(s, losses=losses) for s in texts]
     items = [(s.text, s) for s in parsed]
   if not items:
@@ -213,5 +221,8 @@ def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] 
   names = [name for name, _ in items]
   if len(set(names)) != len(names):
     raise ValueError(f"specs must be distinct, got {names}.")
+  sizes = [len(sweep) for sweep in sweeps] or [1] * len(items)
+  bounds = np.cumsum([0] + sizes)
+  groups = [list(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
   return names, [_as_candidate(name, value, task, num_classes, losses)
-                 for name, value in items]
+                 for name, value in items], groups

@@ -193,17 +193,26 @@ def _fold_layout(X, y_np, task, *, folds, repeats, epochs, batch_size, seed):
   masks = np.asarray(_repeated_masks(n, folds, repeats, jax.random.fold_in(key, 1), None if
                                      task == "regression" else jnp.asarray(y_np)))
   per_repeat = lambda k, r: k if r == 0 else jax.random.fold_in(k, r)
-  batches, valid = [], []
-  for r in range(repeats):  # one row order per repeat, shared by every candidate
-    orders = engine.shuffles(n, epochs, seed if r == 0 else (seed, r))
-    rows, ok = engine.fold_batches(orders, masks[r * folds:(r + 1) * folds], batch_size)
-    batches.append(rows)
-    valid.append(ok)
+  # One row order per repeat, shared by every candidate (the comparison is paired).
+  orders = [engine.shuffles(n, epochs, seed if r == 0 else (seed, r)) for r in range(repeats)]
+
+  def batches_for(excluded: np.ndarray):
+    """Minibatches of each fold's rows outside ``excluded`` ``(R * folds, n)``."""
+    parts = [engine.fold_batches(orders[r], excluded[r * folds:(r + 1) * folds], batch_size)
+             for r in range(repeats)]
+    width = max(p[0].shape[2] for p in parts)  # folds of another repeat may need one more
+    pad = lambda a: np.concatenate([a, np.repeat(a[:, :, :1], width - a.shape[2], 2)], 2)
+    rows = np.concatenate([pad(p[0]) for p in parts])
+    valid = np.concatenate([np.concatenate([p[1], np.zeros_like(p[1][:, :, :width -
+                                            p[1].shape[2]])], 2) for p in parts])
+    return jnp.asarray(rows), jnp.asarray(valid)
+
+  batches, valid = batches_for(masks)
   keys = ([per_repeat(jax.random.fold_in(key, 2), r) for r in range(repeats)],
           [per_repeat(jax.random.fold_in(key, 3), r) for r in range(repeats)])
-  return dict(masks=masks, batches=jnp.asarray(np.concatenate(batches)),
-              valid=jnp.asarray(np.concatenate(valid)), keys=keys,
-              bootstrap_key=jax.random.fold_in(key, 4))
+  return dict(masks=masks, batches=batches, valid=valid, keys=keys, seed=seed,
+              batches_for=batches_for, bootstrap_key=jax.random.fold_in(key, 4),
+              data_key=jax.random.fold_in(key, 5))
 
 
 def _bootstrap(key, masks: np.ndarray, members: int) -> jax.Array:
@@ -221,28 +230,86 @@ def _bootstrap(key, masks: np.ndarray, members: int) -> jax.Array:
   return jnp.asarray(weights)
 
 
-def _train_candidate(name: str, candidate: Candidate, layout: dict, X, y, *, model, hidden,
-                     optimizer, task, num_classes, folds, vmap_folds):
-  """One candidate's fold outputs ``(folds, n[, C])`` and curves ``(folds, epochs)``."""
+def _data_side(candidate: Candidate, X: np.ndarray, task: str, num_classes: int, name: str):
+  """``(static Program fields, traced hyper["data"], validation share or None)``."""
+  data = dict(candidate.data)
+  augment = None
+  if "augment" in data:
+    a = data.pop("augment")
+    if X.ndim != 4:
+      raise ValueError(f"augment in {name!r} needs images X shaped (n, height, width, "
+                       f"channels), got X of shape {X.shape}.")
+    augment = tuple(float(a[k]) for k in ("rotation", "shift", "zoom", "flip"))
+  stopping = data.pop("early_stopping", None)
+  static = dict(augment=augment, num_classes=num_classes if task == "multiclass" else 0,
+                patience=None if stopping is None else int(stopping["patience"]))
+  return static, data, None if stopping is None else float(stopping["validation"])
+
+
+def _validation_rows(masks: np.ndarray, share: float, seed: int) -> np.ndarray:
+  """``(folds, n)``: a share of each fold's training rows held back for early stopping."""
+  val = np.zeros_like(masks)
+  for f, held_out in enumerate(masks):
+    rows = np.random.default_rng((seed, 7, f)).permutation(np.flatnonzero(~held_out))
+    val[f, rows[:max(1, round(share * rows.size))]] = True
+  return val
+
+
+def _prepare(name: str, candidate: Candidate, layout: dict, X, *, model, hidden, optimizer,
+             task, num_classes, folds) -> tuple[engine.Program, dict, tuple, tuple]:
+  """A candidate's ``(program, hyper, per-fold inputs, extra inputs)`` for the engine."""
   members = candidate.members
   tx = optimizer if candidate.transform is None else optax.chain(optimizer,
                                                                  candidate.transform)
   model_fn = _model_factory(model, hidden, X, candidate, task, num_classes)
   graphdef, squeeze, states = _build(model_fn, name, tx, layout["keys"], X, task,
                                      folds=folds, members=members)
+  static, data, share = _data_side(candidate, X, task, num_classes, name)
   program = engine.Program(graphdef, candidate.loss, candidate.penalty,
-                           task == "regression", squeeze)
-  hyper = {"loss": dict(candidate.loss_params), "penalties": dict(candidate.penalties)}
-  weights = None if members == 1 else _bootstrap(layout["bootstrap_key"], layout["masks"],
-                                                 members)
-  per_fold = (jnp.asarray(layout["masks"]), layout["batches"], layout["valid"], states,
-              weights)
+                           task == "regression", squeeze, **static)
+  hyper = {"loss": dict(candidate.loss_params), "penalties": dict(candidate.penalties),
+           "data": data}
+  masks = layout["masks"]
+  weights = None if members == 1 else _bootstrap(layout["bootstrap_key"], masks, members)
+  batches, valid, val_masks = layout["batches"], layout["valid"], None
+  if share is not None:  # the fold trains on its other training rows
+    val_np = _validation_rows(masks, share, layout["seed"])
+    batches, valid = layout["batches_for"](masks | val_np)
+    val_masks = jnp.asarray(val_np)
+  keys = None
+  if data or static["augment"] is not None:  # random bits only where needed
+    keys = jax.random.split(layout["data_key"], (len(masks), members) if members > 1
+                            else len(masks))
+  return (program, hyper, (jnp.asarray(masks), batches, valid, states, weights),
+          (keys, val_masks))
+
+
+def _train(prepared, X, y, *, vmap_folds: bool):
+  """Runs a prepared candidate: ``(outputs, curves, held-out curves)`` with a fold axis."""
+  program, hyper, per_fold, extra = prepared
   if vmap_folds:
-    z, curve, held = engine.train_folds(*per_fold, X, y, hyper, program=program)
-  else:
-    runs = [engine.train_one_fold(*jax.tree.map(lambda a: a[i], per_fold), X, y, hyper,
-                                  program=program) for i in range(len(layout["masks"]))]
-    z, curve, held = (jnp.stack([r[i] for r in runs]) for i in range(3))
+    return engine.train_folds(*per_fold, X, y, hyper, *extra, program=program)
+  pick = lambda i: jax.tree.map(lambda a: a[i], (per_fold, extra))
+  runs = [engine.train_one_fold(*pick(i)[0], X, y, hyper, *pick(i)[1], program=program)
+          for i in range(len(per_fold[0]))]
+  return tuple(jnp.stack([r[i] for r in runs]) for i in range(3))
+
+
+def _train_group(prepared: list, X, y, *, vmap_folds: bool) -> list:
+  """Trains candidates; those that differ only in traced numbers as ONE vmapped program."""
+  first = prepared[0]
+  same = lambda p: p[0] == first[0] and (jax.tree.structure((p[1], p[2], p[3])) ==
+                                         jax.tree.structure((first[1], first[2], first[3])))
+  if len(prepared) == 1 or not vmap_folds or not all(same(p) for p in prepared):
+    return [_train(p, X, y, vmap_folds=vmap_folds) for p in prepared]
+  hyper = jax.tree.map(lambda *v: jnp.stack(v), *[p[1] for p in prepared])
+  out = engine.train_sweep(*first[2], X, y, hyper, *first[3], program=first[0])
+  return [tuple(o[i] for o in out) for i in range(len(prepared))]
+
+
+def _finish(out, *, members: int, task: str):
+  """An ensemble's outputs averaged over its members; host copies of the curves."""
+  z, curve, held = out
   if members > 1:  # the members' mean probability; their mean loss curves
     z = engine.average_members(z, regression=task == "regression")
     curve, held = curve.mean(axis=1), held.mean(axis=1)
@@ -450,7 +517,7 @@ def compare_losses(
   if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
     raise TypeError(f"optimizer must be an optax.GradientTransformation such as "
                     f"optax.adam(1e-3), got {type(optimizer).__name__}.")
-  texts, candidates = resolve_candidates(specs, task, num_classes, losses)  # before training
+  texts, candidates, groups = resolve_candidates(specs, task, num_classes, losses)
   n = X.shape[0]
   smallest = n if task == "regression" else int(np.bincount(y_np).min())
   if folds > smallest:
@@ -476,20 +543,25 @@ def compare_losses(
   optimizer = _adam(learning_rate) if optimizer is None else optimizer
   Xj, yj = jnp.asarray(X), jnp.asarray(y_np)
   scores, curves, held_curves, seconds, preds, probs, decisions = ({} for _ in range(7))
-  for text, candidate in zip(_progress(texts, progress), candidates):
+  common = dict(model=model, hidden=hidden, optimizer=optimizer, task=task,
+                num_classes=num_classes, folds=folds)
+  for group in _progress(groups, progress):
     start = time.perf_counter()
-    z, curve, held = _train_candidate(
-        text, candidate, layout, Xj, yj, model=model, hidden=hidden, optimizer=optimizer,
-        task=task, num_classes=num_classes, folds=folds, vmap_folds=vmap_folds)
-    _diverged(text, curve, folds, repeats)
-    out, chosen, preds[text], probs[text] = _score(
-        z, y_np, layout["masks"], task=task, num_classes=num_classes,
-        pinball_alpha=pinball_alpha, cost=cost, folds=folds)
-    if chosen is not None:
-      decisions[text] = chosen
-    scores[text] = {m: np.asarray(out[m], np.float64) for m in names}
-    curves[text], held_curves[text] = curve, held
-    seconds[text] = time.perf_counter() - start
+    prepared = [_prepare(texts[i], candidates[i], layout, X, **common) for i in group]
+    outs = _train_group(prepared, Xj, yj, vmap_folds=vmap_folds)
+    for i, out in zip(group, outs):
+      text = texts[i]
+      z, curve, held = _finish(out, members=candidates[i].members, task=task)
+      _diverged(text, curve, folds, repeats)
+      out, chosen, preds[text], probs[text] = _score(
+          z, y_np, layout["masks"], task=task, num_classes=num_classes,
+          pinball_alpha=pinball_alpha, cost=cost, folds=folds)
+      if chosen is not None:
+        decisions[text] = chosen
+      scores[text] = {m: np.asarray(out[m], np.float64) for m in names}
+      curves[text], held_curves[text] = curve, held
+    for i in group:  # a sweep's values share one program: each gets its share
+      seconds[texts[i]] = (time.perf_counter() - start) / len(group)
   paired = _paired(scores, texts, names, len(layout["masks"]), folds=folds,
                    confidence=confidence)
   return ComparisonResult(tuple(texts), scores, curves, seconds, task, settings, preds,

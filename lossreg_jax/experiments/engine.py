@@ -29,8 +29,8 @@ from flax import nnx
 
 from lossreg_jax import regularizers, training
 
-__all__ = ["NotAModuleError", "Program", "average_members", "fold_batches", "initial_states", "shuffles",
-           "spec_penalty", "train_folds", "train_one_fold"]
+__all__ = ["NotAModuleError", "Program", "average_members", "fold_batches", "initial_states",
+           "shuffles", "spec_penalty", "train_folds", "train_one_fold", "train_sweep"]
 
 
 class Program(NamedTuple):
@@ -44,6 +44,11 @@ class Program(NamedTuple):
     regression: Standardize the target with the training rows' mean and std
       for training, map predictions back to target units.
     squeeze: Drop the model outputs' last axis (one output per row).
+    augment: ``(rotation, shift, zoom, flip)`` of ``regularizers.random_affine``
+      for image minibatches, or None.
+    patience: Early stopping's patience in epochs (monitoring the loss on the
+      fold's inner validation rows), or None.
+    num_classes: Classes of a multiclass task (mixup mixes one-hot targets).
   """
 
   graphdef: Any
@@ -51,6 +56,9 @@ class Program(NamedTuple):
   penalty: Callable | None
   regression: bool
   squeeze: bool
+  augment: tuple | None = None
+  patience: int | None = None
+  num_classes: int = 0
 
 
 def spec_penalty(params, penalties: dict) -> jax.Array:
@@ -84,6 +92,31 @@ def standardize(X: jax.Array, train: jax.Array) -> tuple[jax.Array, jax.Array, j
   return (X - mean) / jnp.where(std > 0, std, 1), mean, std
 
 
+def _training_batch(program: Program, key, x, t, data: dict):
+  """Data-side regularizers on a training minibatch: augment, noise, mixup.
+
+  Only training minibatches pass here; the held-out rows, the inner
+  validation rows and every prediction see the inputs as they are. With mixup
+  the targets become floats: one-hot rows for a multiclass task, ``(batch,)``
+  mixed labels or targets otherwise (every built-in loss accepts them).
+  """
+  k_aug, k_noise, k_mix = jax.random.split(key, 3)
+  if program.augment is not None:
+    rotation, shift, zoom, flip = program.augment
+    x = regularizers.random_affine(  # draws one transformation per image
+        k_aug, x, rotation_range=rotation,
+        width_shift_range=shift, height_shift_range=shift, zoom_range=zoom,
+        horizontal_flip=bool(flip))
+  if "noise" in data:
+    x = regularizers.gaussian_noise(k_noise, x, stddev=data["noise"]["stddev"])
+  if "mixup" in data:
+    soft = (jax.nn.one_hot(t, program.num_classes) if program.num_classes else
+            t.astype(x.dtype)[:, None])
+    x, soft = regularizers.mixup(k_mix, x, soft, alpha=data["mixup"]["alpha"])
+    t = soft if program.num_classes else soft[:, 0]
+  return x, t
+
+
 def _predict(program: Program, state, X):
   model, _ = nnx.merge(program.graphdef, state)
   model.eval()  # dropout off, batch statistics frozen
@@ -91,7 +124,8 @@ def _predict(program: Program, state, X):
   return z[..., 0] if program.squeeze else z
 
 
-def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, program: Program):
+def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, key=None,
+               val_mask=None, *, program: Program):
   """Trains one fold-model from ``state`` on the rows outside ``test_mask``.
 
   Args:
@@ -102,7 +136,9 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, progra
     weights: ``(n,)`` per-row loss weights (an ensemble member's bootstrap
       counts) or None. The minibatch loss stays ``reduction="mean"``.
     X, y: All rows; ``y`` int32 labels or float32 targets.
-    hyper: ``{"loss": {...}, "penalties": {...}}`` traced scalars.
+    hyper: ``{"loss": {...}, "penalties": {...}, "data": {...}}`` traced scalars.
+    key: The fold's key for the data-side regularizers (None without them).
+    val_mask: ``(n,)`` bool inner validation rows for early stopping, or None.
     program: The static part (:class:`Program`).
 
   Returns:
@@ -110,6 +146,8 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, progra
     (logits, or for regression predictions in target units), ``(n,)`` or
     ``(n, C)``; each epoch's mean minibatch objective (loss plus penalty);
     each epoch's data loss on the held-out rows (no penalty, no dropout).
+    With early stopping the model is the best epoch's and both curves stay
+    flat after the stop.
   """
   train = ~test_mask
   Xs = standardize(X, train)[0]
@@ -118,6 +156,7 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, progra
     y_mean, y_std = y_mean[0, 0], jnp.where(y_std[0, 0] > 0, y_std[0, 0], 1)
     y = (y - y_mean) / y_std
   squeeze = (lambda z: z[..., 0]) if program.squeeze else (lambda z: z)
+  data = hyper.get("data", {})
 
   def loss(z, t, **kw):
     value = program.loss_fn(squeeze(z), t, **kw, **hyper["loss"])
@@ -131,21 +170,42 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, progra
     return total if program.penalty is None else total + program.penalty(params)
 
   def step(state, inputs):
-    rows, ok = inputs
+    rows, ok, k = inputs
     model, optimizer = nnx.merge(program.graphdef, state)
-    batch = {"inputs": Xs[rows], "targets": y[rows], "where": ok & train[rows]}
+    x, t = Xs[rows], y[rows]
+    if k is not None:
+      x, t = _training_batch(program, k, x, t, data)
+    batch = {"inputs": x, "targets": t, "where": ok & train[rows]}
     if weights is not None:
       batch["weights"] = weights[rows]
     total, *_ = training.train_step(model, optimizer, batch, loss_fn=loss, penalty=penalty)
     return nnx.state((model, optimizer)), total
 
-  def epoch(state, inputs):
-    state, values = jax.lax.scan(step, state, inputs)
-    held_out = program.loss_fn(_predict(program, state, Xs), y, where=test_mask,
-                               **hyper["loss"])
-    return state, (values.mean(), held_out)
+  data_loss = lambda state, where: program.loss_fn(_predict(program, state, Xs), y,
+                                                   where=where, **hyper["loss"])
+  stopper = (None if program.patience is None else
+             regularizers.early_stopping(patience=program.patience))
 
-  state, (train_curve, held_out_curve) = jax.lax.scan(epoch, state, (batches, valid))
+  def epoch(carry, inputs):
+    state, es, last = carry
+    new, values = jax.lax.scan(step, state, inputs)
+    curve = (values.mean(), data_loss(new, test_mask))
+    if stopper is None:
+      return (new, es, curve), curve
+    stopped = es.should_stop  # after the stop: the state and the curves stay
+    new, curve = jax.tree.map(lambda a, b: jnp.where(stopped, a, b), (state, last),
+                              (new, curve))
+    es = stopper.update(es, data_loss(new, val_mask), new)
+    return (new, es, curve), curve
+
+  n_epochs, n_batches = batches.shape[:2]
+  keys = None if key is None else jax.random.split(key, (n_epochs, n_batches))
+  es = None if stopper is None else stopper.init(state)
+  last = (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
+  (state, es, _), (train_curve, held_out_curve) = jax.lax.scan(
+      epoch, (state, es, last), (batches, valid, keys))
+  if es is not None:
+    state = es.best_params
   z = _predict(program, state, Xs)
   if program.regression:
     z = z * y_std + y_mean
@@ -154,30 +214,53 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, progra
 
 def _vmapped(ensemble: bool, program: Program):
   fold = functools.partial(train_fold, program=program)
-  if ensemble:  # members share the fold's mask and minibatches; own state and weights
-    fold = jax.vmap(fold, in_axes=(None, None, None, 0, 0, None, None, None))
+  if ensemble:  # members share the fold's mask, minibatches and validation rows
+    fold = jax.vmap(fold, in_axes=(None, None, None, 0, 0, None, None, None, 0, None))
   return fold
 
 
+def _all_folds(test_masks, batches, valid, states, weights, X, y, hyper, keys, val_masks, *,
+               program):
+  fold = _vmapped(weights is not None and weights.ndim == 3, program)
+  axis = lambda a: None if a is None else 0
+  return jax.vmap(fold, in_axes=(0, 0, 0, 0, axis(weights), None, None, None, axis(keys),
+                                 axis(val_masks)))(
+      test_masks, batches, valid, states, weights, X, y, hyper, keys, val_masks)
+
+
 @functools.partial(jax.jit, static_argnames=("program",))
-def train_folds(test_masks, batches, valid, states, weights, X, y, hyper, *, program):
+def train_folds(test_masks, batches, valid, states, weights, X, y, hyper, keys=None,
+                val_masks=None, *, program):
   """All folds (and members) as one program: ``train_fold`` vmapped over the folds.
 
-  ``states`` leaves and ``weights`` (``(folds, n)`` or None; an ensemble:
-  ``(folds, members, n)``) carry the leading fold (and member) axes; the
-  outputs have them too.
+  ``states`` leaves, ``weights`` (``(folds, n)`` or None; an ensemble:
+  ``(folds, members, n)``), ``keys`` (``(folds,)``, an ensemble ``(folds,
+  members)``, or None) and ``val_masks`` (``(folds, n)`` or None) carry the
+  leading fold (and member) axes; the outputs have them too.
   """
-  fold = _vmapped(weights is not None and weights.ndim == 3, program)
-  w_axis = None if weights is None else 0
-  return jax.vmap(fold, in_axes=(0, 0, 0, 0, w_axis, None, None, None))(
-      test_masks, batches, valid, states, weights, X, y, hyper)
+  return _all_folds(test_masks, batches, valid, states, weights, X, y, hyper, keys,
+                    val_masks, program=program)
 
 
 @functools.partial(jax.jit, static_argnames=("program",))
-def train_one_fold(test_mask, batches, valid, state, weights, X, y, hyper, *, program):
+def train_sweep(test_masks, batches, valid, states, weights, X, y, hyper, keys=None,
+                val_masks=None, *, program):
+  """:func:`train_folds` vmapped over a leading value axis of ``hyper``'s leaves.
+
+  Candidates that differ only in traced numbers (a sweep such as
+  ``focal:gamma=0|1|2``) train as ONE program; outputs get a leading value axis.
+  """
+  run = functools.partial(_all_folds, program=program)
+  return jax.vmap(run, in_axes=(None,) * 7 + (0, None, None))(
+      test_masks, batches, valid, states, weights, X, y, hyper, keys, val_masks)
+
+
+@functools.partial(jax.jit, static_argnames=("program",))
+def train_one_fold(test_mask, batches, valid, state, weights, X, y, hyper, key=None,
+                   val_mask=None, *, program):
   """One fold (with its members), compiled alone: ``vmap_folds=False`` loops over it."""
-  return _vmapped(weights is not None and weights.ndim == 2, program)(test_mask, batches, valid, state, weights,
-                                                X, y, hyper)
+  return _vmapped(weights is not None and weights.ndim == 2, program)(
+      test_mask, batches, valid, state, weights, X, y, hyper, key, val_mask)
 
 
 @functools.partial(jax.jit, static_argnames=("regression",))
@@ -219,8 +302,10 @@ def fold_batches(orders: np.ndarray, held_out: np.ndarray, batch_size: int
 
   Returns:
     ``(rows, valid)``, each ``(folds, epochs, n_batches, batch_size)``:
-    ``n_batches = ceil(max_train / batch_size)``; padding entries are row 0
-    with ``valid`` False.
+    ``n_batches = ceil(max_train / batch_size)``; padding entries repeat the
+    fold's first training row with ``valid`` False (so that no held-out row
+    sits in a minibatch, not even as padding: batch statistics and mixup
+    partners come from training rows only).
   """
   folds, (epochs, n) = held_out.shape[0], orders.shape
   n_train = int((~held_out).sum(axis=1).max())
@@ -230,6 +315,7 @@ def fold_batches(orders: np.ndarray, held_out: np.ndarray, batch_size: int
   for f, mask in enumerate(held_out):
     for e, order in enumerate(orders):
       kept = order[~mask[order]]
+      rows[f, e] = kept[0]
       rows[f, e, :kept.size], valid[f, e, :kept.size] = kept, True
   shape = (folds, epochs, n_batches, batch_size)
   return rows.reshape(shape), valid.reshape(shape)
