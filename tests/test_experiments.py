@@ -621,43 +621,40 @@ def test_multiclass_ensemble_averages_softmax():
 # ------------------------------------------------ the engine: leakage, user models and losses
 
 
-def _fold_run(X, y, spec="bce+l2:1e-3", *, hidden=4, members=1, task="binary"):
-  """Trains fold 0 of a 3-fold split through the engine; returns (mask, run(X, y))."""
-  from lossreg_jax.experiments import candidates, compare, engine, models
-  from lossreg_jax.experiments import spec as specs
-  n = len(y)
-  masks = _masks(n, 3, 1, None if task == "regression" else y)
-  rows, ok = engine.fold_batches(engine.shuffles(n, 2, 0), masks, 16)
-  cand = candidates.from_spec(specs.parse_spec(spec), task, 2)
-  graphdef, states = engine.initial_states(
-      models.mlp(hidden=hidden).factory(X.shape[1:], 1, dropout=cand.dropout),
-      compare._adam(0.05), [jax.random.key(1)], [jax.random.key(2)], folds=3,
-      members=members)
-  program = engine.Program(graphdef, cand.loss, None, task == "regression", True)
-  hyper = {"loss": dict(cand.loss_params), "penalties": dict(cand.penalties)}
-  weights = None if members == 1 else compare._bootstrap(jax.random.key(3), masks, members)[0]
-  first = jax.tree.map(lambda a: a[0], states)
-  run = lambda X, y: engine.train_one_fold(
-      jnp.asarray(masks[0]), jnp.asarray(rows[0]), jnp.asarray(ok[0]), first, weights,
-      jnp.asarray(X), jnp.asarray(y), hyper, program=program)
-  return masks[0], run
+def _fold_run(X, y, spec="bce+l2:1e-3", *, task="binary", model=None, folds=3, epochs=2):
+  """Trains fold 0 as compare_losses prepares it; returns (held-out mask, run(X, y))."""
+  from lossreg_jax.experiments import candidates, compare, engine
+  num_classes = 0 if task == "regression" else int(np.max(y)) + 1
+  _, (cand,), _ = candidates.resolve_candidates([spec], task, num_classes)
+  layout = compare._fold_layout(X, y, task, folds=folds, repeats=1, epochs=epochs,
+                                batch_size=16, seed=0)
+  program, hyper, per_fold, extra = compare._prepare(
+      spec, cand, layout, X, model=model, hidden=4, optimizer=compare._adam(0.05), task=task,
+      num_classes=num_classes, folds=folds)
+  first = jax.tree.map(lambda a: a[0], (per_fold, extra))
+  run = lambda X, y: engine.train_one_fold(*first[0], jnp.asarray(X), jnp.asarray(y), hyper,
+                                           *first[1], program=program)
+  return layout["masks"][0], run
 
 
 @pytest.mark.slow
 def test_held_out_rows_never_reach_the_training_of_their_fold():
   # Perturbing only a fold's held-out rows of X and y must leave its training
   # curve and its training rows' outputs bit-identical, for the default model
-  # and every regularizer of a spec (penalty, dropout, bagging) and for
+  # and every regularizer of a spec (penalty, dropout, bagging, noise, mixup,
+  # early stopping; augmentation in the image test below) and for
   # regression's target standardization. The control (a training row
   # perturbed) shows the comparison can fail.
   rng = np.random.default_rng(0)
   X = rng.normal(size=(48, 3)).astype(np.float32)
   yb = (X[:, 0] + 0.3 * rng.normal(size=48) > 0).astype(np.int32)
   yr = (X @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=48)).astype(np.float32)
-  cases = [("bce+l2:1e-3", yb, 1, "binary"), ("bce+dropout:0.3+ensemble:2", yb, 2, "binary"),
-           ("huber:delta=1+l1:1e-3", yr, 1, "regression")]
-  for spec, y, members, task in cases:
-    held_out, run = _fold_run(X, y, spec, members=members, task=task)
+  cases = [("bce+l2:1e-3", yb, "binary"), ("bce+dropout:0.3+ensemble:2", yb, "binary"),
+           ("huber:delta=1+l1:1e-3", yr, "regression"), ("bce+noise:0.3", yb, "binary"),
+           ("mse+mixup:0.2", yr, "regression"), ("bce+early_stopping:1+mixup:0.4", yb,
+                                                 "binary")]
+  for spec, y, task in cases:
+    held_out, run = _fold_run(X, y, spec, task=task)
     z, curve, _ = run(X, y)
     X2, y2 = X.copy(), y.copy()
     X2[held_out] = 1e3 * rng.normal(size=X2[held_out].shape)
@@ -743,3 +740,58 @@ def test_bad_models_and_losses_are_named():
     specs = extra.pop("specs", ["bce"])
     with pytest.raises(error, match=message):
       experiments.compare_losses(X, y, specs, **extra, **kw)
+
+
+@pytest.mark.slow
+def test_augmentation_on_images_never_sees_held_out_rows():
+  rng = np.random.default_rng(3)
+  X = rng.normal(size=(36, 6, 6, 1)).astype(np.float32)
+  y = (X[:, :3].mean(axis=(1, 2, 3)) > 0).astype(np.int32)
+  held_out, run = _fold_run(X, y, "bce+augment:rotation=15,shift=0.1,zoom=0.1,flip=1",
+                            model="cnn:channels=2")
+  z, curve, _ = run(X, y)
+  X2 = X.copy()
+  X2[held_out] = 50.0
+  z2, curve2, _ = run(X2, y)
+  np.testing.assert_array_equal(curve2, curve)
+  np.testing.assert_array_equal(np.asarray(z2)[~held_out], np.asarray(z)[~held_out])
+  plain = _fold_run(X, y, "bce", model="cnn:channels=2")[1](X, y)[1]
+  assert not np.array_equal(plain, curve)  # the augmentation does act
+
+
+@pytest.mark.slow
+def test_a_sweep_is_one_program_with_the_scores_of_separate_candidates(monkeypatch):
+  from lossreg_jax.experiments import engine
+  rng = np.random.default_rng(4)
+  X = rng.normal(size=(48, 3)).astype(np.float32)
+  y = (X[:, 0] + 0.5 * rng.normal(size=48) > 0).astype(np.int32)
+  kw = dict(folds=3, epochs=2, hidden=4, learning_rate=0.05)
+  calls = []
+  sweep_fn = engine.train_sweep
+  monkeypatch.setattr(engine, "train_sweep", lambda *a, **k: calls.append(1) or sweep_fn(*a, **k))
+  res = experiments.compare_losses(X, y, ["bce", "focal:gamma=0|1|2+noise:0.1"], **kw)
+  assert calls == [1] and res.specs == ("bce", "focal:gamma=0+noise:0.1",
+                                        "focal:gamma=1+noise:0.1", "focal:gamma=2+noise:0.1")
+  alone = experiments.compare_losses(X, y, ["bce", "focal:gamma=1+noise:0.1"], **kw)
+  for m in res.metrics:
+    np.testing.assert_allclose(res.scores["focal:gamma=1+noise:0.1"][m],
+                               alone.scores["focal:gamma=1+noise:0.1"][m], rtol=1e-5, atol=1e-6)
+  # Static differences (dropout rates build different models) still train, one by one.
+  res = experiments.compare_losses(X, y, ["bce+dropout:0.1|0.3"], **kw)
+  assert calls == [1] and len(res.specs) == 2
+  with pytest.raises(ValueError, match="sweep exactly one parameter"):
+    experiments.compare_losses(X, y, ["focal:gamma=0|1,alpha=0.2|0.3"], **kw)
+
+
+@pytest.mark.slow
+def test_early_stopping_freezes_each_fold_at_its_best_epoch():
+  rng = np.random.default_rng(5)
+  X = rng.normal(size=(60, 3)).astype(np.float32)
+  y = (X[:, 0] + rng.normal(size=60) > 0).astype(np.int32)
+  res = experiments.compare_losses(X, y, ["bce+early_stopping:patience=1,validation=0.3"],
+                                   folds=3, epochs=25, hidden=8, learning_rate=0.3)
+  curves = res.train_loss["bce+early_stopping:patience=1,validation=0.3"]
+  stopped = [np.flatnonzero(np.diff(c) == 0) for c in curves]
+  assert all(s.size for s in stopped), curves  # every fold stopped before epoch 25
+  for c, s in zip(curves, stopped):  # ... and stayed stopped
+    assert np.all(c[s[0]:] == c[s[0]])
