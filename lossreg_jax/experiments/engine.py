@@ -325,6 +325,22 @@ class NotAModuleError(TypeError):
   """A model factory returned something other than an ``nnx.Module``."""
 
 
+@functools.lru_cache(maxsize=64)
+def _builder(model_fn: Callable[[nnx.Rngs], nnx.Module], tx):
+  """``(graphdef, build)``: ``build(init_keys, dropout_keys)`` makes the states of a
+  batch of models at once, compiled (cached per factory and optimizer)."""
+  def pair(ik, dk):
+    model = model_fn(nnx.Rngs(ik, dropout=dk))
+    if not isinstance(model, nnx.Module):
+      raise NotAModuleError(f"returned {type(model).__name__}.")
+    return model, nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+  key = jax.random.key(0)
+  graphdef = nnx.graphdef(nnx.eval_shape(lambda: pair(key, key)))
+  build = jax.jit(jax.vmap(lambda ik, dk: nnx.state(pair(ik, dk))))
+  return graphdef, build
+
+
 def initial_states(model_fn: Callable[[nnx.Rngs], nnx.Module], tx, init_keys, dropout_keys,
                    *, folds: int, members: int = 1):
   """``(graphdef, states)``: one model and optimizer per repeat (and member).
@@ -332,20 +348,17 @@ def initial_states(model_fn: Callable[[nnx.Rngs], nnx.Module], tx, init_keys, dr
   Model ``r`` (member ``m``) is built by ``model_fn(nnx.Rngs(key, dropout=dk))``
   with ``key = init_keys[r]`` and ``dk = dropout_keys[r]`` (member ``m > 0``:
   both folded in with ``m``); every fold of a repeat starts from its model. The
-  states' leaves get a leading ``(R * folds,)`` axis, or ``(R * folds,
-  members)`` when ``members > 1``.
+  models are built by one compiled, vmapped program. The states' leaves get a
+  leading ``(R * folds,)`` axis, or ``(R * folds, members)`` when ``members > 1``.
+
+  Raises:
+    NotAModuleError: if ``model_fn`` returns something else than an ``nnx.Module``.
   """
   member = lambda k, m: k if m == 0 else jax.random.fold_in(k, m)
-  graphdef, per_repeat = None, []
-  for ik, dk in zip(init_keys, dropout_keys):
-    states = []
-    for m in range(members):
-      model = model_fn(nnx.Rngs(member(ik, m), dropout=member(dk, m)))
-      if not isinstance(model, nnx.Module):
-        raise NotAModuleError(f"returned {type(model).__name__}.")
-      graphdef, state = nnx.split((model, nnx.Optimizer(model, tx, wrt=nnx.Param)))
-      states.append(state)
-    per_repeat.append(states[0] if members == 1 else
-                      jax.tree.map(lambda *a: jnp.stack(a), *states))
-  stacked = jax.tree.map(lambda *a: jnp.repeat(jnp.stack(a), folds, axis=0), *per_repeat)
-  return graphdef, stacked
+  graphdef, build = _builder(model_fn, tx)
+  iks = jnp.stack([member(k, m) for k in init_keys for m in range(members)])
+  dks = jnp.stack([member(k, m) for k in dropout_keys for m in range(members)])
+  shape = (len(init_keys), members) if members > 1 else (len(init_keys),)
+  states = jax.tree.map(lambda a: jnp.repeat(a.reshape(shape + a.shape[1:]), folds, axis=0),
+                        build(iks, dks))
+  return graphdef, states

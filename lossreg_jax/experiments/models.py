@@ -62,22 +62,48 @@ class MLP(nnx.Module):
 
 
 class CNN(nnx.Module):
-  """Two 3×3 ReLU convolutions (``channels``, ``2 * channels``), global mean pool, dense."""
+  """Two 3×3 ReLU convolutions (``channels``, ``2 * channels``), each followed by 2×2
+  average pooling, then dropout (if given) and a dense layer on the flattened maps."""
 
-  def __init__(self, input_channels: int, num_outputs: int, rngs: nnx.Rngs, *,
+  def __init__(self, input_shape: tuple[int, int, int], num_outputs: int, rngs: nnx.Rngs, *,
                channels: int, dropout: float | None):
+    height, width, in_channels = input_shape
     conv = functools.partial(nnx.Conv, kernel_size=(3, 3), kernel_init=_GLOROT, rngs=rngs)
-    self.conv1 = conv(input_channels, channels)
+    self.conv1 = conv(in_channels, channels)
     self.conv2 = conv(channels, 2 * channels)
     self.dropout = None if dropout is None else nnx.Dropout(dropout, rngs=rngs)
-    self.out = nnx.Linear(2 * channels, num_outputs, kernel_init=_GLOROT, rngs=rngs)
+    pooled = math.ceil(math.ceil(height / 2) / 2) * math.ceil(math.ceil(width / 2) / 2)
+    self.out = nnx.Linear(pooled * 2 * channels, num_outputs, kernel_init=_GLOROT, rngs=rngs)
 
   def __call__(self, x):
-    h = jax.nn.relu(self.conv2(jax.nn.relu(self.conv1(x))))
-    h = jnp.mean(h, axis=(1, 2))
+    pool = functools.partial(nnx.avg_pool, window_shape=(2, 2), strides=(2, 2),
+                             padding="SAME")
+    h = pool(jax.nn.relu(self.conv1(x)))
+    h = pool(jax.nn.relu(self.conv2(h)))
+    h = h.reshape(h.shape[0], -1)
     if self.dropout is not None:
       h = self.dropout(h)
     return self.out(h)
+
+
+class Factory(NamedTuple):
+  """``rngs -> cls(*args, rngs, **kwargs)``; equal (and hashing equal) by value, so
+  that repeated comparisons find their compiled programs in the caches."""
+
+  cls: type
+  args: tuple
+  kwargs: tuple
+
+  def __call__(self, rngs: nnx.Rngs) -> nnx.Module:
+    return self.cls(*self.args, rngs, **dict(self.kwargs))
+
+  @property
+  def __name__(self) -> str:
+    return self.cls.__name__
+
+
+def _factory(cls, *args, **kwargs) -> Factory:
+  return Factory(cls, args, tuple(sorted(kwargs.items())))
 
 
 class ModelSpec(NamedTuple):
@@ -98,15 +124,14 @@ class ModelSpec(NamedTuple):
       if dropout is not None:
         raise ValueError("dropout needs a hidden layer: use the model 'mlp' or 'cnn', not "
                          "'linear'.")
-      return functools.partial(Linear, math.prod(input_shape), num_outputs)
+      return _factory(Linear, math.prod(input_shape), num_outputs)
     if self.name == "mlp":
-      return functools.partial(MLP, math.prod(input_shape), num_outputs, dropout=dropout,
-                               **self.settings)
+      return _factory(MLP, math.prod(input_shape), num_outputs, dropout=dropout,
+                      **self.settings)
     if len(input_shape) != 3:
       raise ValueError(f"model 'cnn' needs images shaped (n, height, width, channels), got "
                        f"rows of shape {tuple(input_shape)}.")
-    return functools.partial(CNN, input_shape[-1], num_outputs, dropout=dropout,
-                             **self.settings)
+    return _factory(CNN, tuple(input_shape), num_outputs, dropout=dropout, **self.settings)
 
 
 def linear() -> ModelSpec:
@@ -120,7 +145,7 @@ def mlp(*, hidden: int = 16, layers: int = 1) -> ModelSpec:
 
 
 def cnn(*, channels: int = 8) -> ModelSpec:
-  """A two-convolution CNN for images ``(n, height, width, channels)``."""
+  """A two-convolution CNN (each with 2×2 average pooling) for images ``(n, H, W, C)``."""
   return parse_model(f"cnn:channels={channels}")
 
 
