@@ -20,7 +20,14 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import check_choice, check_in_range, check_rank, is_static_number
+from lossreg_jax._validation import (
+    check_bool,
+    check_choice,
+    check_in_range,
+    check_number,
+    check_rank,
+    is_static_number,
+)
 
 __all__ = [
     "random_flip",
@@ -185,6 +192,9 @@ def _random_affine(key, images, *, rotation_range=0.0, width_shift_range=0.0,
                       ("height_shift_range", height_shift_range), ("shear_range", shear_range)):
     check_in_range(name, value, 0.0, None)
   check_in_range("probability", flip_probability, 0.0, 1.0)
+  horizontal_flip = check_bool("horizontal_flip", horizontal_flip)
+  vertical_flip = check_bool("vertical_flip", vertical_flip)
+  check_number("cval", cval)
   zoom_lower, zoom_upper = _zoom_bounds(zoom_range)
   warp = not (all(_is_zero(r) for r in (rotation_range, width_shift_range, height_shift_range,
                                          shear_range))
@@ -317,6 +327,8 @@ def random_flip(
     Array([[3., 2., 1., 0.],
            [7., 6., 5., 4.]], dtype=float32)
   """
+  check_bool("horizontal", horizontal)
+  check_bool("vertical", vertical)
   return _random_affine(key, images, horizontal_flip=horizontal, vertical_flip=vertical,
                         flip_probability=probability)
 
