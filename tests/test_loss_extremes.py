@@ -88,6 +88,7 @@ def test_sigmoid_bce_at_infinite_logits():
   # against the float64 formula with 0·inf = 0, in every float dtype, with
   # positive_weight and label smoothing (rows of one call) and without them
   # (the default path); value, jax.grad and jax.jvp alike, and the mean.
+  # (torch's binary_cross_entropy_with_logits and optax give NaN there too.)
   x = np.tile(np.array([np.inf, -np.inf, np.inf, -np.inf], np.float32), (4, 1))
   y = np.float32([1.0, 0.0, 0.0, 1.0])  # matching, matching, mismatching, mismatching
   pw = np.float32([[1.0], [2.5], [1.0], [2.5]])

@@ -271,7 +271,8 @@ def random_affine(
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or a static
       range is negative.
-    TypeError: if ``images`` is neither floating nor integer.
+    TypeError: if ``images`` is neither floating nor integer, a range or ``cval``
+      is not a number (a string, ``True``) or a flip flag is not a bool.
 
   Examples:
     >>> images = jnp.ones((2, 8, 8, 3))
@@ -319,6 +320,8 @@ def random_flip(
 
   Raises:
     ValueError: if ``images`` is not rank 4 or ``probability`` is outside ``[0, 1]``.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.arange(8.0).reshape(1, 2, 4, 1)
@@ -358,6 +361,8 @@ def random_rotation(
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or
       ``rotation_range < 0``.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.zeros((3, 9, 9, 1)).at[:, 4, 4, 0].set(1.0)
@@ -395,6 +400,8 @@ def random_shift(
 
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or a range is negative.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.ones((2, 8, 8, 1))
@@ -432,6 +439,8 @@ def random_shear(
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or
       ``shear_range < 0``.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.ones((2, 8, 8, 1), jnp.uint8)
@@ -466,6 +475,8 @@ def random_zoom(
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or
       ``zoom_range`` is invalid.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.ones((2, 8, 8, 1))

@@ -58,7 +58,8 @@ def dropout(
 
   Raises:
     ValueError: if a static ``rate`` is outside ``[0, 1]``.
-    TypeError: if ``x`` is not floating.
+    TypeError: if ``x`` is not floating or an argument has the wrong type (a
+      string or ``True`` for a number, a number for a flag).
 
   Examples:
     >>> x = jnp.ones((2, 4))
@@ -123,7 +124,8 @@ def gaussian_noise(
 
   Raises:
     ValueError: if a static ``stddev`` is negative.
-    TypeError: if ``x`` is not floating.
+    TypeError: if ``x`` is not floating or an argument has the wrong type (a
+      string or ``True`` for a number, a number for a flag).
 
   Examples:
     >>> x = jnp.zeros((1000,))
