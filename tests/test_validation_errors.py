@@ -311,8 +311,9 @@ def test_every_numeric_hyperparameter_refuses_strings_and_bools():
       for param, bads in params:
         for bad in bads:
           swept += 1
-          try:  # traced only: the checks are static, and nothing compiles
-            jax.jit(lambda: SWEEP_CALLS[ns][name](**{param: bad}))()
+          call = lambda: SWEEP_CALLS[ns][name](**{param: bad})  # noqa: E731
+          try:  # weights are checked in the reduction: traced only, nothing compiles
+            jax.jit(call)() if param in ("weights", "class_weights") else call()
             wrong.append(f"{ns}.{name}({param}={bad!r}): accepted")
           except TypeError as e:
             if not (str(e).startswith(param) and repr(bad) in str(e)):
@@ -333,14 +334,19 @@ def test_every_numeric_hyperparameter_refuses_strings_and_bools():
 def test_integer_and_flag_arguments_keep_their_good_forms():
   # The shared checks accept what they should: NumPy ints and bools, int
   # arrays as numbers, traced numbers, a schedule, a negative axis.
-  np.testing.assert_allclose(losses.class_weights(jnp.array([0, 1]), np.int64(2)), [1.0, 1.0])
   x = jnp.ones((2, 3))
-  assert regularizers.dropout(_KEY, x, rate=0.5, broadcast_dims=(np.int32(0),),
-                              deterministic=np.bool_(True)) is not None
-  assert float(losses.huber_loss(_P, _Y, delta=np.int32(1))) > 0
-  assert float(jax.jit(lambda d: losses.huber_loss(_P, _Y, delta=d))(2.0)) > 0
+
+  def good(d):
+    return (losses.class_weights(jnp.array([0, 1]), np.int64(2)),
+            losses.huber_loss(_P, _Y, delta=np.int32(1)), losses.huber_loss(_P, _Y, delta=d),
+            losses.softmax_cross_entropy(_ONE_HOT, _ONE_HOT, axis=np.int64(-1)),
+            regularizers.dropout(_KEY, x, rate=0.5, broadcast_dims=(np.int32(0), -1)),
+            regularizers.dropout(_KEY, x, rate=0.5, deterministic=np.bool_(True)))
+  weights, huber, huber_traced, ce, dropped, kept = jax.jit(good)(2.0)
+  np.testing.assert_allclose(weights, [1.0, 1.0])
+  np.testing.assert_allclose([huber, huber_traced, ce], [0.125, 0.125, np.log1p(np.exp(-1.0))], rtol=1e-6)
+  assert np.all(dropped == dropped[0, 0]) and np.all(kept == x)
   regularizers.add_l1_decay(optax.linear_schedule(0.1, 0.0, 10))
-  assert losses.softmax_cross_entropy(_ONE_HOT, _ONE_HOT, axis=np.int64(-1)).shape == ()
   raises(ValueError, r"^broadcast_dims\[0\] must be an axis of x \(rank 2\), got 2",
          regularizers.dropout, _KEY, x, rate=0.5, broadcast_dims=(2,))
   raises(ValueError, r"^num_classes must be an int >= 1, got 0", losses.class_weights,
