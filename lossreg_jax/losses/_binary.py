@@ -46,7 +46,7 @@ def sigmoid_bce(x: jax.Array, y: jax.Array, ybar: jax.Array, pw: jax.Array,
   l = log1p_unit(exp_neg_abs(x))  # faster than jnp.log1p on a CPU, as accurate
   cl = l if unit else (a + ybar) * l
   m = jnp.where(pos, ybar, -a)
-  return cl + jnp.where(m == 0, jnp.zeros_like(x), m * x)
+  return jnp.where(m == 0, cl, cl + m * x)
 
 
 def _perturbed(t) -> bool:

@@ -279,7 +279,8 @@ def sigmoid_focal_loss(
   ``p_t = p·y + (1 − p)·(1 − y)``; ``alpha`` (if given) scales positives by
   ``alpha`` and negatives by ``1 − alpha``. ``1 − p_t`` is formed from
   ``exp(−|x|)`` without cancellation, so logits of any magnitude give finite
-  values and gradients. A whole-number ``gamma`` (a Python or concrete scalar,
+  values and gradients; an infinite logit gives 0 (gradient 0) with the
+  matching hard label and +inf (gradient ±α_t) otherwise. A whole-number ``gamma`` (a Python or concrete scalar,
   e.g. the default 2.0) is applied by multiplications rather than
   ``exp(γ·log(·))``, and the derivative (w.r.t. logits, labels and a traced
   ``gamma``) is a custom JVP that shares the value's exp, reciprocal and log1p,
