@@ -8,6 +8,7 @@ and what was expected.
 from __future__ import annotations
 
 import numbers
+import operator
 from typing import Any
 
 import jax
@@ -99,7 +100,13 @@ def check_int(name: str, value: Any, low: int | None = None, *, optional: bool =
   """
   if value is None and optional:
     return None
-  if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+  is_bool = isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_
+  if not is_bool and not isinstance(value, numbers.Integral):
+    try:  # a concrete integer array of shape () (not a float, not a tracer)
+      value = operator.index(value)
+    except Exception:  # noqa: BLE001 - whatever cannot be an index is refused below
+      pass
+  if is_bool or not isinstance(value, numbers.Integral):
     wanted = "an int or None" if optional else "an int"
     raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {_brief_repr(value)}.")
   if low is not None and value < low:

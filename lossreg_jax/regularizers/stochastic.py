@@ -75,7 +75,7 @@ def dropout(
   check_in_range("rate", rate, 0.0, 1.0)
   deterministic = check_bool("deterministic", deterministic)
   x = as_float_array("x", x)
-  if isinstance(broadcast_dims, (str, bytes)) or not isinstance(broadcast_dims, Sequence):
+  if isinstance(broadcast_dims, (str, bytes)) or not hasattr(broadcast_dims, "__iter__"):
     raise TypeError(f"broadcast_dims must be a sequence of ints, got {broadcast_dims!r}.")
   for i, dim in enumerate(broadcast_dims):
     dim = check_int(f"broadcast_dims[{i}]", dim)
