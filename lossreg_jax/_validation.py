@@ -7,6 +7,8 @@ and what was expected.
 
 from __future__ import annotations
 
+import numbers
+import operator
 import warnings
 from typing import Any
 
@@ -57,6 +59,76 @@ def is_static_number(value: Any) -> bool:
     return False
 
 
+def _brief_repr(value: Any, limit: int = 60) -> str:
+  text = repr(value)
+  return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_number(name: str, value: Any, *, expected: str = "a number") -> None:
+  """Raises ``TypeError`` unless ``value`` is a real number or a real-valued array.
+
+  The one type check of every numeric hyperparameter: accepted are Python and
+  NumPy ints and floats and arrays (concrete or traced) of an integer or
+  floating dtype. Refused, with the argument and the value named, are strings
+  (``delta='1'``, which NumPy would silently convert), ``True``/``False`` and
+  boolean arrays (``bool`` is an ``int`` subclass, so ``rate=True`` would be
+  read as 1), complex numbers and anything NumPy cannot read as numbers.
+  ``expected`` words what was wanted in the message.
+  """
+  if isinstance(value, (bool, np.bool_, str, bytes)):
+    raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {_brief_repr(value)}.")
+  if isinstance(value, numbers.Real) and not isinstance(value, np.generic):
+    return  # a Python int or float (or another real number type)
+  dtype = getattr(value, "dtype", None)
+  if dtype is None:
+    try:
+      dtype = np.asarray(value).dtype
+    except Exception:  # noqa: BLE001 - any object numpy cannot read
+      dtype = np.dtype(object)
+  if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+    shape = getattr(value, "shape", None)
+    seen = (f"{type(value).__name__} {_brief_repr(value)}" if shape is None or shape == ()
+            else f"{type(value).__name__} of shape {shape}")
+    raise TypeError(f"{name} must be {expected}, got {seen} with dtype {dtype}.")
+
+
+def check_int(name: str, value: Any, low: int | None = None, *, optional: bool = False) -> Any:
+  """Returns ``value`` as a Python int; raises unless it is a (static) integer ``>= low``.
+
+  ``TypeError`` for anything but a Python or NumPy integer (a float such as
+  ``2.0``, a string, ``True``, an array), ``ValueError`` below ``low``. With
+  ``optional`` None is let through (and returned).
+  """
+  if value is None and optional:
+    return None
+  is_bool = isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_
+  if not is_bool and not isinstance(value, numbers.Integral):
+    try:  # a concrete integer array of shape () (not a float, not a tracer)
+      value = operator.index(value)
+    except Exception:  # noqa: BLE001 - whatever cannot be an index is refused below
+      pass
+  if is_bool or not isinstance(value, numbers.Integral):
+    wanted = "an int or None" if optional else "an int"
+    raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {_brief_repr(value)}.")
+  if low is not None and value < low:
+    raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+  return int(value)
+
+
+def check_bool(name: str, value: Any, *, optional: bool = False) -> Any:
+  """Returns ``value`` as a Python bool; ``TypeError`` unless it is ``True``/``False``.
+
+  A string flag (``deterministic='False'``, truthy) or a number is refused
+  rather than read by its truthiness. With ``optional`` None is let through.
+  """
+  if value is None and optional:
+    return None
+  if not isinstance(value, (bool, np.bool_)):
+    wanted = "True, False or None" if optional else "True or False"
+    raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {_brief_repr(value)}.")
+  return bool(value)
+
+
 def _concrete_floats(value: Any) -> np.ndarray | None:
   """``value`` as a float64 NumPy array if its values are known now, else None."""
   if isinstance(value, jax.core.Tracer) or value is None or callable(value):
@@ -81,15 +153,17 @@ def check_in_range(
   """Raises ``ValueError`` if a concrete ``value`` has an entry outside the interval.
 
   ``value`` may be a Python or NumPy scalar or a concrete array of any shape
-  (every entry is checked, NaN is out of range). Traced values (arguments of a
-  ``jit``-ed or differentiated function) cannot be inspected and are let
+  (every entry is checked, NaN is out of range); anything else (a string,
+  ``True``, a boolean array) is a ``TypeError`` (see :func:`check_number`).
+  ``None`` and callables (schedules) are let through. Traced values (arguments
+  of a ``jit``-ed or differentiated function) cannot be inspected and are let
   through: the check guards the values a user writes, not computed ones.
   """
+  if value is None or callable(value):
+    return  # absent, or a schedule: nothing to check now
+  check_number(name, value)  # before any conversion: '1' and True are not numbers
   v = _concrete_floats(value)
   if v is None:
-    if isinstance(value, (str, bytes)) or (
-        value is not None and not callable(value) and not isinstance(value, jax.Array)):
-      raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.")
     return
   with np.errstate(invalid="ignore"):
     too_low = np.zeros(v.shape, bool) if low is None else (v < low if low_inclusive else v <= low)

@@ -432,3 +432,39 @@ def test_errors_name_the_argument():
     losses.softmax_cross_entropy(xi, np.eye(C)[li], axis=2)
   with pytest.raises(ValueError, match="weights"):
     sce(xi, li, class_weights=np.ones(C), weights=np.ones(3))
+
+
+def test_binary_losses_refuse_labels_and_probs_outside_unit_interval():
+  # Issue 22: labels of 2 or −1 (and probabilities outside [0, 1]) were taken,
+  # giving a negative or meaningless loss. Concrete included entries are
+  # checked; entries excluded by where may hold anything, and traced values
+  # (under jit) pass unchecked, as the integer-label range check.
+  x = np.float32([0.3, -1.2, 2.0, 0.1])
+  p = np.float32([0.3, 0.9, 0.5, 0.1])
+  bad_labels = {"2": np.float32([1, 2, 0, 1]), "-1": np.float32([1, -1, 0, 1]),
+                "nan": np.float32([1, np.nan, 0, 1])}
+  keep = np.array([True, False, True, True])
+  cases = [(losses.binary_cross_entropy, p), (losses.sigmoid_binary_cross_entropy, x),
+           (losses.sigmoid_focal_loss, x)]
+  for fn, first in cases:
+    for text, labels in bad_labels.items():
+      with pytest.raises(ValueError, match=rf"^labels must be in \[0, 1\], got labels\[1\]={text} "):
+        fn(first, labels)
+      with pytest.raises(ValueError, match=r"labels\[1, 0\]="):  # per-sample where, (N, 1)
+        fn(first[:, None], labels[:, None], where=np.array([True, True, False, True]))
+      # Excluded: the loss of the other entries, exactly.
+      clean = labels.copy()
+      clean[1] = 0.0
+      assert float(fn(first, labels, where=keep)) == float(fn(first, clean, where=keep))
+      assert np.isfinite(float(jax.jit(fn)(first, clean)))
+    jax.jit(fn)(first, bad_labels["2"])  # traced: unchecked (documented)
+  for text, probs in (("1.5", np.float32([0.3, 1.5, 0.5, 0.1])),
+                      ("-0.2", np.float32([0.3, -0.2, 0.5, 0.1]))):
+    with pytest.raises(ValueError, match=rf"^probs must be in \[0, 1\], got probs\[1\]={text} "):
+      losses.binary_cross_entropy(probs, np.float32([1, 0, 0, 1]))
+    losses.binary_cross_entropy(probs, np.float32([1, 0, 0, 1]), where=keep)  # excluded
+  # The ends are legal: probabilities 0 and 1, hard and soft labels.
+  np.testing.assert_allclose(
+      losses.binary_cross_entropy(np.float32([0, 1, 0.5]), np.float32([0, 1, 0.25]),
+                                  reduction="none"),
+      [1e-7, 1e-7, np.log(2)], rtol=1e-6, atol=3e-8)  # −log(1 − ε) in float32

@@ -405,10 +405,10 @@ def test_bad_inputs_raise_and_name_the_argument():
     lsce(hidden, weight, labels.astype(jnp.float32))
   with pytest.raises(TypeError, match="hidden"):
     lsce(jnp.ones((4, D), jnp.int32), weight, labels)
-  for bad in (0, -8, 2.5):
-    with pytest.raises(ValueError, match="chunk_size"):
+  for bad, error in ((0, ValueError), (-8, ValueError), (2.5, TypeError)):
+    with pytest.raises(error, match="chunk_size"):
       lsce(hidden, weight, labels, chunk_size=bad)
-    with pytest.raises(ValueError, match="token_chunk_size"):
+    with pytest.raises(error, match="token_chunk_size"):
       lsce(hidden, weight, labels, token_chunk_size=bad)
   with pytest.raises(ValueError, match="label_smoothing"):
     lsce(hidden, weight, labels, label_smoothing=1.5)

@@ -81,6 +81,71 @@ def test_sigmoid_bce_where_logit_and_label_disagree_in_sign():
       x, np.zeros(5, np.float32)), rtol=4 * ULP)
 
 
+def test_sigmoid_bce_at_infinite_logits():
+  # Issue 22: an infinite logit with the matching hard label gave NaN (the
+  # linear term 0·inf); the loss is 0 there, its gradient 0, and the
+  # mismatching label gives +inf with a finite gradient (+1 or −pw). Checked
+  # against the float64 formula with 0·inf = 0, in every float dtype, with
+  # positive_weight and label smoothing (rows of one call) and without them
+  # (the default path); value, jax.grad and jax.jvp alike, and the mean.
+  # (torch's binary_cross_entropy_with_logits and optax give NaN there too.)
+  x = np.tile(np.array([np.inf, -np.inf, np.inf, -np.inf], np.float32), (4, 1))
+  y = np.float32([1.0, 0.0, 0.0, 1.0])  # matching, matching, mismatching, mismatching
+  pw = np.float32([[1.0], [2.5], [1.0], [2.5]])
+  ls = np.float32([[0.0], [0.0], [0.1], [0.1]])
+  ys, yb = y * (1 - ls) + 0.5 * ls, (1 - y) * (1 - ls) + 0.5 * ls
+  sp = lambda z: np.logaddexp(0, z.astype(np.float64))
+  with np.errstate(invalid="ignore"):  # 0·inf is NaN in NumPy: its limit is 0
+    ref = np.where(pw * ys == 0, 0, pw * ys * sp(-x)) + np.where(yb == 0, 0, yb * sp(x))
+  ref_grad = np.where(x > 0, yb, -pw * ys)  # σ(+inf) = 1, σ(−inf) = 0
+
+  def run(a):
+    weighted = partial(losses.sigmoid_binary_cross_entropy, labels=np.tile(y, (4, 1)),
+                       positive_weight=pw, label_smoothing=ls, reduction="none")
+    plain = partial(losses.sigmoid_binary_cross_entropy, labels=y, reduction="none")
+    out = []
+    for fn, arg in ((weighted, a), (plain, a[0])):
+      out += [fn(arg), jax.grad(lambda b: jnp.sum(fn(b).astype(jnp.float32)))(arg),
+              jax.jvp(fn, (arg,), (jnp.ones_like(arg),))[1]]
+    mean, grad = jax.value_and_grad(
+        lambda b: losses.sigmoid_binary_cross_entropy(b, y[:2]))(a[0, :2])
+    return out + [mean, grad]
+
+  for dtype in (jnp.float32, jnp.float16, jnp.bfloat16):
+    got = [np.float64(v) for v in jax.jit(run)(jnp.asarray(x, dtype))]
+    name = jnp.dtype(dtype).name
+    for i, (want, want_grad) in enumerate(((ref, ref_grad), (ref[0], ref_grad[0]))):
+      value, grad, tangent = got[3 * i: 3 * i + 3]
+      np.testing.assert_array_equal(value, want, err_msg=name)
+      np.testing.assert_allclose(grad, want_grad, rtol=1e-2, err_msg=name)
+      np.testing.assert_allclose(tangent, want_grad, rtol=1e-2, err_msg=name)
+    assert got[6] == 0.0 and np.all(got[7] == 0), name  # matching labels: mean 0, grad 0
+
+
+def test_focal_at_infinite_logits():
+  # The same for the focal loss: 0 (gradient 0) with the matching label, +inf
+  # with gradient ±α_t otherwise, never NaN (whole and real gamma, alpha).
+  x = np.array([np.inf, -np.inf, np.inf, -np.inf], np.float32)
+  y = np.float32([1.0, 0.0, 0.0, 1.0])
+  configs = ((2.0, None), (1.5, None), (0.0, None), (2.0, 0.25))
+
+  def run(a):
+    out = []
+    for gamma, alpha in configs:
+      fn = partial(losses.sigmoid_focal_loss, labels=y, gamma=gamma, alpha=alpha,
+                   reduction="none")
+      out.append((fn(a), jax.grad(lambda b: jnp.sum(fn(b)))(a),
+                  jax.jvp(fn, (a,), (jnp.ones_like(a),))[1]))
+    return out
+
+  for (gamma, alpha), (value, grad, tangent) in zip(configs, jax.jit(run)(x)):
+    a_t = np.ones(4) if alpha is None else np.where(y == 1, alpha, 1 - alpha)
+    expected = a_t * np.float32([0.0, 0.0, 1.0, -1.0])
+    np.testing.assert_array_equal(value, [0.0, 0.0, np.inf, np.inf])
+    np.testing.assert_allclose(grad, expected, atol=1e-6, err_msg=str(gamma))
+    np.testing.assert_allclose(tangent, expected, atol=1e-6, err_msg=str(gamma))
+
+
 # ------------------------------------------------- focal loss vs float64
 
 

@@ -7,6 +7,7 @@ case passes when the error has the right type and its message names the
 argument (and, where useful, the leaf or value seen).
 """
 
+import inspect
 import re
 
 import jax
@@ -16,6 +17,7 @@ import optax
 import pytest
 from flax import nnx
 
+import lossreg_jax
 from lossreg_jax import checks, datasets, losses, regularizers, selection, training
 
 X = jnp.ones((8, 2))
@@ -215,6 +217,142 @@ def test_weighted_sum_names_the_bad_argument():
          {"cls": float("nan")})
   total, _ = jax.jit(losses.weighted_sum)({"cls": jnp.array(2.0)}, {"cls": jnp.array(0.5)})
   assert float(total) == 1.0  # traced weights pass through the checks
+
+
+# ------------------------------------- hyperparameter types, every loss and regularizer
+
+# One call per public function, with good primary arrays and good values of
+# the required hyperparameters; the sweep overrides one hyperparameter at a time.
+_P, _Y = jnp.full((4,), 0.5), jnp.array([0.0, 1.0, 1.0, 0.0])
+_BOX = jnp.array([[0.0, 0.0, 1.0, 1.0]] * 2)
+_IMG, _ONE_HOT = jnp.ones((2, 4, 4, 1)), jnp.eye(2)
+_KEY = jax.random.key(0)
+_TREE = {"w": jnp.ones(2)}
+SWEEP_CALLS = {
+    "losses": {
+        **{name: (lambda name: lambda **k: getattr(losses, name)(_P, _Y, **k))(name) for name in (
+            "squared_error", "absolute_error", "huber_loss", "smooth_l1_loss", "log_cosh",
+            "quantile_loss", "asymmetric_squared_error", "binary_cross_entropy",
+            "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "hinge_loss")},
+        **{name: (lambda name: lambda **k: getattr(losses, name)(_BOX, _BOX, **k))(name) for name in (
+            "iou_loss", "giou_loss", "diou_loss", "ciou_loss", "box_iou", "matched_box_iou")},
+        "softmax_cross_entropy": lambda **k: losses.softmax_cross_entropy(_ONE_HOT, _ONE_HOT, **k),
+        "softmax_cross_entropy_with_integer_labels":
+            lambda **k: losses.softmax_cross_entropy_with_integer_labels(
+                _ONE_HOT, jnp.array([0, 1]), **k),
+        "categorical_cross_entropy":
+            lambda **k: losses.categorical_cross_entropy(_ONE_HOT, _ONE_HOT, **k),
+        "class_weights": lambda **k: losses.class_weights(
+            jnp.array([0, 1]), **{"num_classes": 2, **k}),
+        "linear_softmax_cross_entropy": lambda **k: losses.linear_softmax_cross_entropy(
+            jnp.ones((3, 2)), jnp.ones((2, 5)), jnp.array([0, 1, 2]), **k),
+    },
+    "regularizers": {
+        "elastic_net_penalty": lambda **k: regularizers.elastic_net_penalty(
+            _TREE, **{"alpha": 1.0, "l1_ratio": 0.5, **k}),
+        "group_lasso_penalty": lambda **k: regularizers.group_lasso_penalty(_TREE, **k),
+        "sklearn_to_l1_l2": lambda **k: regularizers.sklearn_to_l1_l2(
+            **{"alpha": 1.0, "l1_ratio": 0.5, **k}),
+        "keras_to_l1_l2": lambda **k: regularizers.keras_to_l1_l2(**{"l1": 1.0, "l2": 0.5, **k}),
+        "add_l1_decay": lambda **k: regularizers.add_l1_decay(**{"strength": 1.0, **k}),
+        "add_elastic_net_decay": lambda **k: regularizers.add_elastic_net_decay(
+            **{"alpha": 1.0, "l1_ratio": 0.5, **k}),
+        "proximal_l1": lambda **k: regularizers.proximal_l1(
+            **{"learning_rate": 0.1, "strength": 1.0, **k}),
+        "proximal_elastic_net": lambda **k: regularizers.proximal_elastic_net(
+            **{"learning_rate": 0.1, "alpha": 1.0, "l1_ratio": 0.5, **k}),
+        "dropout": lambda **k: regularizers.dropout(_KEY, _P, **{"rate": 0.5, **k}),
+        "gaussian_noise": lambda **k: regularizers.gaussian_noise(_KEY, _P, **{"stddev": 0.5, **k}),
+        "mixup": lambda **k: regularizers.mixup(_KEY, _P[:2, None], _ONE_HOT, **{"alpha": 1.0, **k}),
+        "cutmix": lambda **k: regularizers.cutmix(_KEY, _IMG, _ONE_HOT, **{"alpha": 1.0, **k}),
+        "GaussianNoise": lambda **k: regularizers.GaussianNoise(**{"stddev": 0.1, **k}),
+        "MixUp": lambda **k: regularizers.MixUp(**{"alpha": 0.1, **k}),
+        "CutMix": lambda **k: regularizers.CutMix(**{"alpha": 0.1, **k}),
+        **{name: (lambda name: lambda **k: getattr(regularizers, name)(_KEY, _IMG, **k))(name)
+           for name in ("random_flip", "random_rotation", "random_shift", "random_shear",
+                        "random_zoom", "random_affine")},
+        "early_stopping": lambda **k: regularizers.early_stopping(**k),
+    },
+}
+# A hyperparameter is numeric (or a flag) by its annotation; weights and the
+# converters' Any-annotated strengths are numeric by name.
+_NUMERIC = re.compile(r"\b(float|int|ScalarOrSchedule)\b")
+_NUMERIC_BY_NAME = {"weights", "class_weights", "alpha", "l1_ratio", "l1", "l2"}
+
+
+def _swept_parameters(obj):
+  target = obj.__init__ if inspect.isclass(obj) else obj
+  for p in inspect.signature(target).parameters.values():
+    annotation = p.annotation if isinstance(p.annotation, str) else ""
+    if p.name in ("self", "num_samples") or annotation.startswith("Mapping"):
+      continue
+    if annotation.startswith("bool"):
+      yield p.name, ("1", 1)  # a flag: a string or a number is no bool
+    elif (_NUMERIC.search(annotation) and "str" not in annotation) or p.name in _NUMERIC_BY_NAME:
+      yield p.name, ("1", True)  # '1' converts silently and True is an int
+
+
+def test_every_numeric_hyperparameter_refuses_strings_and_bools():
+  # Issue 22: huber_loss(delta='1'), random_affine(rotation_range='10') and
+  # rate=True were taken as numbers. One shared check (check_number, via
+  # check_in_range / check_int / check_bool) refuses them, naming the argument
+  # and the value. The parameters are found by introspection, so a new public
+  # hyperparameter is swept (or this test names the function it cannot call).
+  missing, wrong, swept = [], [], 0
+  for ns in ("losses", "regularizers"):
+    module = getattr(lossreg_jax, ns)
+    for name in module.__all__:
+      params = list(_swept_parameters(getattr(module, name)))
+      if not params:
+        continue
+      if name not in SWEEP_CALLS[ns]:
+        missing.append(f"{ns}.{name}")
+        continue
+      for param, bads in params:
+        for bad in bads:
+          swept += 1
+          call = lambda: SWEEP_CALLS[ns][name](**{param: bad})  # noqa: E731
+          try:  # weights are checked in the reduction: traced only, nothing compiles
+            jax.jit(call)() if param in ("weights", "class_weights") else call()
+            wrong.append(f"{ns}.{name}({param}={bad!r}): accepted")
+          except TypeError as e:
+            if not (str(e).startswith(param) and repr(bad) in str(e)):
+              wrong.append(f"{ns}.{name}({param}={bad!r}): {e}")
+          except Exception as e:  # noqa: BLE001 - report any other error
+            wrong.append(f"{ns}.{name}({param}={bad!r}): {type(e).__name__}: {e}")
+  assert not missing, f"add a call to SWEEP_CALLS for {missing}"
+  assert not wrong, "\n".join(wrong)
+  assert swept >= 150, swept
+  # The mappings of the multi-task losses: their values are checked one by one.
+  for bad in ("1", True):
+    raises(TypeError, rf"^log_vars\['a'\] must be a number .*{bad!r}",
+           losses.uncertainty_weighted, {"a": 1.0}, {"a": bad})
+    raises(TypeError, rf"^weights\['a'\] must be a number .*{bad!r}", losses.weighted_sum,
+           {"a": 1.0}, {"a": bad})
+
+
+def test_integer_and_flag_arguments_keep_their_good_forms():
+  # The shared checks accept what they should: NumPy ints and bools, int
+  # arrays as numbers, traced numbers, a schedule, a negative axis.
+  x = jnp.ones((2, 3))
+
+  def good(d):
+    return (losses.class_weights(jnp.array([0, 1]), np.int64(2)),
+            losses.huber_loss(_P, _Y, delta=np.int32(1)), losses.huber_loss(_P, _Y, delta=d),
+            losses.softmax_cross_entropy(_ONE_HOT, _ONE_HOT, axis=np.int64(-1)),
+            regularizers.dropout(_KEY, x, rate=0.5, broadcast_dims=(np.int32(0), -1)),
+            regularizers.dropout(_KEY, x, rate=0.5, deterministic=np.bool_(True)))
+  weights, huber, huber_traced, ce, dropped, kept = jax.jit(good)(2.0)
+  np.testing.assert_allclose(weights, [1.0, 1.0])
+  np.testing.assert_allclose([huber, huber_traced, ce], [0.125, 0.125, np.log1p(np.exp(-1.0))], rtol=1e-6)
+  assert np.all(dropped == dropped[0, 0]) and np.all(kept == x)
+  regularizers.add_l1_decay(optax.linear_schedule(0.1, 0.0, 10))
+  raises(ValueError, r"^broadcast_dims\[0\] must be an axis of x \(rank 2\), got 2",
+         regularizers.dropout, _KEY, x, rate=0.5, broadcast_dims=(2,))
+  raises(ValueError, r"^num_classes must be an int >= 1, got 0", losses.class_weights,
+         jnp.array([0]), 0)
+  raises(TypeError, r"^weights must be a number, got ndarray of shape \(4,\) with dtype bool",
+         losses.squared_error, _P, _Y, weights=np.ones(4, bool))
 
 
 # ------------------------------------------------------------------- datasets

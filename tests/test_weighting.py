@@ -83,6 +83,32 @@ def test_per_example_accepts_pytrees_and_keeps_name_and_doc():
   np.testing.assert_allclose(outer[0], np.sum((p - t) ** 2, axis=1), rtol=1e-6)
 
 
+def test_per_example_excluded_rows_give_zero_gradient_even_with_nan():
+  # Issue 22: rows excluded by where but holding NaN (or inf, or values the
+  # loss cannot take, such as log(0)) gave NaN gradients; the loss contract
+  # says excluded entries contribute exactly 0 and no NaN gradient.
+  def one(prediction, target):
+    return jnp.sum((prediction - target) ** 2) + jnp.log(prediction[0])
+
+  batch = losses.per_example(one)
+  p = np.float32([[np.nan, 1.0], [1.0, 2.0], [np.inf, 0.0]])
+  t = np.ones((3, 2), np.float32)
+  fn = jax.jit(jax.value_and_grad(lambda p, t, w: batch(p, t, where=w), argnums=(0, 1)))
+  expected = np.zeros_like(p)
+  expected[1] = 2 * (p[1] - t[1]) + [1.0, 0.0]  # d/dp of the squares + log p[0]
+  for where, value, grad in ((np.zeros(3, bool), 0.0, np.zeros_like(p)),
+                             (np.array([False, True, False]), 1.0, expected)):
+    v, (gp, gt) = fn(p, t, where)
+    assert float(v) == value
+    np.testing.assert_allclose(gp, grad, rtol=1e-6)
+    np.testing.assert_allclose(gt, np.where(where[:, None], -2 * (p - t), 0), rtol=1e-6)
+  # A scalar where and pytree inputs: every leaf's excluded rows are replaced.
+  tree = losses.per_example(lambda a, b: jnp.sum(a["x"] * b) + jnp.log(a["y"]))
+  value, g = jax.jit(jax.value_and_grad(lambda a: tree(a, t, where=False, reduction="sum")))(
+      {"x": p, "y": np.float32([0.0, np.nan, -1.0])})
+  assert float(value) == 0.0 and not np.any(g["x"]) and not np.any(g["y"])
+
+
 def test_per_example_errors():
   p, t, _ = _data()
   with pytest.raises(TypeError, match="loss_fn"):

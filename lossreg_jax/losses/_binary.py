@@ -13,6 +13,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 from lossreg_jax.losses._focal import exp_neg_abs, log1p_unit
 
@@ -34,19 +35,34 @@ def sigmoid_bce(x: jax.Array, y: jax.Array, ybar: jax.Array, pw: jax.Array,
   ``pw·y + ybar = 1`` (no positive weight, no smoothing), so ``l`` is not
   multiplied, exactly as in the focal loss's cross-entropy.
   """
-  # The exponent −|x| is never positive, so nothing overflows. Ending in one
-  # select lets XLA fuse it into one loop.
+  # The exponent −|x| is never positive, so nothing overflows. The linear term
+  # is m·x with m = ybar (x ≥ 0) or −pw·y (x < 0), the same numbers as before;
+  # at an infinite logit whose label weight on its side is 0 (a matching hard
+  # label: x = +inf, y = 1 or x = −inf, y = 0) m·x is 0·inf = NaN, so m = 0
+  # selects cl, the exact limit (l is 0 there too), and a mismatching label
+  # gives +inf. Ending in one select lets XLA fuse it into one loop: ending in
+  # the add (cl + select) took twice as long for the value and gradient of a
+  # 2M-element mean on a CPU.
   pos = x >= 0
   a = pw * y
   l = log1p_unit(exp_neg_abs(x))  # faster than jnp.log1p on a CPU, as accurate
   cl = l if unit else (a + ybar) * l
-  return jnp.where(pos, cl + ybar * x, cl - a * x)
+  m = jnp.where(pos, ybar, -a)
+  return jnp.where(m == 0, cl, cl + m * x)
 
 
-@sigmoid_bce.defjvp
+def _perturbed(t) -> bool:
+  return not isinstance(t, SymbolicZero)
+
+
+@partial(sigmoid_bce.defjvp, symbolic_zeros=True)
 def _sigmoid_bce_jvp(unit, primals, tangents):
   x, y, ybar, pw = primals
   tx, ty, tybar, tpw = tangents
+  # symbolic_zeros: an argument that is not differentiated (the labels, a
+  # constant weight) has a SymbolicZero tangent and its term is left out. It
+  # is not multiplied by an instantiated 0: at an infinite logit −log σ(±x) is
+  # inf, and inf·0 would make the logits' tangent (jax.jvp, jacfwd) NaN.
   # d/dx = ybar·σ(x) − pw·y·σ(−x) = r·(ybar − pw·y·e) for x ≥ 0 and
   # r·(ybar·e − pw·y) below, with e = exp(−|x|) and r = 1/(1 + e): for a hard
   # label one product is exactly 0, so nothing cancels. e is formed as its twin
@@ -56,11 +72,18 @@ def _sigmoid_bce_jvp(unit, primals, tangents):
   r = 1 / (1 + e)
   a = pw * y
   dx = r * jnp.where(pos, ybar - a * e, ybar * e - a)
-  # The label and weight derivatives are −log σ(±x), from the value's exp.
-  l = log1p_unit(exp_neg_abs(x))
-  sp_neg = l + jnp.maximum(-x, 0)  # softplus(−x) = −log σ(x)
-  sp_pos = l + jnp.maximum(x, 0)  # softplus(x) = −log σ(−x)
-  out = dx * tx + (pw * sp_neg) * ty + sp_pos * tybar + (y * sp_neg) * tpw
+  out = dx * tx if _perturbed(tx) else jnp.zeros_like(x)
+  if _perturbed(ty) or _perturbed(tybar) or _perturbed(tpw):
+    # The label and weight derivatives are −log σ(±x), from the value's exp.
+    l = log1p_unit(exp_neg_abs(x))
+    sp_neg = l + jnp.maximum(-x, 0)  # softplus(−x) = −log σ(x)
+    sp_pos = l + jnp.maximum(x, 0)  # softplus(x) = −log σ(−x)
+    if _perturbed(ty):
+      out = out + (pw * sp_neg) * ty
+    if _perturbed(tybar):
+      out = out + sp_pos * tybar
+    if _perturbed(tpw):
+      out = out + (y * sp_neg) * tpw
   return sigmoid_bce(x, y, ybar, pw, unit), out
 
 

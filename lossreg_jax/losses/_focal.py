@@ -13,6 +13,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from lossreg_jax._validation import is_static_number
 
@@ -92,6 +93,16 @@ def _pieces(x: jax.Array, y: jax.Array, *, twin: bool = False):
   return pos, e, e * u, u, near, q, log1p_unit(e)
 
 
+def _ce(pos: jax.Array, x: jax.Array, y: jax.Array, log1p_e: jax.Array) -> jax.Array:
+  """``ce = log1p(e) + m·x`` with ``m = 1 − y`` (``x ≥ 0``) or ``−y`` (``x < 0``).
+
+  At an infinite logit with a matching hard label ``m·x`` is ``0·inf``: ``m = 0``
+  selects its limit 0, so the loss there is 0, not NaN.
+  """
+  m = jnp.where(pos, 1 - y, -y)
+  return log1p_e + jnp.where(m == 0, jnp.zeros_like(x), m * x)
+
+
 def _log1p_over(e: jax.Array) -> jax.Array:
   """``log1p(e)/e`` for ``e`` in ``[0, 1]``, smooth down to ``e = 0`` (value 1).
 
@@ -155,29 +166,43 @@ def focal_core(x: jax.Array, y: jax.Array, gamma: jax.Array, alpha: jax.Array | 
   w = w if aw is None else aw * w
   # Ending in one select keeps the CPU's reduction from pulling the products
   # into a library call that reads its operands from memory.
-  return jnp.where(pos, (log1p_e + (1 - y) * x) * w, (log1p_e - y * x) * w)
+  m = jnp.where(pos, 1 - y, -y)  # as in _ce
+  return jnp.where(m == 0, log1p_e * w, (log1p_e + m * x) * w)
 
 
-@focal_core.defjvp
+@partial(focal_core.defjvp, symbolic_zeros=True)
 def _focal_core_jvp(k, primals, tangents):
   x, y, gamma, alpha = primals
-  tx, ty, tg, ta = tangents
+  # Symbolic zeros: the terms of arguments that are not differentiated (the
+  # labels, a constant gamma or alpha) are left out rather than multiplied by
+  # an instantiated 0, which at an infinite logit would turn the logits'
+  # tangent NaN (their label derivative has x·q^γ = inf·0 there).
+  tx, ty, tg, ta = (None if isinstance(t, SymbolicZero) else t for t in tangents)
   # With q = 1 − p_t and L = ce·q^γ (before α_t), s = sign(x) (+1 at 0):
   # dL/dx = (p − y)·q^γ + γ·(1 − 2y)·p(1 − p)·ce·q^(γ−1)
   #       = s·[(near − t)·q^γ + γ·(2·near − 1)·t·u·ce·q^(γ−1)],
   # dL/dy = −x·q^γ + γ·(1 − 2p)·ce·q^(γ−1), dL/dγ = L·log q.
   # near − t, not p − y: for x ≥ 0, p = u rounds to 1 where t does not.
   pos, e, t, u, near, q, log1p_e = _pieces(x, y, twin=True)
-  ce = jnp.where(pos, log1p_e + (1 - y) * x, log1p_e - y * x)
+  ce = _ce(pos, x, y, log1p_e)
   loss, qg, ce_q1, t_q1, log_q = _focal_terms(x, e, u, near, q, ce, log1p_e, gamma, k)
   g = gamma if k is None else k
-  dx_abs = (near - t) * qg + ((2 * g) * near - g) * u * ce * t_q1
-  dx = jnp.where(pos, dx_abs, -dx_abs)
-  dy = g * jnp.where(pos, t - u, u - t) * ce_q1 - x * qg
-  out = dx * tx + dy * ty
-  if k is None:  # d/dγ = L·log q (log q finite: see _focal_terms)
+  out = jnp.zeros_like(x)
+  if tx is not None:
+    # ce·t_q1 → 0 as |x| → inf (|x|·e^−|x|); at an infinite logit it is
+    # inf·0, so a zero t_q1 selects 0: the gradient there is ±1 or 0, not NaN.
+    focus = ((2 * g) * near - g) * u * ce * t_q1
+    dx_abs = (near - t) * qg + jnp.where(t_q1 == 0, jnp.zeros_like(x), focus)
+    out = out + jnp.where(pos, dx_abs, -dx_abs) * tx
+  if ty is not None:
+    out = out + (g * jnp.where(pos, t - u, u - t) * ce_q1 - x * qg) * ty
+  if k is None and tg is not None:  # d/dγ = L·log q (log q finite: see _focal_terms)
     out = out + loss * log_q * tg
   aw = _alpha_weight(alpha, y)
   if aw is not None:  # d(α_t·L) = α_t·dL + L·dα_t
-    out = aw * out + loss * ((2 * alpha - 1) * ty + (2 * y - 1) * ta)
+    out = aw * out
+    if ty is not None:
+      out = out + loss * (2 * alpha - 1) * ty
+    if ta is not None:
+      out = out + loss * (2 * y - 1) * ta
   return focal_core(x, y, gamma, alpha, k), out

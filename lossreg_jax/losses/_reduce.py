@@ -32,9 +32,17 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import as_float_array, check_choice, check_same_shape, compute_dtype
+from lossreg_jax._validation import (
+    as_float_array,
+    check_choice,
+    check_number,
+    check_same_shape,
+    compute_dtype,
+    concrete_values,
+)
 
 Reduction = Literal["none", "sum", "mean", "weighted_mean"]
 REDUCTIONS: tuple[str, ...] = ("none", "sum", "mean", "weighted_mean")
@@ -115,6 +123,40 @@ def sanitize(x: jax.Array, where: ArrayLike | None, fill: ArrayLike) -> jax.Arra
   return jnp.where(broadcast_where(where, x.shape), x, jnp.asarray(fill, x.dtype))
 
 
+def check_unit_interval(name: str, x: ArrayLike, where: ArrayLike | None) -> None:
+  """Raises ``ValueError`` for a concrete included entry of ``x`` outside ``[0, 1]``.
+
+  For labels and probabilities of the binary losses: a label of 2 or −1 (or
+  NaN) would otherwise give a loss that is negative, unbounded below or NaN
+  without a word. Entries excluded by ``where`` may hold anything. Traced
+  values (under ``jit``) cannot be inspected and pass, as do arrays whose
+  ``where`` is traced. NumPy only: a ``jnp`` op on a concrete array captured
+  inside a ``jit`` would be traced.
+  """
+  values = concrete_values(x)
+  if values is None or values.size == 0:
+    return
+  values = values.astype(np.float64)
+  with np.errstate(invalid="ignore"):
+    bad = ~((values >= 0) & (values <= 1))  # NaN is bad too
+  if where is not None:
+    mask = concrete_values(where)
+    if mask is None:
+      return
+    if 0 < mask.ndim < values.ndim and mask.shape == values.shape[: mask.ndim]:
+      mask = mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim))
+    try:
+      bad &= np.broadcast_to(mask, values.shape).astype(bool)
+    except ValueError:
+      return  # the reduction names the bad shape of where
+  if np.any(bad):
+    index = [int(i) for i in np.argwhere(bad)[0]]
+    raise ValueError(
+        f"{name} must be in [0, 1], got {name}{index}={values[bad].flat[0]:g} "
+        f"({int(bad.sum())} of {values.size} outside [0, 1])."
+    )
+
+
 def _safe_divide(num: jax.Array, den: jax.Array) -> jax.Array:
   # An empty selection has den == 0: return 0, and keep the unused branch of the
   # division finite so that its gradient is finite too.
@@ -152,6 +194,8 @@ def reduce_loss(
     selection reduces to 0.
   """
   check_choice("reduction", reduction, REDUCTIONS)
+  if weights is not None:
+    check_number("weights", weights)  # not '1' or True (read as a weight of 1)
   shape = loss.shape
   out_dtype = jnp.dtype(loss.dtype if dtype is None else dtype)
   acc = compute_dtype(loss.dtype)  # half precision weighs and sums in float32

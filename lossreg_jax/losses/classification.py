@@ -19,6 +19,7 @@ from jax.typing import ArrayLike
 from lossreg_jax._validation import (
     as_float_array,
     check_in_range,
+    check_int,
     concrete_values,
     is_static_number,
 )
@@ -30,6 +31,7 @@ from lossreg_jax.losses._reduce import (
     align_leading,
     broadcast_where,
     check_pair,
+    check_unit_interval,
     reduce_loss,
     sanitize,
 )
@@ -80,8 +82,7 @@ def _positive_weight(positive_weight, like: jax.Array) -> jax.Array | None:
 
 
 def _check_axis(axis, ndim: int) -> int:
-  if not isinstance(axis, int) or isinstance(axis, bool):
-    raise TypeError(f"axis must be a Python int, got {axis!r}.")
+  axis = check_int("axis", axis)
   if not -ndim <= axis < ndim:
     raise ValueError(f"axis must be in [{-ndim}, {ndim}) for logits of rank {ndim}, got {axis}.")
   return axis % ndim
@@ -95,6 +96,7 @@ def _class_axis_mask(where, logits: jax.Array, axis: int):
 
 
 def _check_class_weights(class_weights, num_classes: int, dtype) -> jax.Array:
+  check_in_range("class_weights", class_weights, 0, None)  # numbers, none negative or NaN
   cw = jnp.asarray(class_weights)
   if cw.shape != (num_classes,):
     raise ValueError(
@@ -160,8 +162,8 @@ def binary_cross_entropy(
   round to 1. Prefer :func:`sigmoid_binary_cross_entropy` on logits.
 
   Args:
-    probs: Probabilities in ``[0, 1]``, shape ``[...]``.
-    labels: Targets in ``[0, 1]``, same shape.
+    probs: Probabilities in ``[0, 1]`` (checked when concrete), shape ``[...]``.
+    labels: Targets in ``[0, 1]``, same shape (checked when concrete).
     positive_weight: Non-negative weight of the positive term (missed positives
       cost more); the seed's ``tf.where(y_true == 1, w * bce, bce)``.
     epsilon: Clip margin in ``(0, 0.5)``.
@@ -175,8 +177,9 @@ def binary_cross_entropy(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``probs`` is not floating.
-    ValueError: for a shape mismatch or a hyperparameter out of range.
+    TypeError: if ``probs`` is not floating or a hyperparameter is not a number.
+    ValueError: for a shape mismatch, a hyperparameter out of range, or a
+      concrete included probability or label outside ``[0, 1]`` (or NaN).
 
   Examples:
     >>> binary_cross_entropy(jnp.array([0.9, 0.2]), jnp.array([1.0, 0.0]))
@@ -187,6 +190,8 @@ def binary_cross_entropy(
   """
   check_in_range("epsilon", epsilon, 0, 0.5, low_inclusive=False, high_inclusive=False)
   probs, labels = check_pair("probs", probs, "labels", labels)
+  check_unit_interval("probs", probs, where)
+  check_unit_interval("labels", labels, where)
   dtype = probs.dtype
   probs, labels = _upcast(sanitize(probs, where, 0.5), sanitize(labels, where, 0))
   labels = _smooth_binary(labels, label_smoothing)
@@ -212,7 +217,9 @@ def sigmoid_binary_cross_entropy(
   and ``l = log1p(exp(−|x|))``: one exp and one log1p per element, a sum of
   non-negative terms, so value and gradient are within a few float32 ulps of
   the exact ones for every logit (no cancellation where logit and label
-  disagree in sign) and finite for any finite logit. With label smoothing
+  disagree in sign) and finite for any finite logit. An infinite logit gives 0
+  (gradient 0) with the matching hard label and +inf otherwise, never NaN
+  (value, ``jax.grad`` and ``jax.jvp`` alike). With label smoothing
   ``ȳ`` is formed as ``(1 − y)·(1 − ls) + ls/2``, not ``1 − y_smoothed``. The
   gradient ``r·(ȳ − pw·y·e)`` (``x ≥ 0``) or ``r·(ȳ·e − pw·y)`` (``x < 0``),
   ``e = exp(−|x|)``, ``r = 1/(1 + e)``, is a custom JVP built on a twin of that
@@ -224,7 +231,7 @@ def sigmoid_binary_cross_entropy(
 
   Args:
     logits: Unnormalized log-odds, shape ``[...]``.
-    labels: Targets in ``[0, 1]``, same shape.
+    labels: Targets in ``[0, 1]``, same shape (checked when concrete).
     positive_weight: Non-negative weight of the positive term, as
       ``torch.nn.BCEWithLogitsLoss(pos_weight=...)``.
     label_smoothing: In ``[0, 1]``; labels become ``y·(1 − ls) + ls/2``.
@@ -237,14 +244,16 @@ def sigmoid_binary_cross_entropy(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``logits`` is not floating.
-    ValueError: for a shape mismatch or a hyperparameter out of range.
+    TypeError: if ``logits`` is not floating or a hyperparameter is not a number.
+    ValueError: for a shape mismatch, a hyperparameter out of range, or a
+      concrete included label outside ``[0, 1]`` (or NaN).
 
   Examples:
     >>> sigmoid_binary_cross_entropy(jnp.array([2.0, -1.0]), jnp.array([1.0, 0.0]))
     Array(0.2201..., dtype=float32)
   """
   logits, labels = check_pair("logits", logits, "labels", labels)
+  check_unit_interval("labels", labels, where)
   dtype = logits.dtype
   x, y = _upcast(sanitize(logits, where, 0), sanitize(labels, where, 0))
   y, ybar = _smooth_binary_pair(y, label_smoothing)
@@ -270,7 +279,8 @@ def sigmoid_focal_loss(
   ``p_t = p·y + (1 − p)·(1 − y)``; ``alpha`` (if given) scales positives by
   ``alpha`` and negatives by ``1 − alpha``. ``1 − p_t`` is formed from
   ``exp(−|x|)`` without cancellation, so logits of any magnitude give finite
-  values and gradients. A whole-number ``gamma`` (a Python or concrete scalar,
+  values and gradients; an infinite logit gives 0 (gradient 0) with the
+  matching hard label and +inf (gradient ±α_t) otherwise. A whole-number ``gamma`` (a Python or concrete scalar,
   e.g. the default 2.0) is applied by multiplications rather than
   ``exp(γ·log(·))``, and the derivative (w.r.t. logits, labels and a traced
   ``gamma``) is a custom JVP that shares the value's exp, reciprocal and log1p,
@@ -280,7 +290,7 @@ def sigmoid_focal_loss(
 
   Args:
     logits: Unnormalized log-odds, shape ``[...]``.
-    labels: Targets in ``[0, 1]``, same shape.
+    labels: Targets in ``[0, 1]``, same shape (checked when concrete).
     alpha: ``None`` (no class balancing) or a weight in ``[0, 1]``.
     gamma: Non-negative focusing exponent; 0 gives cross-entropy.
     weights: Optional per-sample or per-element weights: a prefix of ``[...]``
@@ -292,8 +302,9 @@ def sigmoid_focal_loss(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``logits`` is not floating.
-    ValueError: for a shape mismatch, ``gamma < 0`` or ``alpha`` outside [0, 1].
+    TypeError: if ``logits`` is not floating or a hyperparameter is not a number.
+    ValueError: for a shape mismatch, ``gamma < 0``, ``alpha`` outside [0, 1] or
+      a concrete included label outside ``[0, 1]`` (or NaN).
 
   Examples:
     >>> sigmoid_focal_loss(jnp.array([2.0, -1.0]), jnp.array([1.0, 0.0]))
@@ -306,6 +317,7 @@ def sigmoid_focal_loss(
   if alpha is not None:
     check_in_range("alpha", alpha, 0, 1)
   logits, labels = check_pair("logits", logits, "labels", labels)
+  check_unit_interval("labels", labels, where)
   dtype = logits.dtype
   x, y = _upcast(sanitize(logits, where, 0), sanitize(labels, where, 0))
   a = None if alpha is None else jnp.asarray(alpha, x.dtype)
@@ -435,6 +447,7 @@ def softmax_cross_entropy_with_integer_labels(
     Array(0.2761..., dtype=float32)
   """
   check_in_range("label_smoothing", label_smoothing, 0, 1)
+  ignore_index = check_int("ignore_index", ignore_index, optional=True)
   logits = as_float_array("logits", logits)
   labels = jnp.asarray(labels)
   if not jnp.issubdtype(labels.dtype, jnp.integer):

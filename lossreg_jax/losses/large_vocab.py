@@ -27,6 +27,7 @@ from lossreg_jax._validation import (
     as_float_array,
     check_choice,
     check_in_range,
+    check_int,
     check_rank,
     is_static_number,
 )
@@ -163,11 +164,6 @@ def _token_loss_bwd(chunk, smooth, residuals, ct):
 _token_loss.defvjp(_token_loss_fwd, _token_loss_bwd)
 
 
-def _positive_int(name: str, value) -> None:
-  if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-    raise ValueError(f"{name} must be a positive Python int, got {value!r}.")
-
-
 def _resolve_strategy(strategy, chunk_size, token_chunk_size, reduction, n, v, acc):
   """Returns ``(strategy, chunk)``: the path to run and its chunk, never ignoring an argument.
 
@@ -176,10 +172,8 @@ def _resolve_strategy(strategy, chunk_size, token_chunk_size, reduction, n, v, a
   chunked axis (when it is that long), so one logits block is at most 1/8 of the
   ``(N, V)`` logits.
   """
-  if chunk_size is not None:
-    _positive_int("chunk_size", chunk_size)
-  if token_chunk_size is not None:
-    _positive_int("token_chunk_size", token_chunk_size)
+  chunk_size = check_int("chunk_size", chunk_size, 1, optional=True)
+  token_chunk_size = check_int("token_chunk_size", token_chunk_size, 1, optional=True)
   check_choice("strategy", strategy, ("auto", "vocab", "tokens"))
   check_choice("reduction", reduction, ("none", "sum", "mean", "weighted_mean"))
   if strategy == "auto":
@@ -370,6 +364,7 @@ def linear_softmax_cross_entropy(
   if weight.shape[1] == 0:
     raise ValueError(f"weight must have at least one column (V > 0), got shape {weight.shape}.")
   check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
+  ignore_index = check_int("ignore_index", ignore_index, optional=True)
   smooth = not (is_static_number(label_smoothing) and float(label_smoothing) == 0.0)
 
   batch_shape = labels.shape

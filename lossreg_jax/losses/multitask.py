@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import concrete_values, standard_result_type
+from lossreg_jax._validation import check_number, concrete_values, standard_result_type
 
 __all__ = ["uncertainty_weighted", "weighted_sum"]
 
@@ -47,16 +47,7 @@ def _check_losses(losses: Mapping[str, ArrayLike]) -> None:
 
 def _check_number(where: str, value: object) -> None:
   """Raises ``TypeError`` unless ``value`` is a number or a numeric array (maybe traced)."""
-  dtype = getattr(value, "dtype", None)
-  if dtype is None:
-    try:
-      dtype = np.asarray(value).dtype
-    except Exception:  # noqa: BLE001 - objects numpy cannot read
-      dtype = np.dtype(object)
-  if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
-    text = repr(value)
-    raise TypeError(f"{where} must be a number or a numeric array, got {type(value).__name__} "
-                    f"{text[:60]}{'...' if len(text) > 60 else ''}.")
+  check_number(where, value, expected="a number or a numeric array")
 
 
 def _strong(x: jax.Array) -> jax.Array:
@@ -177,6 +168,9 @@ def uncertainty_weighted(
   """
   _check_losses(losses)
   _check_keys("log_vars", log_vars, losses)
+  for name in losses:
+    _check_number(f"losses[{name!r}]", losses[name])
+    _check_number(f"log_vars[{name!r}]", log_vars[name])
   terms = {}
   for k, v in losses.items():
     loss = jnp.asarray(v)

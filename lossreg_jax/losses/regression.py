@@ -73,7 +73,8 @@ def squared_error(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``predictions`` is not floating.
+    TypeError: if ``predictions`` is not floating, or ``weights`` or a
+      hyperparameter is not a number (a string, ``True``).
     ValueError: if the shapes differ or ``reduction`` is unknown.
 
   Examples:
@@ -107,7 +108,8 @@ def absolute_error(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``predictions`` is not floating.
+    TypeError: if ``predictions`` is not floating, or ``weights`` or a
+      hyperparameter is not a number (a string, ``True``).
     ValueError: if the shapes differ.
 
   Examples:
@@ -155,7 +157,8 @@ def huber_loss(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``predictions`` is not floating.
+    TypeError: if ``predictions`` is not floating, or ``weights`` or a
+      hyperparameter is not a number (a string, ``True``).
     ValueError: if the shapes differ or ``delta <= 0``.
 
   Examples:
@@ -198,7 +201,8 @@ def smooth_l1_loss(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``predictions`` is not floating.
+    TypeError: if ``predictions`` is not floating, or ``weights`` or a
+      hyperparameter is not a number (a string, ``True``).
     ValueError: if the shapes differ or ``beta <= 0``.
 
   Examples:
@@ -241,7 +245,8 @@ def log_cosh(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``predictions`` is not floating.
+    TypeError: if ``predictions`` is not floating, or ``weights`` or a
+      hyperparameter is not a number (a string, ``True``).
     ValueError: if the shapes differ.
 
   Examples:
@@ -288,7 +293,8 @@ def quantile_loss(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``predictions`` is not floating.
+    TypeError: if ``predictions`` is not floating, or ``weights`` or a
+      hyperparameter is not a number (a string, ``True``).
     ValueError: if the shapes differ or ``quantile`` is outside ``(0, 1)``.
 
   Examples:
@@ -336,7 +342,8 @@ def asymmetric_squared_error(
     Shape ``[...]`` with ``reduction="none"``, else a scalar.
 
   Raises:
-    TypeError: if ``predictions`` is not floating.
+    TypeError: if ``predictions`` is not floating, or ``weights`` or a
+      hyperparameter is not a number (a string, ``True``).
     ValueError: if the shapes differ or a weight is negative.
 
   Examples:

@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import check_choice, check_in_range, concrete_values
-from lossreg_jax.losses._reduce import Reduction, reduce_loss
+from lossreg_jax._validation import check_choice, check_in_range, check_int, concrete_values
+from lossreg_jax.losses._reduce import Reduction, broadcast_where, reduce_loss
 
 __all__ = ["class_weights", "per_example"]
 
@@ -35,6 +34,15 @@ def _leading_size(name: str, tree) -> int:
   return sizes.pop()
 
 
+def _zero_excluded(tree, mask: jax.Array):
+  """``tree`` with the rows (leading index) where ``mask`` is False set to 0."""
+  def leaf(x):
+    x = jnp.asarray(x)
+    keep = mask.reshape(mask.shape + (1,) * (x.ndim - 1))
+    return jnp.where(keep, x, jnp.zeros((), x.dtype))
+  return jax.tree.map(leaf, tree)
+
+
 def per_example(loss_fn: Callable[..., ArrayLike]) -> Callable[..., jax.Array]:
   """Lifts a one-example loss to a batch loss with ``jax.vmap``.
 
@@ -47,9 +55,11 @@ def per_example(loss_fn: Callable[..., ArrayLike]) -> Callable[..., jax.Array]:
   call (they are not mapped). ``batch_fn`` carries ``loss_fn``'s name and
   docstring, as ``functools.wraps`` would.
 
-  Excluded examples (``where=False``) contribute exactly 0 to the value; their
-  gradient is 0 as long as ``loss_fn`` is finite on them (padding rows that make
-  ``loss_fn`` infinite should be replaced before the call).
+  Excluded examples (``where=False``) contribute exactly 0 to the value and
+  their gradient is exactly 0, even where they hold NaN or inf: their rows of
+  ``predictions`` and ``targets`` are replaced by zeros before ``loss_fn``
+  sees them (the "double where" of the loss contract), so no NaN reaches the
+  backward pass through them.
 
   Args:
     loss_fn: ``loss_fn(prediction, target, **hyper) -> scalar``.
@@ -91,6 +101,9 @@ def per_example(loss_fn: Callable[..., ArrayLike]) -> Callable[..., jax.Array]:
           f"predictions and targets must have the same batch size (leading axis), got "
           f"{n_pred} and {n_target}."
       )
+    mask = broadcast_where(where, (n_pred,))
+    if mask is not None:  # the double where: excluded rows never reach loss_fn
+      predictions, targets = _zero_excluded(predictions, mask), _zero_excluded(targets, mask)
     losses = jax.vmap(lambda p, t: loss_fn(p, t, **hyper))(predictions, targets)
     losses = jnp.asarray(losses)
     if losses.shape != (n_pred,):
@@ -182,9 +195,7 @@ def class_weights(
     CVPR 2019.
   """
   check_choice("scheme", scheme, CLASS_WEIGHT_SCHEMES)
-  is_int = isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool)
-  if not is_int or num_classes < 1:
-    raise ValueError(f"num_classes must be a static int >= 1, got {num_classes!r}.")
+  num_classes = check_int("num_classes", num_classes, 1)
   check_in_range("beta", beta, 0.0, 1.0, high_inclusive=False)
   labels = jnp.asarray(labels)
   _check_labels(labels, num_classes)

@@ -20,7 +20,14 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import check_choice, check_in_range, check_rank, is_static_number
+from lossreg_jax._validation import (
+    check_bool,
+    check_choice,
+    check_in_range,
+    check_number,
+    check_rank,
+    is_static_number,
+)
 
 __all__ = [
     "random_flip",
@@ -185,6 +192,9 @@ def _random_affine(key, images, *, rotation_range=0.0, width_shift_range=0.0,
                       ("height_shift_range", height_shift_range), ("shear_range", shear_range)):
     check_in_range(name, value, 0.0, None)
   check_in_range("probability", flip_probability, 0.0, 1.0)
+  horizontal_flip = check_bool("horizontal_flip", horizontal_flip)
+  vertical_flip = check_bool("vertical_flip", vertical_flip)
+  check_number("cval", cval)
   zoom_lower, zoom_upper = _zoom_bounds(zoom_range)
   warp = not (all(_is_zero(r) for r in (rotation_range, width_shift_range, height_shift_range,
                                          shear_range))
@@ -261,7 +271,8 @@ def random_affine(
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or a static
       range is negative.
-    TypeError: if ``images`` is neither floating nor integer.
+    TypeError: if ``images`` is neither floating nor integer, a range or ``cval``
+      is not a number (a string, ``True``) or a flip flag is not a bool.
 
   Examples:
     >>> images = jnp.ones((2, 8, 8, 3))
@@ -309,6 +320,8 @@ def random_flip(
 
   Raises:
     ValueError: if ``images`` is not rank 4 or ``probability`` is outside ``[0, 1]``.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.arange(8.0).reshape(1, 2, 4, 1)
@@ -317,6 +330,8 @@ def random_flip(
     Array([[3., 2., 1., 0.],
            [7., 6., 5., 4.]], dtype=float32)
   """
+  check_bool("horizontal", horizontal)
+  check_bool("vertical", vertical)
   return _random_affine(key, images, horizontal_flip=horizontal, vertical_flip=vertical,
                         flip_probability=probability)
 
@@ -346,6 +361,8 @@ def random_rotation(
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or
       ``rotation_range < 0``.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.zeros((3, 9, 9, 1)).at[:, 4, 4, 0].set(1.0)
@@ -383,6 +400,8 @@ def random_shift(
 
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or a range is negative.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.ones((2, 8, 8, 1))
@@ -420,6 +439,8 @@ def random_shear(
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or
       ``shear_range < 0``.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.ones((2, 8, 8, 1), jnp.uint8)
@@ -454,6 +475,8 @@ def random_zoom(
   Raises:
     ValueError: if ``images`` is not rank 4, ``fill_mode`` is unknown or
       ``zoom_range`` is invalid.
+    TypeError: if an argument has the wrong type (a string or ``True`` for a
+      number, a number for a flag).
 
   Examples:
     >>> images = jnp.ones((2, 8, 8, 1))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
@@ -15,6 +14,7 @@ from lossreg_jax._validation import (
     check_array_tree,
     check_choice,
     check_in_range,
+    check_int,
     check_same_structure,
     is_static_number,
 )
@@ -58,14 +58,6 @@ class EarlyStopping(NamedTuple):
 
   init: Callable[[Any], EarlyStoppingState]
   update: Callable[[EarlyStoppingState, ArrayLike, Any], EarlyStoppingState]
-
-
-def _check_int(name: str, value: Any) -> int:
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-    raise TypeError(f"{name} must be a Python int, got {value!r} of type {type(value).__name__}.")
-  if value < 0:
-    raise ValueError(f"{name} must be >= 0, got {value!r}.")
-  return int(value)
 
 
 def _keep_if(condition: jax.Array, new: ArrayLike, old: jax.Array) -> jax.Array:
@@ -143,8 +135,8 @@ def early_stopping(
   References:
     ``keras.callbacks.EarlyStopping`` (Keras 3).
   """
-  patience = _check_int("patience", patience)
-  start_from_step = _check_int("start_from_step", start_from_step)
+  patience = check_int("patience", patience, 0)
+  start_from_step = check_int("start_from_step", start_from_step, 0)
   check_choice("mode", mode, ("min", "max"))
   check_in_range("min_delta", min_delta, 0.0, None)
   if baseline is not None and not is_static_number(baseline):

@@ -50,7 +50,12 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from lossreg_jax._validation import check_array_tree, check_in_range, standard_result_type
+from lossreg_jax._validation import (
+    check_array_tree,
+    check_bool,
+    check_in_range,
+    standard_result_type,
+)
 
 __all__ = [
     "l1_penalty",
@@ -281,6 +286,7 @@ def group_lasso_penalty(
     Yuan & Lin, "Model selection and estimation in regression with grouped
     variables", JRSS-B 2006.
   """
+  scale_by_size = check_bool("scale_by_size", scale_by_size)
   terms = []
   for w in _masked_leaves(params, mask):
     # safe_norm: finite (zero) gradient where the whole group is zero.

@@ -16,7 +16,14 @@ from flax import nnx
 from jax import lax
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import as_float_array, check_in_range, check_rank, is_static_number
+from lossreg_jax._validation import (
+    as_float_array,
+    check_bool,
+    check_in_range,
+    check_int,
+    check_rank,
+    is_static_number,
+)
 
 __all__ = ["dropout", "gaussian_noise", "mixup", "cutmix", "GaussianNoise", "MixUp", "CutMix"]
 
@@ -51,7 +58,8 @@ def dropout(
 
   Raises:
     ValueError: if a static ``rate`` is outside ``[0, 1]``.
-    TypeError: if ``x`` is not floating.
+    TypeError: if ``x`` is not floating or an argument has the wrong type (a
+      string or ``True`` for a number, a number for a flag).
 
   Examples:
     >>> x = jnp.ones((2, 4))
@@ -65,7 +73,14 @@ def dropout(
     Overfitting", JMLR 2014.
   """
   check_in_range("rate", rate, 0.0, 1.0)
+  deterministic = check_bool("deterministic", deterministic)
   x = as_float_array("x", x)
+  if isinstance(broadcast_dims, (str, bytes)) or not hasattr(broadcast_dims, "__iter__"):
+    raise TypeError(f"broadcast_dims must be a sequence of ints, got {broadcast_dims!r}.")
+  for i, dim in enumerate(broadcast_dims):
+    dim = check_int(f"broadcast_dims[{i}]", dim)
+    if not -x.ndim <= dim < x.ndim:
+      raise ValueError(f"broadcast_dims[{i}] must be an axis of x (rank {x.ndim}), got {dim}.")
   static_rate = is_static_number(rate)
   if deterministic or (static_rate and rate == 0.0):
     return x
@@ -109,7 +124,8 @@ def gaussian_noise(
 
   Raises:
     ValueError: if a static ``stddev`` is negative.
-    TypeError: if ``x`` is not floating.
+    TypeError: if ``x`` is not floating or an argument has the wrong type (a
+      string or ``True`` for a number, a number for a flag).
 
   Examples:
     >>> x = jnp.zeros((1000,))
@@ -121,6 +137,7 @@ def gaussian_noise(
     ``keras.layers.GaussianNoise``.
   """
   check_in_range("stddev", stddev, 0.0, None)
+  deterministic = check_bool("deterministic", deterministic)
   x = as_float_array("x", x)
   if deterministic or (is_static_number(stddev) and stddev == 0.0):
     return x
@@ -295,6 +312,7 @@ class _StochasticModule(nnx.Module):
   """Shared RNG and ``deterministic`` handling, as ``flax.nnx.Dropout``."""
 
   def _is_deterministic(self, deterministic: bool | None) -> bool:
+    check_bool("deterministic", deterministic, optional=True)
     value = self.deterministic if deterministic is None else deterministic
     if value is None:
       raise ValueError(
@@ -355,6 +373,7 @@ class GaussianNoise(_StochasticModule):
       rngs: nnx.Rngs | nnx.RngStream | None = None,
   ):
     check_in_range("stddev", stddev, 0.0, None)
+    check_bool("deterministic", deterministic, optional=True)
     self.stddev = stddev
     self.deterministic = deterministic
     self.rng_collection = rng_collection
@@ -408,6 +427,7 @@ class MixUp(_StochasticModule):
       rngs: nnx.Rngs | nnx.RngStream | None = None,
   ):
     check_in_range("alpha", alpha, 0.0, None, low_inclusive=False)
+    check_bool("deterministic", deterministic, optional=True)
     self.alpha = alpha
     self.deterministic = deterministic
     self.rng_collection = rng_collection
