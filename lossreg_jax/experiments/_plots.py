@@ -32,6 +32,9 @@ RANGES["r2"] = (-math.inf, 1.0)
 # Colours of a paired difference: significantly better / worse than the
 # baseline, significant for a metric without a better direction, not significant.
 BETTER, WORSE, CHANGED, NOT_SIGNIFICANT = "#1a9850", "#d73027", "#4575b4", "#999999"
+# ... and their markers, so the verdicts differ without colour too: plus, cross,
+# diamond, circle.
+MARKERS = {BETTER: "P", WORSE: "X", CHANGED: "D", NOT_SIGNIFICANT: "o"}
 RELIABILITY_BINS = 10  # as ComparisonResult.curves()
 
 
@@ -176,18 +179,24 @@ def _title(ax, text: str, size: float = 8) -> None:
   ax.set_title(text, fontsize=size, y=1.0)
 
 
-def _intervals(ax, x, y, low, high, colours, *, ms: float = 4) -> None:
+def _intervals(ax, x, y, low, high, colours, *, ms: float = 4,
+               markers=None) -> None:
   """Points ``(x, y)`` with horizontal whiskers from ``low`` to ``high``, capped.
 
-  Three artists per call (whiskers, caps, points), whatever the number of points.
+  A few artists per call (whiskers, caps, one set of points per marker),
+  whatever the number of points; a point set is labelled by its marker.
   """
-  colours = np.broadcast_to(np.asarray(colours, object), np.shape(x))
+  x, y, low, high = (np.asarray(a, np.float64) for a in (x, y, low, high))
+  colours = np.broadcast_to(np.asarray(colours, object), x.shape)
+  markers = np.broadcast_to(np.asarray("o" if markers is None else markers, object), x.shape)
   ok = np.isfinite(low) & np.isfinite(high)
-  ax.hlines(np.asarray(y)[ok], np.asarray(low)[ok], np.asarray(high)[ok],
-            colors=list(colours[ok]), lw=1.5)
-  ax.scatter(np.r_[np.asarray(low)[ok], np.asarray(high)[ok]], np.r_[y[ok], y[ok]],
-             c=list(colours[ok]) * 2, marker="|", s=30, linewidths=1.2)
-  ax.scatter(x, y, c=list(colours), s=ms ** 2, zorder=3)
+  ax.hlines(y[ok], low[ok], high[ok], colors=list(colours[ok]), lw=1.5)
+  ax.scatter(np.r_[low[ok], high[ok]], np.r_[y[ok], y[ok]], c=list(colours[ok]) * 2,
+             marker="|", s=30, linewidths=1.2)
+  for marker in dict.fromkeys(markers):
+    mine = markers == marker
+    ax.scatter(x[mine], y[mine], c=list(colours[mine]), marker=marker, s=ms ** 2, zorder=3,
+               label=marker)
 
 
 def difference_colour(metric: str, paired: dict, alpha: float) -> str:
@@ -206,7 +215,14 @@ def difference_colour(metric: str, paired: dict, alpha: float) -> str:
 
 
 def differences_figure(result: ComparisonResult):
-  """Paired difference to the baseline per metric, its interval coloured by verdict."""
+  """Paired difference to the baseline per metric, coloured by verdict.
+
+  Each spec's mean difference and interval are green (plus) where the spec is
+  significantly better than the baseline, red (cross) where significantly
+  worse (the metric's direction decides which), grey (circle) where the
+  interval contains 0, blue (diamond) where a metric without a better
+  direction changed significantly; a legend says which is which.
+  """
   from matplotlib.lines import Line2D
   others = list(result.specs[1:])
   fig, axes, ys = _grid(result.metrics, others)
@@ -217,23 +233,24 @@ def differences_figure(result: ComparisonResult):
                     for key in ("mean_diff", "ci_low", "ci_high"))
     colours = [difference_colour(m, q, 1 - conf) for q in p]
     shown = np.isfinite(mean)
-    _intervals(ax, mean[shown], ys[shown], lo[shown], hi[shown],
-               np.asarray(colours, object)[shown], ms=5)
+    colours = np.asarray(colours, object)[shown]
+    _intervals(ax, mean[shown], ys[shown], lo[shown], hi[shown], colours, ms=7,
+               markers=[MARKERS[c] for c in colours])
     ends = np.concatenate([[0.0], *(a[np.isfinite(a)] for a in (mean, lo, hi))])
     low, high = float(ends.min()), float(ends.max())
     pad = 0.08 * (high - low) if high > low else 0.01
     ax.set_xlim(low - pad, high + pad)
     ax.axvline(0.0, color="k", lw=0.8)
     _title(ax, f"Δ {m}{better_note(m)}")
-  handles = [Line2D([], [], marker="o", color=c, ls="", label=t) for c, t in (
+  handles = [Line2D([], [], marker=MARKERS[c], color=c, ls="", label=t) for c, t in (
       (BETTER, "better than the baseline"), (WORSE, "worse than the baseline"),
       (NOT_SIGNIFICANT, f"not significant ({conf:.0%} CI contains 0)"))]
   if any(HIGHER_IS_BETTER.get(m) is None for m in result.metrics):
-    handles.append(Line2D([], [], marker="o", color=CHANGED, ls="",
+    handles.append(Line2D([], [], marker=MARKERS[CHANGED], color=CHANGED, ls="",
                           label="significant, no better direction"))
-  fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.36 / fig.get_figheight()),
-             ncol=len(handles), fontsize=7, frameon=False, handletextpad=0.2,
-             columnspacing=1.2)
+  fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=7,
+             bbox_to_anchor=(0.5, 1 - 0.36 / fig.get_figheight()), frameon=False,
+             handletextpad=0.2, columnspacing=1.2)
   fig.suptitle(f"Difference to {result.baseline!r} on the same {folds_label(result)}: "
                f"mean and {conf:.0%} CI (corrected resampled t-test)", fontsize=10)
   return fig
@@ -416,10 +433,10 @@ def confusion_figure(result: ComparisonResult, curves: dict):
   counts = c <= 20
   cell = 0.42 if c <= 4 else 0.3 if c <= 12 else 0.2
   side = max(2.2, cell * c)
-  rotate = c > 2 and _text_inches(names, 7) > 0.9 * cell
   label_in = _text_inches(names, 7)
+  rotate = label_in > 0.9 * side / c  # vertical names where they would not fit side by side
   left = 0.55 + label_in
-  bottom = 0.55 + (label_in * 0.71 if rotate else 0.12)
+  bottom = 0.55 + (label_in if rotate else 0.12)
   wgap = 0.35
   right = 0.25 + (0.8 if not counts else 0)
   fig = _figure(left + k * side + (k - 1) * wgap + right, side + bottom + 0.95, left=left,
@@ -434,8 +451,9 @@ def confusion_figure(result: ComparisonResult, curves: dict):
       for (r, col), v in np.ndenumerate(cm):
         ax.text(col, r, str(v), ha="center", va="center", fontsize=font,
                 color="white" if v > vmax / 2 else "black")
-    ax.set_xticks(np.arange(c), names, fontsize=7, rotation=45 if rotate else 0,
-                  ha="right" if rotate else "center", rotation_mode="anchor")
+    ax.set_xticks(np.arange(c), names, fontsize=7, rotation=90 if rotate else 0,
+                  ha="right" if rotate else "center", va="center" if rotate else "top",
+                  rotation_mode="anchor")
     ax.set_yticks(np.arange(c), names if i == 0 else [], fontsize=7)
     ax.set_xlabel("predicted", fontsize=8)
     if i == 0:
