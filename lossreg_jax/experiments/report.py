@@ -206,11 +206,16 @@ def write_report(
   """Writes ``report.md``, ``results.json`` and PNG plots for a result.
 
   For a :class:`ComparisonResult`: ``metrics.png`` (dot-and-interval per
-  metric: every fold's score, mean ± std), ``train_loss.png`` (training
-  objective next to the held-out loss), ``differences.png`` (paired
-  differences to the first spec with their corrected intervals), for binary
-  tasks ``roc_pr.png`` and ``reliability.png`` (one line per spec), for
-  classification ``confusion.png``, for regression ``predictions.png``. The
+  metric: every fold's score, mean ± std; a bounded metric's axis stays in
+  its range), ``train_loss.png`` (training objective next to the held-out
+  loss), ``differences.png`` (paired differences to the first spec with their
+  corrected intervals: green better, red worse, grey not significant, by the
+  metric's direction), for binary tasks ``roc_pr.png`` (ROC and PR curves,
+  each with a zoom on the corner where they differ; AUC mean ± std over
+  folds in the legend) and ``reliability.png`` (with the rows per bin
+  beneath), for classification ``confusion.png`` (counts per cell, classes
+  named from ``settings["class_names"]`` when present), for regression
+  ``predictions.png``, with a cost ``cost.png``. The
   Markdown holds the score table, the paired-difference table and (binary)
   each spec's threshold and precision at the target recall, and with a cost
   the expected cost of every spec at three decisions; ``results.json``
@@ -218,7 +223,9 @@ def write_report(
   package version and the time written. For a
   :class:`PathResult`: ``coef_path.png`` (coefficients against alpha, the
   chosen alpha marked) and ``cv_curve.png`` (held-out MSE per fold and mean ±
-  std). Plots use matplotlib's Agg backend; the folder is created if needed.
+  std). Each figure is a ``matplotlib.figure.Figure`` with a fixed layout,
+  drawn once by Agg at 100 dpi (pyplot and the process's backend are left
+  alone); the folder is created if needed.
 
   The report appears whole or not at all: the files are written into a hidden
   sibling folder that replaces ``out_dir`` once everything is written, so an
