@@ -147,9 +147,10 @@ def _grid(metrics, row_labels, *, panel: float = 2.7, height: float = 2.3):
   axes = [fig.add_subplot(spec[i // cols, i % cols]) for i in range(n)]  # no hidden panels
   ys = np.arange(len(row_labels))[::-1]
   for i, ax in enumerate(axes):
-    first = i % cols == 0
-    ax.set_yticks(ys, row_labels if first else [""] * len(ys), fontsize=7)
-    ax.tick_params(axis="y", length=3.5 if first else 0)
+    if i % cols == 0:  # spec names on the first panel of a row; no ticks elsewhere
+      ax.set_yticks(ys, row_labels, fontsize=7)
+    else:
+      ax.set_yticks([])
     ax.set_ylim(-0.7, len(row_labels) - 0.3)
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="x", alpha=0.3)
