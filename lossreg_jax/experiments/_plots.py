@@ -135,9 +135,13 @@ def _metric_limits(metric: str, values: np.ndarray) -> tuple[float, float]:
   return lo, hi
 
 
-def _grid(metrics, row_labels, *, panel: float = 2.7, height: float = 2.3):
-  """One panel per metric, 4 per row; ``row_labels`` are the y tick labels (specs)."""
+def _grid(metrics, row_labels, *, panel: float = 2.7):
+  """One panel per metric, 4 per row; ``row_labels`` are the y tick labels (specs).
+
+  Panels grow with the number of specs (at least 0.16 inch per spec name).
+  """
   n = len(metrics)
+  height = max(2.3, 0.16 * len(row_labels) + 0.9)
   cols = min(n, 4)
   rows = -(-n // cols)
   left = 0.25 + _text_inches(row_labels, 7)
