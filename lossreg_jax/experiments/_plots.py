@@ -277,6 +277,7 @@ def loss_figure(result: ComparisonResult):
       ax.plot(epochs, mean, label=spec)
       ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
     ax.set_xlabel("epoch")
+    _ticks(ax.xaxis, 5)
     ax.set_ylabel(f"mean over {folds_label(result)}")
     if all(np.all(np.asarray(curves[s]) > 0) for s in result.specs if s in curves):
       _log_ticks(ax)
