@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lossreg_jax import cli, experiments
-from lossreg_jax.experiments import _output, report
+from lossreg_jax.experiments import _output, _plots
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -232,10 +232,10 @@ def path_result():
 def test_interrupted_write_leaves_the_previous_report(tmp_path, monkeypatch, comparison, fault):
   folder = _previous_report(tmp_path / "out")
 
-  def broken_loss_plot(result, path):  # metrics.png is written, then the fault
+  def broken_loss_figure(result):  # metrics.png is written, then the fault
     raise fault("while plotting")
 
-  monkeypatch.setattr(report, "_loss_plot", broken_loss_plot)
+  monkeypatch.setattr(_plots, "loss_figure", broken_loss_figure)
   with pytest.raises(fault):
     experiments.write_report(comparison, folder)
   _assert_previous_intact(folder)
