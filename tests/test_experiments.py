@@ -795,3 +795,21 @@ def test_early_stopping_freezes_each_fold_at_its_best_epoch():
   assert all(s.size for s in stopped), curves  # every fold stopped before epoch 25
   for c, s in zip(curves, stopped):  # ... and stayed stopped
     assert np.all(c[s[0]:] == c[s[0]])
+
+
+@pytest.mark.slow
+def test_folds_split_over_four_devices_equal_one_device():
+  import os
+  import pathlib
+  import subprocess
+  import sys
+  from compile_settings import with_xla_flags
+  env = dict(with_xla_flags(os.environ, "--xla_force_host_platform_device_count=4"),
+             JAX_PLATFORMS="cpu")
+  script = pathlib.Path(__file__).with_name("compare_sharding_cases.py")
+  proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                        env=env, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["devices"] == [2, 4]
+  assert max(out["diff"]) < 1e-5, out

@@ -122,8 +122,9 @@ def test_multiclass_value_checks():
   # scores with multiclass labels are binary inputs, refused by their labels.
   with pytest.raises(ValueError, match="0/1 labels"):
     metrics.average_precision(probs[:, 0], np.array([0, 1, 2, 0]))
-  with pytest.raises(TypeError, match="labels must hold integer class indices"):
-    metrics.roc_auc(probs, labels.astype(np.float32), multi_class="ovr")
+  # Concrete integral float labels are class indices, as in scikit-learn.
+  np.testing.assert_allclose(metrics.roc_auc(probs, labels.astype(np.float32), multi_class="ovr"),
+                             metrics.roc_auc(probs, labels, multi_class="ovr"))
   with pytest.raises(ValueError, match="C >= 2"):
     metrics.roc_auc(probs[:, :1], labels * 0, multi_class="ovr")
   # Excluded rows are not checked: a row that does not sum to 1 may be masked out.

@@ -26,6 +26,7 @@ from flax import nnx
 from jax.typing import ArrayLike
 
 from lossreg_jax import selection
+from lossreg_jax.linear.cv import problem_mesh
 from lossreg_jax.experiments import engine, models
 from lossreg_jax.experiments.candidates import Candidate, resolve_candidates
 from lossreg_jax.experiments.cost import COST_METRICS, DecisionCost, as_decision_cost, fold_costs
@@ -33,9 +34,15 @@ from lossreg_jax.experiments._scoring import METRICS, decode, fold_scores
 from lossreg_jax.experiments.result import PAIRED_KEYS, ComparisonResult
 from lossreg_jax.experiments.spec import LossSpec, default_specs
 from lossreg_jax.experiments.stats import corrected_resampled_ttest
-from lossreg_jax.training import TrainingDivergedError, bootstrap_weights
+from lossreg_jax import training
+from lossreg_jax.training import bootstrap_weights
 
 __all__ = ["ComparisonResult", "TrainingDivergedError", "compare_losses"]
+
+class TrainingDivergedError(training.TrainingDivergedError):
+  """A comparison's training loss became NaN or infinite; the message names the
+  spec, fold and epoch (a ``training.TrainingDivergedError``, a ``ValueError``)."""
+
 
 DEFAULT_SPECS = default_specs("binary")  # breast cancer, the CLI's default data set
 _TASKS = ("binary", "multiclass", "regression")
@@ -284,9 +291,11 @@ def _prepare(name: str, candidate: Candidate, layout: dict, X, *, model, hidden,
           (keys, val_masks))
 
 
-def _train(prepared, X, y, *, vmap_folds: bool):
+def _train(prepared, X, y, *, vmap_folds: bool, mesh=None):
   """Runs a prepared candidate: ``(outputs, curves, held-out curves)`` with a fold axis."""
   program, hyper, per_fold, extra = prepared
+  if mesh is not None:
+    return engine.train_sharded(*per_fold, X, y, hyper, *extra, program=program, mesh=mesh)
   if vmap_folds:
     return engine.train_folds(*per_fold, X, y, hyper, *extra, program=program)
   pick = lambda i: jax.tree.map(lambda a: a[i], (per_fold, extra))
@@ -295,15 +304,19 @@ def _train(prepared, X, y, *, vmap_folds: bool):
   return tuple(jnp.stack([r[i] for r in runs]) for i in range(3))
 
 
-def _train_group(prepared: list, X, y, *, vmap_folds: bool) -> list:
+def _train_group(prepared: list, X, y, *, vmap_folds: bool, mesh=None) -> list:
   """Trains candidates; those that differ only in traced numbers as ONE vmapped program."""
   first = prepared[0]
   same = lambda p: p[0] == first[0] and (jax.tree.structure((p[1], p[2], p[3])) ==
                                          jax.tree.structure((first[1], first[2], first[3])))
   if len(prepared) == 1 or not vmap_folds or not all(same(p) for p in prepared):
-    return [_train(p, X, y, vmap_folds=vmap_folds) for p in prepared]
+    return [_train(p, X, y, vmap_folds=vmap_folds, mesh=mesh) for p in prepared]
   hyper = jax.tree.map(lambda *v: jnp.stack(v), *[p[1] for p in prepared])
-  out = engine.train_sweep(*first[2], X, y, hyper, *first[3], program=first[0])
+  if mesh is not None:
+    out = engine.train_sharded(*first[2], X, y, hyper, *first[3], program=first[0],
+                               mesh=mesh, sweep=True)
+  else:
+    out = engine.train_sweep(*first[2], X, y, hyper, *first[3], program=first[0])
   return [tuple(o[i] for o in out) for i in range(len(prepared))]
 
 
@@ -347,6 +360,23 @@ def _paired(scores: dict, names: list[str], metrics, n_folds: int, *, folds: int
               for j, m in enumerate(metrics)} for i, s in enumerate(names[1:])}
 
 
+def _fold_mesh(devices, vmap_folds: bool):
+  """The 1-axis mesh the folds are split over, or None for one device."""
+  if devices is None:
+    local = jax.local_devices()
+    return problem_mesh(local, None) if len(local) > 1 and vmap_folds else None
+  if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+    local = jax.local_devices()
+    if not 1 <= devices <= len(local):
+      raise ValueError(f"devices must be in [1, {len(local)}] (the local devices), got "
+                       f"{devices}.")
+    devices = local[:devices]
+  mesh = problem_mesh(devices, None)
+  if not vmap_folds:
+    raise ValueError("devices needs vmap_folds=True (the folds are split over devices).")
+  return None if mesh.devices.size == 1 else mesh
+
+
 def _describe(model, optimizer) -> tuple[str, str]:
   """The model and optimizer as the report names them."""
   if isinstance(model, models.ModelSpec):
@@ -380,6 +410,7 @@ def compare_losses(
     pinball_alpha: float = 0.9,
     cost: DecisionCost | str | ArrayLike | None = None,
     vmap_folds: bool = True,
+    devices: int | Sequence[jax.Device] | None = None,
     progress: bool = False,
 ) -> ComparisonResult:
   """Trains one model under each loss / regularizer candidate with repeated k-fold CV.
@@ -480,6 +511,10 @@ def compare_losses(
       :func:`~lossreg_jax.experiments.parse_cost`) or a ``(C, C)`` cost matrix
       indexed ``[true, predicted]``. None: no cost metrics.
     vmap_folds: Train the folds as one vmapped program (default) or in a loop.
+    devices: Split the folds (repeats × folds) over devices: an int (the
+      first ``N`` local devices), a sequence of ``jax.Device``, or None for
+      every local device. Each device trains its folds with no
+      communication; the scores equal one device's up to rounding.
     progress: Show a tqdm bar over the specs.
 
   Returns:
@@ -541,6 +576,8 @@ def compare_losses(
   if cost is not None:
     settings["cost"] = cost.to_dict()
   optimizer = _adam(learning_rate) if optimizer is None else optimizer
+  mesh = _fold_mesh(devices, vmap_folds)
+  settings["devices"] = 1 if mesh is None else int(mesh.devices.size)
   Xj, yj = jnp.asarray(X), jnp.asarray(y_np)
   scores, curves, held_curves, seconds, preds, probs, decisions = ({} for _ in range(7))
   common = dict(model=model, hidden=hidden, optimizer=optimizer, task=task,
@@ -548,7 +585,7 @@ def compare_losses(
   for group in _progress(groups, progress):
     start = time.perf_counter()
     prepared = [_prepare(texts[i], candidates[i], layout, X, **common) for i in group]
-    outs = _train_group(prepared, Xj, yj, vmap_folds=vmap_folds)
+    outs = _train_group(prepared, Xj, yj, vmap_folds=vmap_folds, mesh=mesh)
     for i, out in zip(group, outs):
       text = texts[i]
       z, curve, held = _finish(out, members=candidates[i].members, task=task)

@@ -30,7 +30,8 @@ from flax import nnx
 from lossreg_jax import regularizers, training
 
 __all__ = ["NotAModuleError", "Program", "average_members", "fold_batches", "initial_states",
-           "shuffles", "spec_penalty", "train_folds", "train_one_fold", "train_sweep"]
+           "shuffles", "spec_penalty", "train_folds", "train_one_fold", "train_sharded",
+           "train_sweep"]
 
 
 class Program(NamedTuple):
@@ -253,6 +254,45 @@ def train_sweep(test_masks, batches, valid, states, weights, X, y, hyper, keys=N
   run = functools.partial(_all_folds, program=program)
   return jax.vmap(run, in_axes=(None,) * 7 + (0, None, None))(
       test_masks, batches, valid, states, weights, X, y, hyper, keys, val_masks)
+
+
+def _pad_folds(tree, pad: int):
+  """Appends ``pad`` copies of fold 0 along every leaf's leading axis."""
+  return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), tree)
+
+
+@functools.partial(jax.jit, static_argnames=("program", "mesh", "sweep"))
+def train_sharded(test_masks, batches, valid, states, weights, X, y, hyper, keys=None,
+                  val_masks=None, *, program, mesh, sweep=False):
+  """:func:`train_folds` (or :func:`train_sweep`) with the folds split over ``mesh``.
+
+  The fold axis (repeats × folds) is padded to a multiple of the mesh's size
+  with copies of fold 0 and split over its one axis with ``shard_map``: each
+  device trains its folds with no communication (folds are independent), and
+  the outputs of the real folds equal the unsharded ones. ``X``, ``y`` and
+  ``hyper`` are replicated.
+  """
+  (axis,) = mesh.axis_names
+  n = test_masks.shape[0]
+  pad = -n % mesh.devices.size
+  per_fold = (test_masks, batches, valid, states, weights, keys, val_masks)
+  if pad:  # dummy folds: copies of fold 0, dropped below
+    per_fold = _pad_folds(per_fold, pad)
+
+  def local(per_fold, X, y, hyper):
+    masks, batches, valid, states, weights, keys, val_masks = per_fold
+    run = functools.partial(_all_folds, program=program)
+    if sweep:
+      run = jax.vmap(run, in_axes=(None,) * 7 + (0, None, None))
+    return run(masks, batches, valid, states, weights, X, y, hyper, keys, val_masks)
+
+  split = jax.sharding.PartitionSpec(axis)
+  out_split = jax.sharding.PartitionSpec(None, axis) if sweep else split
+  out = jax.shard_map(local, mesh=mesh, in_specs=(split, jax.sharding.PartitionSpec(),
+                                                  jax.sharding.PartitionSpec(),
+                                                  jax.sharding.PartitionSpec()),
+                      out_specs=out_split, check_vma=False)(per_fold, X, y, hyper)
+  return jax.tree.map(lambda a: a[:, :n] if sweep else a[:n], out)
 
 
 @functools.partial(jax.jit, static_argnames=("program",))
