@@ -326,3 +326,59 @@ def test_fits_close_over_concrete_data_under_jit():
   coef = jax.jit(lambda a: linear.ridge(X, y, alpha=a).coef)(1.0)
   expected = linear.ridge(X, y, alpha=1.0).coef
   np.testing.assert_allclose(coef, expected, rtol=1e-5)
+
+
+# ------------------------------------------------------------------ positive=True
+
+
+def test_positive_matches_sklearn_on_random_problems(x64):
+  # Tall (Gram route) and wide (products with X) problems, with and without
+  # sample weights; scikit-learn's coordinate descent run to tol=1e-12 is the
+  # reference, ours at the default tol (the polish solves the constrained KKT
+  # system exactly where it verifies it).
+  enet = jax.jit(lambda X, y, a, r, sw: linear.elastic_net(X, y, alpha=a, l1_ratio=r,
+                                                           sample_weight=sw, positive=True))
+  for n, p, seed in [(50, 8, 0), (15, 30, 2)]:
+    X, y = _random_problem(n=n, p=p, seed=seed)
+    sw = np.random.default_rng(seed).uniform(0.2, 3.0, n)
+    ones = np.ones(n)  # weights of 1 are no weights: one compilation per shape
+    for alpha, l1_ratio, weights in [(0.1, 1.0, ones), (0.05, 0.5, sw), (0.5, 0.3, ones)]:
+      ref = sklm.ElasticNet(alpha=alpha, l1_ratio=l1_ratio, positive=True, tol=TIGHT,
+                            max_iter=100_000).fit(X, y, sample_weight=weights)
+      fit = enet(X, y, alpha, l1_ratio, weights)
+      scale = np.abs(ref.coef_).max()
+      np.testing.assert_allclose(fit.coef, ref.coef_, atol=1e-6 * scale)
+      np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-6, atol=1e-6 * scale)
+      assert np.all(np.asarray(fit.coef) >= 0)
+      assert fit.dual_gap <= 1e-4 * _centered_norm2(y, weights) / n
+  # ridge: Ridge(positive=True) (L-BFGS-B) on a tall weighted problem; on a wide
+  # one L-BFGS-B stops early, so ours must reach an objective at least as low.
+  X, y = _random_problem(n=60, p=8, seed=7)
+  sw = np.random.default_rng(7).uniform(0.2, 3.0, 60)
+  ref = sklm.Ridge(alpha=0.5, positive=True, tol=1e-12).fit(X, y, sample_weight=sw)
+  fit = linear.ridge(X, y, alpha=0.5, positive=True, sample_weight=sw)
+  np.testing.assert_allclose(fit.coef, ref.coef_, atol=1e-7)
+  np.testing.assert_allclose(fit.intercept, ref.intercept_, atol=1e-7)
+  X, y = _random_problem(n=15, p=30, seed=1)
+  fit = linear.ridge(X, y, alpha=0.1, positive=True)
+  ref = sklm.Ridge(alpha=0.1, positive=True).fit(X, y)
+  objective = lambda w, b: np.sum((y - X @ w - b) ** 2) + 0.1 * np.sum(w * w)
+  assert np.all(np.asarray(fit.coef) >= 0)
+  assert objective(np.asarray(fit.coef), fit.intercept) <= objective(ref.coef_, ref.intercept_)
+  assert abs(fit.dual_gap) <= 1e-8 * _centered_norm2(y)
+
+
+def test_cv_positive_matches_elastic_net_cv(x64):
+  # Tall problem whose largest correlation is negative: the positive alpha_max
+  # (max(0, max X'y)) differs from max|X'y|.
+  X, y = _random_problem(n=40, p=5, seed=8)
+  y = y - 3.0 * X[:, 0]
+  ref = sklm.ElasticNetCV(l1_ratio=0.6, cv=KFold(3), alphas=6, positive=True, tol=1e-10,
+                          max_iter=100_000).fit(X, y)
+  got = linear.elastic_net_cv(X, y, l1_ratio=0.6, cv=3, n_alphas=6, positive=True, tol=1e-10,
+                              max_iter=100_000)
+  np.testing.assert_allclose(got.alphas, ref.alphas_, rtol=1e-12)
+  np.testing.assert_allclose(got.mse_path, ref.mse_path_, rtol=1e-6)
+  np.testing.assert_allclose(got.alpha, ref.alpha_)
+  np.testing.assert_allclose(got.coef, ref.coef_, rtol=1e-6, atol=1e-8)
+  assert np.all(np.asarray(got.coef) >= 0)

@@ -20,7 +20,7 @@ from jax.typing import ArrayLike
 
 from lossreg_jax._validation import check_in_range
 from lossreg_jax.linear import _solvers
-from lossreg_jax.linear.models import _check_data, _check_grid, _check_options
+from lossreg_jax.linear.models import _check_data, _check_flag, _check_grid, _check_options
 
 __all__ = ["EnetCVResult", "elastic_net_cv"]
 
@@ -127,17 +127,18 @@ def held_out_mse(x_test, y_test, mask, coef, intercept):
   return jnp.sum(resid * resid, axis=1) / jnp.sum(mask, axis=1)[:, None]
 
 
-@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "n_alphas", "mesh"))
+@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "n_alphas", "mesh", "positive"))
 @_solvers.full_precision
 def cv_impl(X, y, test_index, test_mask, l1_ratios, alphas, eps, tol, *, fit_intercept,
-            max_iter, n_alphas, mesh=None):
+            max_iter, n_alphas, mesh=None, positive=False):
   n, p = X.shape
   # Center on all the data once: the folds' own centering is then a small
   # rank-one correction (see fold_stats) and the alpha grid is scikit-learn's,
   # computed on the full data and shared by every fold.
   data = _solvers.center(X, y, None, fit_intercept=fit_intercept)
   if alphas is None:
-    grid = _solvers.alpha_grid(data.x.T @ data.y, n, l1_ratios, eps=eps, n_alphas=n_alphas)
+    grid = _solvers.alpha_grid(data.x.T @ data.y, n, l1_ratios, eps=eps, n_alphas=n_alphas,
+                               positive=positive)
   else:
     grid = jnp.broadcast_to(jnp.sort(alphas)[::-1], (l1_ratios.shape[0], alphas.shape[0]))
   x_test = jnp.where(test_mask[..., None], data.x[test_index], 0.0)
@@ -160,11 +161,13 @@ def cv_impl(X, y, test_index, test_mask, l1_ratios, alphas, eps, tol, *, fit_int
   lipschitz = _solvers.largest_eigenvalue(matvec, n_folds + 1, p, X.dtype)
   if mesh is None:
     out = _solvers.fista(
-        matvec, xty, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter
+        matvec, xty, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter,
+        positive=positive,
     )
   else:  # the problem axis split over the mesh, one solver loop per device
     out = _solvers.sharded_fista(
-        mesh, gram, xty, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter
+        mesh, gram, xty, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter,
+        positive=positive,
     )
   coefs = out.coef[:n_folds]
   intercept = stats.y_mean[:, None] - jnp.einsum("fp,fbp->fb", stats.x_mean, coefs)
@@ -232,6 +235,7 @@ def elastic_net_cv(
     max_iter: int = 1000,
     devices: Sequence[jax.Device] | None = None,
     mesh: Mesh | None = None,
+    positive: bool = False,
 ) -> EnetCVResult:
   """Cross-validated elastic net, as ``sklearn.linear_model.ElasticNetCV``.
 
@@ -280,6 +284,9 @@ def elastic_net_cv(
     mesh: A ``jax.sharding.Mesh`` with exactly one axis, the grid is split
       along it (static). Give ``devices`` or ``mesh``, not both; with neither
       everything runs on the default device.
+    positive: Constrain the coefficients to be ``>= 0`` (see ``elastic_net``;
+      the grid's ``alpha_max`` uses ``max(0, max(X_c'y_c))``), as
+      ``ElasticNetCV(positive=True)`` (static).
 
   Returns:
     ``EnetCVResult(alpha, l1_ratio, coef, intercept, alphas, mse_path)``:
@@ -320,6 +327,7 @@ def elastic_net_cv(
   for r in ratios:
     check_in_range("l1_ratio", r, 0.0, 1.0)
   _check_options(tol=tol, max_iter=max_iter)
+  positive = _check_flag("positive", positive)
   grid = _check_grid(ratios, alphas, n_alphas, eps)
   grid_mesh = problem_mesh(devices, mesh)
   X, y, _ = _check_data(X, y, caller="elastic_net_cv")
@@ -340,7 +348,7 @@ def elastic_net_cv(
       X, y, index, mask, jnp.asarray(ratios, X.dtype),
       None if grid is None else grid.astype(X.dtype), jnp.asarray(eps, X.dtype),
       jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
-      n_alphas=n_alphas, **extra,
+      n_alphas=n_alphas, positive=positive, **extra,
   )
   alpha, ratio, coef, intercept, grid_out, mse_path = out
   if single:

@@ -136,6 +136,13 @@ def _check_options(*, alpha=None, l1_ratio=None, tol=None, max_iter=None) -> Non
     raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
 
 
+def _check_flag(name: str, value) -> bool:
+  """A static boolean option (``positive``): a bool or NumPy bool, else TypeError."""
+  if not isinstance(value, (bool, np.bool_)):
+    raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__}).")
+  return bool(value)
+
+
 # ---------------------------------------------------------------- ridge
 
 
@@ -163,6 +170,26 @@ def _ridge_impl(X, y, sample_weight, alpha, *, fit_intercept):
   return LinearFit(coef, intercept, zero, jnp.zeros((), jnp.int32))
 
 
+# Relative duality-gap tolerance of ridge(positive=True)'s FISTA phase (the
+# verified polish then solves the constrained optimality conditions exactly).
+_RIDGE_POSITIVE_TOL = 1e-8
+_RIDGE_POSITIVE_MAX_ITER = 2000
+
+
+@partial(jax.jit, static_argnames=("fit_intercept",))
+@_solvers.full_precision
+def _ridge_positive_impl(X, y, sample_weight, alpha, *, fit_intercept):
+  # Ridge's objective ||y - Xw||^2 + alpha ||w||^2 is twice the cd scale's
+  # 1/2 ||y - Xw||^2 + l2/2 ||w||^2 with l1 = 0 and l2 = alpha (= n * alpha / n).
+  data = _solvers.center(X, y, sample_weight, fit_intercept=fit_intercept)
+  n = X.shape[0]
+  coef, gap, n_iter = _solvers.solve_centered(
+      data, jnp.zeros((), X.dtype), (alpha / n)[None], jnp.asarray(_RIDGE_POSITIVE_TOL, X.dtype),
+      _RIDGE_POSITIVE_MAX_ITER, positive=True)
+  coef = coef[0]
+  return LinearFit(coef, data.y_mean - data.x_mean @ coef, 2.0 * n * gap[0], n_iter[0])
+
+
 def ridge(
     X: ArrayLike,
     y: ArrayLike,
@@ -170,6 +197,7 @@ def ridge(
     alpha: float | ArrayLike = 1.0,
     fit_intercept: bool = True,
     sample_weight: ArrayLike | None = None,
+    positive: bool = False,
 ) -> LinearFit:
   """Ridge regression in closed form, as ``sklearn.linear_model.Ridge``.
 
@@ -185,6 +213,13 @@ def ridge(
   fit. Differentiable in ``X``, ``y`` and ``alpha`` (for a singular system the
   gradient in ``alpha`` at exactly ``alpha=0`` is returned as 0).
 
+  With ``positive=True`` the coefficients are constrained to ``w >= 0``, as
+  ``Ridge(positive=True)`` (which uses L-BFGS-B): there is no closed form, so
+  the problem is solved as ``elastic_net``'s solver solves its problems, with
+  ``l1 = 0`` (FISTA with the prox ``max(0, .)`` to a relative duality gap of
+  1e-8, then the active-set polish, which solves the optimality conditions on
+  the positive support and verifies them); that route is not differentiable.
+
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
     y: Targets, shape ``(n_samples,)``.
@@ -192,10 +227,13 @@ def ridge(
     fit_intercept: Whether to fit an unpenalized intercept.
     sample_weight: Per-sample weights, shape ``(n_samples,)`` (not rescaled,
       as Ridge).
+    positive: Constrain the coefficients to be ``>= 0`` (static).
 
   Returns:
     ``LinearFit`` with ``coef`` of shape ``(n_features,)``, a scalar
-    ``intercept``, ``dual_gap = 0`` and ``n_iter = 0`` (a direct solve).
+    ``intercept``, ``dual_gap = 0`` and ``n_iter = 0`` (a direct solve); with
+    ``positive=True`` the duality gap of the constrained problem in Ridge's
+    objective's scale and the products with the Gram matrix spent.
 
   Raises:
     ValueError: for non-2-D ``X``, lengths that differ, NaN in concrete inputs
@@ -217,19 +255,22 @@ def ridge(
   """
   _check_options(alpha=alpha)
   X, y, sample_weight = _check_data(X, y, sample_weight, caller="ridge")
-  return _ridge_impl(X, y, sample_weight, jnp.asarray(alpha, X.dtype), fit_intercept=fit_intercept)
+  impl = _ridge_positive_impl if _check_flag("positive", positive) else _ridge_impl
+  return impl(X, y, sample_weight, jnp.asarray(alpha, X.dtype), fit_intercept=fit_intercept)
 
 
 # ---------------------------------------------------------------- elastic net
 
 
-@partial(jax.jit, static_argnames=("fit_intercept", "max_iter"))
+@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "positive"))
 @_solvers.full_precision
-def _elastic_net_impl(X, y, sample_weight, alpha, l1_ratio, tol, *, fit_intercept, max_iter):
+def _elastic_net_impl(X, y, sample_weight, alpha, l1_ratio, tol, *, fit_intercept, max_iter,
+                      positive=False):
   if sample_weight is not None:  # as ElasticNet.fit: weights sum to n_samples
     sample_weight = sample_weight * (X.shape[0] / jnp.sum(sample_weight))
   data = _solvers.center(X, y, sample_weight, fit_intercept=fit_intercept)
-  coef, gap, n_iter = _solvers.solve_centered(data, l1_ratio, alpha[None], tol, max_iter)
+  coef, gap, n_iter = _solvers.solve_centered(data, l1_ratio, alpha[None], tol, max_iter,
+                                              positive=positive)
   coef = coef[0]
   return LinearFit(coef, data.y_mean - data.x_mean @ coef, gap[0], n_iter[0])
 
@@ -244,6 +285,7 @@ def elastic_net(
     tol: float = 1e-4,
     max_iter: int = 1000,
     sample_weight: ArrayLike | None = None,
+    positive: bool = False,
 ) -> LinearFit:
   """Elastic net, as ``sklearn.linear_model.ElasticNet``.
 
@@ -287,6 +329,11 @@ def elastic_net(
       scikit-learn's. A polish costs at most ``12 * (n_features + 11)``
       products (typically a few to a few tens).
     sample_weight: Per-sample weights, shape ``(n_samples,)``.
+    positive: Constrain the coefficients to be ``>= 0``, as scikit-learn's
+      ``positive=True`` (static): the FISTA prox becomes ``max(0,
+      soft-threshold)``, the polish keeps a positive support (a stable one is
+      the constrained KKT condition) and ``dual_gap`` is scikit-learn's gap
+      for the constrained problem (dual norm ``max(X'R - l2 w)``).
 
   Returns:
     ``LinearFit``: ``coef`` ``(n_features,)``, scalar ``intercept``, the
@@ -317,10 +364,12 @@ def elastic_net(
     for the duality gap.
   """
   _check_options(alpha=alpha, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter)
+  positive = _check_flag("positive", positive)
   X, y, sample_weight = _check_data(X, y, sample_weight, caller="elastic_net")
   return _elastic_net_impl(
       X, y, sample_weight, jnp.asarray(alpha, X.dtype), jnp.asarray(l1_ratio, X.dtype),
       jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
+      positive=positive,
   )
 
 
@@ -333,6 +382,7 @@ def lasso(
     tol: float = 1e-4,
     max_iter: int = 1000,
     sample_weight: ArrayLike | None = None,
+    positive: bool = False,
 ) -> LinearFit:
   """Lasso, as ``sklearn.linear_model.Lasso``: ``elastic_net`` with ``l1_ratio=1``.
 
@@ -348,6 +398,7 @@ def lasso(
     tol: Relative duality-gap tolerance, as scikit-learn's ``tol``.
     max_iter: Most FISTA iterations.
     sample_weight: Per-sample weights, shape ``(n_samples,)``.
+    positive: Constrain the coefficients to be ``>= 0`` (see ``elastic_net``).
 
   Returns:
     ``LinearFit`` as ``elastic_net``.
@@ -365,7 +416,7 @@ def lasso(
   """
   return elastic_net(
       X, y, alpha=alpha, l1_ratio=1.0, fit_intercept=fit_intercept, tol=tol,
-      max_iter=max_iter, sample_weight=sample_weight,
+      max_iter=max_iter, sample_weight=sample_weight, positive=positive,
   )
 
 
@@ -392,16 +443,19 @@ def _check_grid(l1_ratios, alphas, n_alphas, eps):
   return alphas
 
 
-@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "n_alphas"))
+@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "n_alphas", "positive"))
 @_solvers.full_precision
-def _path_impl(X, y, l1_ratio, alphas, eps, tol, *, fit_intercept, max_iter, n_alphas):
+def _path_impl(X, y, l1_ratio, alphas, eps, tol, *, fit_intercept, max_iter, n_alphas,
+               positive=False):
   data = _solvers.center(X, y, None, fit_intercept=fit_intercept)
   if alphas is None:
     xty = data.x.T @ data.y
-    alphas = _solvers.alpha_grid(xty, X.shape[0], l1_ratio[None], eps=eps, n_alphas=n_alphas)[0]
+    alphas = _solvers.alpha_grid(xty, X.shape[0], l1_ratio[None], eps=eps, n_alphas=n_alphas,
+                                 positive=positive)[0]
   else:
     alphas = jnp.sort(alphas)[::-1]
-  coef, _, _ = _solvers.solve_centered(data, l1_ratio, alphas, tol, max_iter)
+  coef, _, _ = _solvers.solve_centered(data, l1_ratio, alphas, tol, max_iter,
+                                       positive=positive)
   return alphas, coef.T
 
 
@@ -416,6 +470,7 @@ def elastic_net_path(
     fit_intercept: bool = True,
     tol: float = 1e-4,
     max_iter: int = 1000,
+    positive: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
   """Elastic-net regularization path, as ``sklearn.linear_model.enet_path``.
 
@@ -439,6 +494,9 @@ def elastic_net_path(
     fit_intercept: Center ``X`` and ``y`` first.
     tol: Relative duality-gap tolerance (see ``elastic_net``).
     max_iter: Most FISTA iterations.
+    positive: Constrain the coefficients to be ``>= 0`` (see ``elastic_net``);
+      the generated grid then starts at ``alpha_max = max(0, max(X_c'y_c)) /
+      (n * l1_ratio)``, as scikit-learn.
 
   Returns:
     ``(alphas, coefs)`` with shapes ``(n_alphas,)`` and ``(n_features,
@@ -461,6 +519,7 @@ def elastic_net_path(
     linear models via coordinate descent (the alpha grid).
   """
   _check_options(l1_ratio=l1_ratio, tol=tol, max_iter=max_iter)
+  positive = _check_flag("positive", positive)
   grid = _check_grid([l1_ratio], alphas, n_alphas, eps)
   X, y, _ = _check_data(X, y, caller="elastic_net_path")
   if grid is not None:
@@ -468,5 +527,5 @@ def elastic_net_path(
   return _path_impl(
       X, y, jnp.asarray(l1_ratio, X.dtype), grid, jnp.asarray(eps, X.dtype),
       jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
-      n_alphas=n_alphas,
+      n_alphas=n_alphas, positive=positive,
   )
