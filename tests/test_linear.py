@@ -274,8 +274,10 @@ def test_bad_inputs_raise_naming_the_argument():
     linear.elastic_net(X, y[:-1])
   with pytest.raises(ValueError, match="X must have rank 2"):
     linear.ridge(X[:, 0], y)
-  with pytest.raises(ValueError, match="y must have rank 1"):
-    linear.lasso(X, y[:, None])
+  with pytest.raises(ValueError, match="y must have rank 1 or 2"):
+    linear.lasso(X, y[:, None, None])
+  with pytest.raises(ValueError, match="y must have rank 1,"):
+    linear.elastic_net_cv(X, y[:, None])
   with pytest.raises(ValueError, match="X contains NaN"):
     linear.elastic_net(np.where(X > 1, np.nan, X), y)
   with pytest.raises(ValueError, match="y contains NaN"):
@@ -382,3 +384,51 @@ def test_cv_positive_matches_elastic_net_cv(x64):
   np.testing.assert_allclose(got.alpha, ref.alpha_)
   np.testing.assert_allclose(got.coef, ref.coef_, rtol=1e-6, atol=1e-8)
   assert np.all(np.asarray(got.coef) >= 0)
+
+
+# ------------------------------------------------------------------ multi-output y
+
+
+def _multi_output_problem():
+  X, _ = _random_problem(n=40, p=6, seed=10)
+  rng = np.random.default_rng(10)
+  Y = X @ rng.normal(size=(6, 3)) + rng.normal(size=(40, 3))
+  return X, Y, rng.uniform(0.5, 2.0, 40)
+
+
+def test_multi_output_ridge_matches_sklearn(x64):
+  # y of shape (n, k): one independent fit per column, coef (k, p) as Ridge's
+  # coef_; a shared alpha, one alpha per target, and per-target alphas with
+  # positive=True (Ridge's lbfgs at tol=1e-12).
+  X, Y, sw = _multi_output_problem()
+  per_target = np.array([0.1, 1.0, 10.0])
+  for alpha, positive in [(1.5, False), (per_target, False), (per_target, True)]:
+    ref = sklm.Ridge(alpha=alpha, positive=positive, tol=1e-12).fit(X, Y, sample_weight=sw)
+    fit = linear.ridge(X, Y, alpha=alpha, positive=positive, sample_weight=sw)
+    assert fit.coef.shape == (3, 6) and fit.intercept.shape == fit.dual_gap.shape == (3,)
+    np.testing.assert_allclose(fit.coef, ref.coef_, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-7, atol=1e-7)
+  with pytest.raises(ValueError, match=r"alpha must be a scalar or have shape \(n_targets,\)"):
+    linear.ridge(X, Y, alpha=[1.0, 2.0])
+
+
+@pytest.mark.slow  # two vmapped solver compilations: ~2-5 s on a shared 2-core machine
+def test_multi_output_elastic_net_and_path_match_sklearn(x64):
+  X, Y, sw = _multi_output_problem()
+  ref = sklm.ElasticNet(alpha=0.1, l1_ratio=0.7, tol=TIGHT, max_iter=100_000).fit(
+      X, Y, sample_weight=sw)
+  fit = linear.elastic_net(X, Y, alpha=0.1, l1_ratio=0.7, tol=TIGHT, max_iter=100_000,
+                           sample_weight=sw)
+  assert fit.coef.shape == (3, 6) and fit.n_iter.shape == fit.intercept.shape == (3,)
+  np.testing.assert_allclose(fit.coef, ref.coef_, rtol=1e-7, atol=1e-9)
+  np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-7)
+  np.testing.assert_allclose(fit.dual_gap, ref.dual_gap_, atol=TIGHT * np.sum(Y**2))
+  # elastic_net_path: an independent path per column, each enet_path's on it
+  # (not enet_path's 2-D y, the multi-task problem).
+  alphas, coefs = linear.elastic_net_path(X, Y, n_alphas=5, fit_intercept=False, tol=TIGHT,
+                                          max_iter=100_000)
+  assert alphas.shape == (3, 5) and coefs.shape == (3, 6, 5)
+  for k in range(3):
+    ref_alphas, ref_coefs, _ = sklm.enet_path(X, Y[:, k], alphas=5, tol=TIGHT, max_iter=100_000)
+    np.testing.assert_allclose(alphas[k], ref_alphas, rtol=1e-12)
+    np.testing.assert_allclose(coefs[k], ref_coefs, rtol=1e-7, atol=1e-9)

@@ -23,7 +23,7 @@ from sklearn import datasets
 from sklearn.datasets import make_regression
 
 from lossreg_jax import linear
-from lossreg_jax.linear import models as linear_models
+from lossreg_jax.linear import _checks as linear_checks
 
 SEEDS = [42, 0]  # scikit-learn's default global_random_seed, and one more
 
@@ -187,12 +187,12 @@ def test_default_tol_is_at_least_as_accurate_as_sklearn(use_x64):
 
 
 def test_float64_data_without_x64_warns_once(monkeypatch):
-  monkeypatch.setattr(linear_models, "_warned_float32", False)
+  monkeypatch.setattr(linear_checks, "_warned_float32", False)
   with pytest.warns(UserWarning, match="lossreg_jax.linear.ridge received float64"):
     linear.ridge(TOY_X, TOY_Y, alpha=0.1)
   with _no_warnings():  # once per process
     linear.ridge(TOY_X, TOY_Y, alpha=0.2)
-  monkeypatch.setattr(linear_models, "_warned_float32", False)
+  monkeypatch.setattr(linear_checks, "_warned_float32", False)
   with _no_warnings():  # float32 NumPy and JAX arrays are not rounded: no warning
     linear.ridge(TOY_X.astype(np.float32), TOY_Y.astype(np.float32), alpha=0.1)
     linear.ridge(jnp.asarray(TOY_X), jnp.asarray(TOY_Y), alpha=0.1)
@@ -201,7 +201,7 @@ def test_float64_data_without_x64_warns_once(monkeypatch):
 
 
 def test_float64_data_with_x64_does_not_warn(x64, monkeypatch):
-  monkeypatch.setattr(linear_models, "_warned_float32", False)
+  monkeypatch.setattr(linear_checks, "_warned_float32", False)
   with _no_warnings():
     linear.ridge(TOY_X, TOY_Y, alpha=0.1)
 

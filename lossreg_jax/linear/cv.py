@@ -20,7 +20,11 @@ from jax.typing import ArrayLike
 
 from lossreg_jax._validation import check_in_range
 from lossreg_jax.linear import _solvers
-from lossreg_jax.linear.models import _check_data, _check_flag, _check_grid, _check_options
+from lossreg_jax.linear._checks import check_data as _check_data
+from lossreg_jax.linear._checks import check_flag as _check_flag
+from lossreg_jax.linear._checks import check_grid as _check_grid
+from lossreg_jax.linear._checks import check_int, check_number
+from lossreg_jax.linear._checks import check_options as _check_options
 
 __all__ = ["EnetCVResult", "elastic_net_cv"]
 
@@ -325,6 +329,7 @@ def elastic_net_cv(
   if not ratios:
     raise ValueError("l1_ratio must hold at least one value, got an empty sequence.")
   for r in ratios:
+    check_number("l1_ratio", r)
     check_in_range("l1_ratio", r, 0.0, 1.0)
   _check_options(tol=tol, max_iter=max_iter)
   positive = _check_flag("positive", positive)
@@ -332,7 +337,8 @@ def elastic_net_cv(
   grid_mesh = problem_mesh(devices, mesh)
   X, y, _ = _check_data(X, y, caller="elastic_net_cv")
   n = X.shape[0]
-  if not isinstance(cv, (int, np.integer)) or not 2 <= cv <= n:
+  check_int("cv", cv, 2)
+  if not cv <= n:
     raise ValueError(f"cv must be an int in [2, n_samples={n}], got {cv!r}.")
   index, mask = kfold_indices(n, int(cv))
   index, mask = jnp.asarray(index), jnp.asarray(mask)

@@ -15,7 +15,6 @@ batched matrix product per iteration, in one compiled program.
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -25,7 +24,10 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from lossreg_jax.linear import _solvers
-from lossreg_jax._validation import check_in_range, check_rank, concrete_values, is_static_number
+from lossreg_jax.linear._checks import check_data as _check_data
+from lossreg_jax.linear._checks import check_flag as _check_flag
+from lossreg_jax.linear._checks import check_grid as _check_grid
+from lossreg_jax.linear._checks import check_options as _check_options
 
 __all__ = [
     "LinearFit",
@@ -39,12 +41,18 @@ __all__ = [
 class LinearFit(NamedTuple):
   """A fitted linear model ``y ~ X @ coef + intercept``.
 
+  For a 2-D ``y`` of shape ``(n_samples, n_targets)`` every field gains a
+  leading target axis, as scikit-learn's ``coef_`` (``(n_targets,
+  n_features)``) and ``intercept_`` (``(n_targets,)``): each target is an
+  independent fit.
+
   Attributes:
-    coef: Coefficients, shape ``(n_features,)``.
-    intercept: Scalar intercept (0 without ``fit_intercept``).
+    coef: Coefficients, shape ``(n_features,)`` (``(n_targets, n_features)``).
+    intercept: Scalar intercept, 0 without ``fit_intercept`` (``(n_targets,)``).
     dual_gap: Duality gap of the returned ``coef`` in the objective's scale
-      (scikit-learn's ``dual_gap_``); 0 for the closed-form ``ridge``.
-    n_iter: Solver iterations (0 for ``ridge``).
+      (scikit-learn's ``dual_gap_``); 0 for the closed-form ``ridge``
+      (``(n_targets,)``).
+    n_iter: Solver iterations, 0 for ``ridge`` (``(n_targets,)``).
   """
 
   coef: jax.Array
@@ -53,94 +61,17 @@ class LinearFit(NamedTuple):
   n_iter: jax.Array
 
 
-def _check_finite(name: str, x: jax.Array) -> None:
-  # Only concrete arrays can be inspected; under jit NaN propagates to the result.
-  values = concrete_values(x)
-  if values is not None and not np.all(np.isfinite(values)):
-    raise ValueError(f"{name} contains NaN or infinity (shape {x.shape}); remove or impute them.")
+def _per_target(impl, X, y, sample_weight, alpha, *args, **static):
+  """``impl`` (a one-target fit) on ``y``, or on each column of a 2-D ``y``.
 
-
-# Set once the float64-in-float32 warning has been shown (once per process).
-_warned_float32 = False
-
-
-def _warn_if_float64_computed_in_float32(caller: str, *arrays) -> None:
-  """Warns once when float64 data will be computed in float32 (x64 off).
-
-  scikit-learn computes in float64 and users compare its results with ours
-  digit by digit; without ``jax_enable_x64`` JAX silently rounds float64
-  inputs to float32 (about 7 significant digits), which shows from the 6th
-  digit on. JAX arrays are left alone: they are float32 already.
+  The targets are a ``vmap`` axis: what does not depend on ``y`` (centering
+  ``X``, its Gram matrix, a ridge factorization with a shared ``alpha``) is
+  computed once. ``alpha`` with a leading axis is per target.
   """
-  global _warned_float32
-  if _warned_float32 or jax.dtypes.canonicalize_dtype(np.float64) == np.float64:
-    return
-  for a in arrays:
-    if a is None or isinstance(a, jax.Array):
-      continue
-    dtype = getattr(a, "dtype", None)
-    if dtype is None:
-      dtype = np.asarray(a).dtype
-    if np.dtype(dtype) == np.float64:
-      _warned_float32 = True
-      warnings.warn(
-          f"lossreg_jax.linear.{caller} received float64 data but jax_enable_x64 is off, so it computes in "
-          "float32 (about 7 significant digits): results match scikit-learn's float64 only to "
-          "~1e-6 relative. For float64 parity run jax.config.update('jax_enable_x64', True) "
-          "(or use `with jax.enable_x64(True):`). This warning is shown once.",
-          UserWarning, stacklevel=4)
-      return
-
-
-def _check_data(X, y, sample_weight=None, *, caller="lossreg_jax.linear"):
-  """Returns ``X, y, sample_weight`` as floating arrays of one dtype, checked."""
-  _warn_if_float64_computed_in_float32(caller, X, y, sample_weight)
-  X, y = jnp.asarray(X), jnp.asarray(y)
-  check_rank("X", X, 2)
-  check_rank("y", y, 1)
-  if X.shape[0] != y.shape[0]:
-    raise ValueError(
-        f"X and y must have the same number of samples, got X.shape={X.shape} "
-        f"and y.shape={y.shape}."
-    )
-  if X.shape[0] == 0 or X.shape[1] == 0:
-    raise ValueError(f"X must have at least one sample and one feature, got X.shape={X.shape}.")
-  # Integers become the default float; half precision is computed in float32.
-  dtype = jnp.promote_types(jnp.result_type(X.dtype, y.dtype, float), jnp.float32)
-  X, y = X.astype(dtype), y.astype(dtype)
-  _check_finite("X", X)
-  _check_finite("y", y)
-  if sample_weight is not None:
-    sample_weight = jnp.asarray(sample_weight, dtype)
-    if sample_weight.shape != y.shape:
-      raise ValueError(
-          f"sample_weight must have shape (n_samples,) = {y.shape}, got "
-          f"sample_weight.shape={sample_weight.shape}."
-      )
-    _check_finite("sample_weight", sample_weight)
-    sw = concrete_values(sample_weight)
-    if sw is not None:
-      if np.any(sw < 0) or not np.sum(sw) > 0:
-        raise ValueError("sample_weight must be non-negative with a positive sum.")
-  return X, y, sample_weight
-
-
-def _check_options(*, alpha=None, l1_ratio=None, tol=None, max_iter=None) -> None:
-  if alpha is not None:
-    check_in_range("alpha", alpha, 0.0)
-  if l1_ratio is not None:
-    check_in_range("l1_ratio", l1_ratio, 0.0, 1.0)
-  if tol is not None:
-    check_in_range("tol", tol, 0.0)
-  if max_iter is not None and (not isinstance(max_iter, (int, np.integer)) or max_iter < 1):
-    raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
-
-
-def _check_flag(name: str, value) -> bool:
-  """A static boolean option (``positive``): a bool or NumPy bool, else TypeError."""
-  if not isinstance(value, (bool, np.bool_)):
-    raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__}).")
-  return bool(value)
+  if y.ndim == 1:
+    return impl(X, y, sample_weight, alpha, *args, **static)
+  fit = lambda y_k, alpha_k: impl(X, y_k, sample_weight, alpha_k, *args, **static)
+  return jax.vmap(fit, in_axes=(1, 0 if jnp.ndim(alpha) else None))(y, alpha)
 
 
 # ---------------------------------------------------------------- ridge
@@ -222,8 +153,10 @@ def ridge(
 
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
-    y: Targets, shape ``(n_samples,)``.
-    alpha: L2 strength, ``>= 0``.
+    y: Targets, shape ``(n_samples,)`` or ``(n_samples, n_targets)`` (one
+      independent fit per column, as Ridge).
+    alpha: L2 strength, ``>= 0``: a scalar, or shape ``(n_targets,)`` for a
+      2-D ``y``, one penalty per target (as Ridge).
     fit_intercept: Whether to fit an unpenalized intercept.
     sample_weight: Per-sample weights, shape ``(n_samples,)`` (not rescaled,
       as Ridge).
@@ -233,11 +166,17 @@ def ridge(
     ``LinearFit`` with ``coef`` of shape ``(n_features,)``, a scalar
     ``intercept``, ``dual_gap = 0`` and ``n_iter = 0`` (a direct solve); with
     ``positive=True`` the duality gap of the constrained problem in Ridge's
-    objective's scale and the products with the Gram matrix spent.
+    objective's scale and the products with the Gram matrix spent. For a
+    2-D ``y`` each field has a leading ``n_targets`` axis (``coef``
+    ``(n_targets, n_features)``), as ``Ridge.coef_``.
 
   Raises:
-    ValueError: for non-2-D ``X``, lengths that differ, NaN in concrete inputs
-      or a negative ``alpha``.
+    ValueError: for non-2-D ``X``, lengths that differ, NaN in concrete inputs,
+      entries so large that the sums of the solve overflow (e.g.
+      ``finfo.max * U(0, 1)``), a negative, NaN or all-zero
+      ``sample_weight``, a negative ``alpha`` or one whose shape is neither
+      ``()`` nor ``(n_targets,)``.
+    TypeError: for a string or bool ``alpha`` or a non-bool ``positive``.
 
   Examples:
     >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
@@ -254,9 +193,19 @@ def ridge(
     scikit-learn, ``sklearn.linear_model.Ridge`` (``solver="cholesky"``).
   """
   _check_options(alpha=alpha)
-  X, y, sample_weight = _check_data(X, y, sample_weight, caller="ridge")
-  impl = _ridge_positive_impl if _check_flag("positive", positive) else _ridge_impl
-  return impl(X, y, sample_weight, jnp.asarray(alpha, X.dtype), fit_intercept=fit_intercept)
+  positive = _check_flag("positive", positive)
+  X, y, sample_weight = _check_data(X, y, sample_weight, caller="ridge", multi_output=True,
+                                    rescale_weights=False, gram=positive)
+  alpha = jnp.asarray(alpha, X.dtype)
+  n_targets = y.shape[1] if y.ndim == 2 else None
+  if alpha.ndim and alpha.size == 1:
+    alpha = alpha.reshape(())
+  if alpha.ndim and alpha.shape != (n_targets,):
+    raise ValueError(
+        f"alpha must be a scalar or have shape (n_targets,) = ({n_targets},) for y of shape "
+        f"{y.shape}, got alpha.shape={alpha.shape}.")
+  impl = _ridge_positive_impl if positive else _ridge_impl
+  return _per_target(impl, X, y, sample_weight, alpha, fit_intercept=fit_intercept)
 
 
 # ---------------------------------------------------------------- elastic net
@@ -318,7 +267,8 @@ def elastic_net(
 
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
-    y: Targets, shape ``(n_samples,)``.
+    y: Targets, shape ``(n_samples,)`` or ``(n_samples, n_targets)`` (one
+      independent fit per column, as ElasticNet; vmapped).
     alpha: Penalty strength, ``>= 0``.
     l1_ratio: Mix ``rho`` in ``[0, 1]``: 1 is the lasso, 0 is ridge (in this
       objective's scaling).
@@ -341,12 +291,17 @@ def elastic_net(
     scale; formed from Gram sums, so it bottoms out near ``eps * ||y_c||^2 /
     n`` and may be slightly negative) and ``n_iter``, the products with the
     Gram matrix spent in both phases (FISTA's at most ``max_iter``, plus the
-    polish's).
+    polish's). For a 2-D ``y`` each field has a leading ``n_targets`` axis
+    (``coef`` ``(n_targets, n_features)``, as ``ElasticNet.coef_``).
 
   Raises:
     ValueError: for non-2-D ``X``, lengths that differ, NaN in concrete
-      inputs, ``alpha < 0``, ``l1_ratio`` outside ``[0, 1]`` or a bad
-      ``max_iter``.
+      inputs, entries so large that the Gram statistics overflow (e.g.
+      ``X`` of order ``1e20`` in float32, or ``finfo.max * U(0, 1)``), a
+      negative, NaN or all-zero ``sample_weight``, ``alpha < 0``,
+      ``l1_ratio`` outside ``[0, 1]`` or ``max_iter < 1``.
+    TypeError: for a string or bool hyperparameter (``alpha='1'``,
+      ``max_iter=True``) or a non-bool ``positive``.
 
   Examples:
     >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
@@ -365,11 +320,12 @@ def elastic_net(
   """
   _check_options(alpha=alpha, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter)
   positive = _check_flag("positive", positive)
-  X, y, sample_weight = _check_data(X, y, sample_weight, caller="elastic_net")
-  return _elastic_net_impl(
-      X, y, sample_weight, jnp.asarray(alpha, X.dtype), jnp.asarray(l1_ratio, X.dtype),
-      jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
-      positive=positive,
+  X, y, sample_weight = _check_data(X, y, sample_weight, caller="elastic_net",
+                                    multi_output=True)
+  return _per_target(
+      _elastic_net_impl, X, y, sample_weight, jnp.asarray(alpha, X.dtype),
+      jnp.asarray(l1_ratio, X.dtype), jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept,
+      max_iter=max_iter, positive=positive,
   )
 
 
@@ -392,7 +348,7 @@ def lasso(
 
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
-    y: Targets, shape ``(n_samples,)``.
+    y: Targets, shape ``(n_samples,)`` or ``(n_samples, n_targets)``.
     alpha: L1 strength, ``>= 0``.
     fit_intercept: Whether to fit an unpenalized intercept.
     tol: Relative duality-gap tolerance, as scikit-learn's ``tol``.
@@ -401,10 +357,12 @@ def lasso(
     positive: Constrain the coefficients to be ``>= 0`` (see ``elastic_net``).
 
   Returns:
-    ``LinearFit`` as ``elastic_net``.
+    ``LinearFit`` as ``elastic_net`` (a leading ``n_targets`` axis for a
+    2-D ``y``).
 
   Raises:
     ValueError: as ``elastic_net``.
+    TypeError: as ``elastic_net``.
 
   Examples:
     >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
@@ -421,26 +379,6 @@ def lasso(
 
 
 # ---------------------------------------------------------------- paths and CV
-
-
-def _check_grid(l1_ratios, alphas, n_alphas, eps):
-  if alphas is None:
-    if not isinstance(n_alphas, (int, np.integer)) or n_alphas < 1:
-      raise ValueError(f"n_alphas must be a positive int, got {n_alphas!r}.")
-    check_in_range("eps", eps, 0.0, low_inclusive=False)
-    if any(is_static_number(r) and float(r) == 0.0 for r in l1_ratios):
-      raise ValueError(
-          "l1_ratio=0 cannot generate an alpha grid (alpha_max is infinite), as in "
-          "scikit-learn; pass alphas= explicitly."
-      )
-    return None
-  alphas = jnp.asarray(alphas)
-  check_rank("alphas", alphas, 1)
-  if alphas.shape[0] == 0:
-    raise ValueError("alphas must hold at least one value, got an empty array.")
-  if (a := concrete_values(alphas)) is not None and np.any(a < 0):
-    raise ValueError(f"alphas must be >= 0, got min {float(np.min(np.asarray(alphas)))!r}.")
-  return alphas
 
 
 @partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "n_alphas", "positive"))
@@ -486,7 +424,10 @@ def elastic_net_path(
 
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
-    y: Targets, shape ``(n_samples,)``.
+    y: Targets, shape ``(n_samples,)`` or ``(n_samples, n_targets)``: one
+      independent path per column (each equal to ``enet_path`` on that
+      column, with its own generated grid). Unlike ``enet_path``, whose 2-D
+      ``y`` solves the multi-task problem (a shared support).
     l1_ratio: Mix in ``[0, 1]`` (``> 0`` without ``alphas``).
     eps: ``alpha_min / alpha_max`` of the generated grid.
     n_alphas: Length of the generated grid.
@@ -500,7 +441,8 @@ def elastic_net_path(
 
   Returns:
     ``(alphas, coefs)`` with shapes ``(n_alphas,)`` and ``(n_features,
-    n_alphas)``.
+    n_alphas)``; for a 2-D ``y`` ``(n_targets, n_alphas)`` and
+    ``(n_targets, n_features, n_alphas)``.
 
   Raises:
     ValueError: for bad data (see ``elastic_net``), ``l1_ratio`` outside
@@ -521,11 +463,13 @@ def elastic_net_path(
   _check_options(l1_ratio=l1_ratio, tol=tol, max_iter=max_iter)
   positive = _check_flag("positive", positive)
   grid = _check_grid([l1_ratio], alphas, n_alphas, eps)
-  X, y, _ = _check_data(X, y, caller="elastic_net_path")
+  X, y, _ = _check_data(X, y, caller="elastic_net_path", multi_output=True)
   if grid is not None:
     grid = grid.astype(X.dtype)
-  return _path_impl(
-      X, y, jnp.asarray(l1_ratio, X.dtype), grid, jnp.asarray(eps, X.dtype),
-      jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
-      n_alphas=n_alphas, positive=positive,
-  )
+  path = partial(_path_impl, fit_intercept=fit_intercept, max_iter=max_iter, n_alphas=n_alphas,
+                 positive=positive)
+  args = (jnp.asarray(l1_ratio, X.dtype), grid, jnp.asarray(eps, X.dtype),
+          jnp.asarray(tol, X.dtype))
+  if y.ndim == 1:
+    return path(X, y, *args)
+  return jax.vmap(lambda y_k: path(X, y_k, *args), in_axes=1)(y)
