@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+import warnings
 from functools import partial
 
 import jax
@@ -302,6 +303,51 @@ def test_bad_inputs_raise_naming_the_argument():
     linear.elastic_net(X, y, sample_weight=np.ones(5))
   with pytest.raises(ValueError, match="alphas must be"):
     linear.elastic_net_path(X, y, alphas=[0.1, -1.0])
+
+
+def test_input_checks_of_issue_22():
+  # Finite but huge data: scikit-learn refuses it (ElasticNet: "Coordinate
+  # descent iterations resulted in non-finite parameter values", Ridge: "array
+  # must not contain infs or NaNs"); we refused nothing and returned NaN or zeros.
+  rng = np.random.default_rng(0)
+  X, y = _random_problem(n=30, p=4, seed=11)
+  huge = np.finfo(np.float64).max * rng.uniform(size=X.shape)
+  with jax.enable_x64(True):
+    for fit in [linear.elastic_net, linear.ridge, linear.elastic_net_path, linear.elastic_net_cv]:
+      with pytest.raises(ValueError, match="X has entries of magnitude up to 1.7"):
+        fit(huge, y)
+    with pytest.raises(ValueError, match="y has entries of magnitude"):
+      linear.lasso(X, y * 1e300)
+  # X of order 1e20 (fine in float64) has a Gram matrix that overflows float32:
+  # refused with a message, where the solver returned zeros; ridge's SVD
+  # fallback computes it: returned.
+  X20 = (X * 1e20).astype(np.float32)
+  with pytest.raises(ValueError, match="X has entries of magnitude.*overflow float32"):
+    linear.lasso(X20, y.astype(np.float32))
+  with pytest.raises(ValueError, match="X contains NaN or infinity.*float32"):
+    with warnings.catch_warnings():  # the float64-in-float32 warning (once per process)
+      warnings.simplefilter("ignore", UserWarning)
+      linear.ridge(huge, y)  # float64 beyond float32's range: infinite once converted
+  coef = linear.ridge(X20, y.astype(np.float32)).coef
+  np.testing.assert_allclose(coef * 1e20, sklm.Ridge().fit(X * 1e20, y).coef_ * 1e20, rtol=1e-4)
+  # sample_weight: all zero, negative, NaN.
+  for sw, match in [(np.zeros(30), "have a positive sum, got all 30 weights 0"),
+                    (-np.ones(30), "be finite and >= 0, got an entry .*-1.0"),
+                    (np.full(30, np.nan), "be finite and >= 0, got an entry .*nan")]:
+    for fit in [linear.ridge, linear.elastic_net]:
+      with pytest.raises(ValueError, match=f"sample_weight must {match}"):
+        fit(X, y, sample_weight=sw)
+  # Wrong types: strings and bools as numbers.
+  for call, name in [(lambda: linear.ridge(X, y, alpha="1"), "alpha"),
+                     (lambda: linear.elastic_net(X, y, l1_ratio="0.5"), "l1_ratio"),
+                     (lambda: linear.lasso(X, y, tol="1e-4"), "tol"),
+                     (lambda: linear.elastic_net(X, y, max_iter=True), "max_iter"),
+                     (lambda: linear.elastic_net_path(X, y, n_alphas=True), "n_alphas"),
+                     (lambda: linear.elastic_net_path(X, y, eps="0.1"), "eps"),
+                     (lambda: linear.elastic_net_cv(X, y, cv=True), "cv"),
+                     (lambda: linear.lasso(X, y, positive="yes"), "positive")]:
+    with pytest.raises(TypeError, match=f"^{name} must be"):
+      call()
 
 
 def test_cv_float32_far_from_origin_is_accurate():

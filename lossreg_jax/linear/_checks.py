@@ -27,7 +27,12 @@ def check_finite(name: str, x: jax.Array) -> None:
   # Only concrete arrays can be inspected; under jit NaN propagates to the result.
   values = concrete_values(x)
   if values is not None and not np.all(np.isfinite(values)):
-    raise ValueError(f"{name} contains NaN or infinity (shape {x.shape}); remove or impute them.")
+    hint = ""
+    if x.dtype != np.float64:  # e.g. float64 input rounded to float32 (x64 off)
+      hint = (f" (in {np.dtype(x.dtype).name} entries beyond {np.finfo(x.dtype).max:.3g} are "
+              f"infinite: rescale {name} or enable jax_enable_x64)")
+    raise ValueError(
+        f"{name} contains NaN or infinity (shape {x.shape}){hint}; remove or impute them.")
 
 
 def warn_if_float64_computed_in_float32(caller: str, *arrays) -> None:
