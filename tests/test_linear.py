@@ -478,3 +478,25 @@ def test_multi_output_elastic_net_and_path_match_sklearn(x64):
     ref_alphas, ref_coefs, _ = sklm.enet_path(X, Y[:, k], alphas=5, tol=TIGHT, max_iter=100_000)
     np.testing.assert_allclose(alphas[k], ref_alphas, rtol=1e-12)
     np.testing.assert_allclose(coefs[k], ref_coefs, rtol=1e-7, atol=1e-9)
+
+
+def test_cv_sample_weight_matches_elastic_net_cv_on_the_same_folds(x64):
+  # ElasticNetCV.fit(sample_weight=) with our (shuffled) folds passed explicitly
+  # as a list of (train, test): the weighted grid, each fold's weighted fit and
+  # weighted held-out MSE, the weighted refit. Zero weights included.
+  X, y = _random_problem(n=40, p=5, seed=12)
+  sw = np.random.default_rng(12).uniform(0.0, 3.0, 40)
+  sw[:4] = 0.0
+  key = jax.random.key(5)
+  perm = np.asarray(jax.random.permutation(key, 40))
+  folds = [(np.setdiff1d(np.arange(40), perm[t]), perm[t]) for _, t in KFold(3).split(X)]
+  ref = sklm.ElasticNetCV(l1_ratio=[0.3, 0.9], cv=folds, alphas=6, tol=1e-10,
+                          max_iter=100_000).fit(X, y, sample_weight=sw)
+  got = linear.elastic_net_cv(X, y, l1_ratio=[0.3, 0.9], cv=3, n_alphas=6, key=key, tol=1e-10,
+                              max_iter=100_000, sample_weight=sw)
+  np.testing.assert_allclose(got.alphas, ref.alphas_, rtol=1e-12)
+  np.testing.assert_allclose(got.mse_path, ref.mse_path_, rtol=1e-8)
+  np.testing.assert_allclose(got.alpha, ref.alpha_, rtol=1e-12)
+  np.testing.assert_allclose(got.l1_ratio, ref.l1_ratio_)
+  np.testing.assert_allclose(got.coef, ref.coef_, rtol=1e-7, atol=1e-9)
+  np.testing.assert_allclose(got.intercept, ref.intercept_, rtol=1e-8)
