@@ -59,7 +59,7 @@ def warn_if_float64_computed_in_float32(caller: str, *arrays) -> None:
           "float32 (about 7 significant digits): results match scikit-learn's float64 only to "
           "~1e-6 relative. For float64 parity run jax.config.update('jax_enable_x64', True) "
           "(or use `with jax.enable_x64(True):`). This warning is shown once.",
-          UserWarning, stacklevel=5)
+          UserWarning, stacklevel=4)
       return
 
 

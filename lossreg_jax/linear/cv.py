@@ -333,13 +333,14 @@ def elastic_net_cv(
     n_folds)`` for one l1 ratio, else ``(n_l1_ratios, n_alphas, n_folds)``.
 
   Raises:
-    ValueError: for bad data (see ``elastic_net``), ``cv`` outside ``[2,
+    ValueError: for bad data or ``sample_weight`` (see ``elastic_net``), ``cv`` outside ``[2,
       n_samples]``, an ``l1_ratio`` outside ``[0, 1]`` (or 0 without
       ``alphas``), ``eps <= 0``, negative ``alphas``, both ``devices`` and
       ``mesh``, empty or repeated ``devices`` or a mesh without exactly one
       axis.
     TypeError: for ``devices`` that is not a sequence or ``mesh`` that is not
-      a ``Mesh``.
+      a ``Mesh``, a string or bool hyperparameter (``cv=True``) or a non-bool
+      ``positive``.
 
   Examples:
     >>> X = jnp.arange(40.0).reshape(20, 2) % 7

@@ -447,6 +447,8 @@ def elastic_net_path(
   Raises:
     ValueError: for bad data (see ``elastic_net``), ``l1_ratio`` outside
       ``[0, 1]`` or 0 without ``alphas``, ``eps <= 0``, negative ``alphas``.
+    TypeError: for a string or bool hyperparameter (``n_alphas=True``,
+      ``eps='0.1'``) or a non-bool ``positive``.
 
   Examples:
     >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
