@@ -23,9 +23,10 @@ _warned_float32 = False
 _OVERFLOW_MARGIN = 64.0
 
 
-def check_finite(name: str, x: jax.Array) -> None:
+def check_finite(name: str, x: jax.Array, values: np.ndarray | None = None) -> None:
   # Only concrete arrays can be inspected; under jit NaN propagates to the result.
-  values = concrete_values(x)
+  if values is None:
+    values = concrete_values(x)
   if values is not None and not np.all(np.isfinite(values)):
     hint = ""
     if x.dtype != np.float64:  # e.g. float64 input rounded to float32 (x64 off)
@@ -63,7 +64,7 @@ def warn_if_float64_computed_in_float32(caller: str, *arrays) -> None:
       return
 
 
-def _check_scale(X, y, sample_weight, *, rescale_weights: bool, gram: bool) -> None:
+def _check_scale(X, xs, ys, sw, *, rescale_weights: bool, gram: bool) -> None:
   """Refuses concrete data whose statistics overflow the working dtype.
 
   Finite but huge entries (e.g. ``finfo.max * U(0, 1)``, or ``1e20`` in
@@ -71,12 +72,10 @@ def _check_scale(X, y, sample_weight, *, rescale_weights: bool, gram: bool) -> N
   zeros without a word; scikit-learn raises for them too. With ``gram`` the
   bound is on sums of squares (the Gram solvers); without, on plain sums
   (ridge's direct solve, whose SVD fallback handles an overflowing Gram).
+  ``xs, ys, sw``: the concrete values of ``X``, ``y`` and the weights (or
+  ``False`` for weights that are traced).
   """
-  xs, ys = concrete_values(X), concrete_values(y)
-  if xs is None or ys is None:
-    return
-  sw = None if sample_weight is None else concrete_values(sample_weight)
-  if sample_weight is not None and sw is None:
+  if xs is None or ys is None or sw is False:
     return
   n, p = X.shape
   big = float(np.finfo(X.dtype).max) / _OVERFLOW_MARGIN
@@ -127,8 +126,10 @@ def check_data(X, y, sample_weight=None, *, caller="lossreg_jax.linear",
   # Integers become the default float; half precision is computed in float32.
   dtype = jnp.promote_types(jnp.result_type(X.dtype, y.dtype, float), jnp.float32)
   X, y = X.astype(dtype), y.astype(dtype)
-  check_finite("X", X)
-  check_finite("y", y)
+  # Host copies of concrete data, read once for every value check.
+  xs, ys, sw = concrete_values(X), concrete_values(y), None
+  check_finite("X", X, xs)
+  check_finite("y", y, ys)
   if sample_weight is not None:
     sample_weight = jnp.asarray(sample_weight, dtype)
     if sample_weight.shape != y.shape[:1]:
@@ -137,15 +138,17 @@ def check_data(X, y, sample_weight=None, *, caller="lossreg_jax.linear",
           f"sample_weight.shape={sample_weight.shape}."
       )
     sw = concrete_values(sample_weight)
-    if sw is not None:
+    if sw is None:
+      sw = False  # traced: no value checks
+    else:
       if not np.all(np.isfinite(sw)) or np.any(sw < 0):
         bad = sw[~(np.isfinite(sw) & (sw >= 0))].flat[0]
         raise ValueError(
-            f"sample_weight must be finite and >= 0, got an entry {bad!r} (shape {sw.shape}).")
+            f"sample_weight must be finite and >= 0, got an entry {float(bad)!r} (shape {sw.shape}).")
       if not np.sum(sw) > 0:
         raise ValueError(
             f"sample_weight must have a positive sum, got all {sw.shape[0]} weights 0.")
-  _check_scale(X, y, sample_weight, rescale_weights=rescale_weights, gram=gram)
+  _check_scale(X, xs, ys, sw, rescale_weights=rescale_weights, gram=gram)
   return X, y, sample_weight
 
 
