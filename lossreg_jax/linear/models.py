@@ -11,6 +11,10 @@ active-set Newton polish that solves the optimality conditions on the support
 exactly and verifies them (see ``_polish``). Batches of problems (all alphas of
 a path, all folds x alphas x l1 ratios of a CV grid) are solved together, one
 batched matrix product per iteration, in one compiled program.
+``positive=True`` constrains the coefficients to ``w >= 0`` (the prox, the
+polish's support and the duality gap are those of the constrained problem), and
+a 2-D ``y`` of shape ``(n_samples, n_targets)`` is one independent fit per
+target (``vmap``), as scikit-learn's estimators.
 """
 
 from __future__ import annotations
