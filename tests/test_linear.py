@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+import warnings
 from functools import partial
 
 import jax
@@ -274,8 +275,10 @@ def test_bad_inputs_raise_naming_the_argument():
     linear.elastic_net(X, y[:-1])
   with pytest.raises(ValueError, match="X must have rank 2"):
     linear.ridge(X[:, 0], y)
-  with pytest.raises(ValueError, match="y must have rank 1"):
-    linear.lasso(X, y[:, None])
+  with pytest.raises(ValueError, match="y must have rank 1 or 2"):
+    linear.lasso(X, y[:, None, None])
+  with pytest.raises(ValueError, match="y must have rank 1,"):
+    linear.elastic_net_cv(X, y[:, None])
   with pytest.raises(ValueError, match="X contains NaN"):
     linear.elastic_net(np.where(X > 1, np.nan, X), y)
   with pytest.raises(ValueError, match="y contains NaN"):
@@ -302,6 +305,51 @@ def test_bad_inputs_raise_naming_the_argument():
     linear.elastic_net_path(X, y, alphas=[0.1, -1.0])
 
 
+def test_input_checks_of_issue_22():
+  # Finite but huge data: scikit-learn refuses it (ElasticNet: "Coordinate
+  # descent iterations resulted in non-finite parameter values", Ridge: "array
+  # must not contain infs or NaNs"); we refused nothing and returned NaN or zeros.
+  rng = np.random.default_rng(0)
+  X, y = _random_problem(n=30, p=4, seed=11)
+  huge = np.finfo(np.float64).max * rng.uniform(size=X.shape)
+  with jax.enable_x64(True):
+    for fit in [linear.elastic_net, linear.ridge, linear.elastic_net_path, linear.elastic_net_cv]:
+      with pytest.raises(ValueError, match="X has entries of magnitude up to 1.7"):
+        fit(huge, y)
+    with pytest.raises(ValueError, match="y has entries of magnitude"):
+      linear.lasso(X, y * 1e300)
+  # X of order 1e20 (fine in float64) has a Gram matrix that overflows float32:
+  # refused with a message, where the solver returned zeros; ridge's SVD
+  # fallback computes it: returned.
+  X20 = (X * 1e20).astype(np.float32)
+  with pytest.raises(ValueError, match="X has entries of magnitude.*overflow float32"):
+    linear.lasso(X20, y.astype(np.float32))
+  with pytest.raises(ValueError, match="X contains NaN or infinity.*float32"):
+    with warnings.catch_warnings():  # the float64-in-float32 warning (once per process)
+      warnings.simplefilter("ignore", UserWarning)
+      linear.ridge(huge, y)  # float64 beyond float32's range: infinite once converted
+  coef = linear.ridge(X20, y.astype(np.float32)).coef
+  np.testing.assert_allclose(coef * 1e20, sklm.Ridge().fit(X * 1e20, y).coef_ * 1e20, rtol=1e-4)
+  # sample_weight: all zero, negative, NaN.
+  for sw, match in [(np.zeros(30), "have a positive sum, got all 30 weights 0"),
+                    (-np.ones(30), "be finite and >= 0, got an entry .*-1.0"),
+                    (np.full(30, np.nan), "be finite and >= 0, got an entry .*nan")]:
+    for fit in [linear.ridge, linear.elastic_net]:
+      with pytest.raises(ValueError, match=f"sample_weight must {match}"):
+        fit(X, y, sample_weight=sw)
+  # Wrong types: strings and bools as numbers.
+  for call, name in [(lambda: linear.ridge(X, y, alpha="1"), "alpha"),
+                     (lambda: linear.elastic_net(X, y, l1_ratio="0.5"), "l1_ratio"),
+                     (lambda: linear.lasso(X, y, tol="1e-4"), "tol"),
+                     (lambda: linear.elastic_net(X, y, max_iter=True), "max_iter"),
+                     (lambda: linear.elastic_net_path(X, y, n_alphas=True), "n_alphas"),
+                     (lambda: linear.elastic_net_path(X, y, eps="0.1"), "eps"),
+                     (lambda: linear.elastic_net_cv(X, y, cv=True), "cv"),
+                     (lambda: linear.lasso(X, y, positive="yes"), "positive")]:
+    with pytest.raises(TypeError, match=f"^{name} must be"):
+      call()
+
+
 def test_cv_float32_far_from_origin_is_accurate():
   # Same shapes as the elastic_net_cv doctest (shared compile). Columns centered
   # far from 0: the folds' centering is a rank-one correction after a global
@@ -326,3 +374,129 @@ def test_fits_close_over_concrete_data_under_jit():
   coef = jax.jit(lambda a: linear.ridge(X, y, alpha=a).coef)(1.0)
   expected = linear.ridge(X, y, alpha=1.0).coef
   np.testing.assert_allclose(coef, expected, rtol=1e-5)
+
+
+# ------------------------------------------------------------------ positive=True
+
+
+def test_positive_matches_sklearn_on_random_problems(x64):
+  # Tall (Gram route) and wide (products with X) problems, with and without
+  # sample weights; scikit-learn's coordinate descent run to tol=1e-12 is the
+  # reference, ours at the default tol (the polish solves the constrained KKT
+  # system exactly where it verifies it).
+  enet = jax.jit(lambda X, y, a, r, sw: linear.elastic_net(X, y, alpha=a, l1_ratio=r,
+                                                           sample_weight=sw, positive=True))
+  for n, p, seed in [(50, 8, 0), (15, 30, 2)]:
+    X, y = _random_problem(n=n, p=p, seed=seed)
+    sw = np.random.default_rng(seed).uniform(0.2, 3.0, n)
+    ones = np.ones(n)  # weights of 1 are no weights: one compilation per shape
+    for alpha, l1_ratio, weights in [(0.1, 1.0, ones), (0.05, 0.5, sw), (0.5, 0.3, ones)]:
+      ref = sklm.ElasticNet(alpha=alpha, l1_ratio=l1_ratio, positive=True, tol=TIGHT,
+                            max_iter=100_000).fit(X, y, sample_weight=weights)
+      fit = enet(X, y, alpha, l1_ratio, weights)
+      scale = np.abs(ref.coef_).max()
+      np.testing.assert_allclose(fit.coef, ref.coef_, atol=1e-6 * scale)
+      np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-6, atol=1e-6 * scale)
+      assert np.all(np.asarray(fit.coef) >= 0)
+      assert fit.dual_gap <= 1e-4 * _centered_norm2(y, weights) / n
+  # ridge: Ridge(positive=True) (L-BFGS-B) on a tall weighted problem; on a wide
+  # one L-BFGS-B stops early, so ours must reach an objective at least as low.
+  X, y = _random_problem(n=60, p=8, seed=7)
+  sw = np.random.default_rng(7).uniform(0.2, 3.0, 60)
+  ref = sklm.Ridge(alpha=0.5, positive=True, tol=1e-12).fit(X, y, sample_weight=sw)
+  fit = linear.ridge(X, y, alpha=0.5, positive=True, sample_weight=sw)
+  np.testing.assert_allclose(fit.coef, ref.coef_, atol=1e-7)
+  np.testing.assert_allclose(fit.intercept, ref.intercept_, atol=1e-7)
+  X, y = _random_problem(n=15, p=30, seed=1)
+  fit = linear.ridge(X, y, alpha=0.1, positive=True)
+  ref = sklm.Ridge(alpha=0.1, positive=True).fit(X, y)
+  objective = lambda w, b: np.sum((y - X @ w - b) ** 2) + 0.1 * np.sum(w * w)
+  assert np.all(np.asarray(fit.coef) >= 0)
+  assert objective(np.asarray(fit.coef), fit.intercept) <= objective(ref.coef_, ref.intercept_)
+  assert abs(fit.dual_gap) <= 1e-8 * _centered_norm2(y)
+
+
+def test_cv_positive_matches_elastic_net_cv(x64):
+  # Tall problem whose largest correlation is negative: the positive alpha_max
+  # (max(0, max X'y)) differs from max|X'y|.
+  X, y = _random_problem(n=40, p=5, seed=8)
+  y = y - 3.0 * X[:, 0]
+  ref = sklm.ElasticNetCV(l1_ratio=0.6, cv=KFold(3), alphas=6, positive=True, tol=1e-10,
+                          max_iter=100_000).fit(X, y)
+  got = linear.elastic_net_cv(X, y, l1_ratio=0.6, cv=3, n_alphas=6, positive=True, tol=1e-10,
+                              max_iter=100_000)
+  np.testing.assert_allclose(got.alphas, ref.alphas_, rtol=1e-12)
+  np.testing.assert_allclose(got.mse_path, ref.mse_path_, rtol=1e-6)
+  np.testing.assert_allclose(got.alpha, ref.alpha_)
+  np.testing.assert_allclose(got.coef, ref.coef_, rtol=1e-6, atol=1e-8)
+  assert np.all(np.asarray(got.coef) >= 0)
+
+
+# ------------------------------------------------------------------ multi-output y
+
+
+def _multi_output_problem():
+  X, _ = _random_problem(n=40, p=6, seed=10)
+  rng = np.random.default_rng(10)
+  Y = X @ rng.normal(size=(6, 3)) + rng.normal(size=(40, 3))
+  return X, Y, rng.uniform(0.5, 2.0, 40)
+
+
+def test_multi_output_ridge_matches_sklearn(x64):
+  # y of shape (n, k): one independent fit per column, coef (k, p) as Ridge's
+  # coef_; a shared alpha, one alpha per target, and per-target alphas with
+  # positive=True (Ridge's lbfgs at tol=1e-12).
+  X, Y, sw = _multi_output_problem()
+  per_target = np.array([0.1, 1.0, 10.0])
+  for alpha, positive in [(1.5, False), (per_target, False), (per_target, True)]:
+    ref = sklm.Ridge(alpha=alpha, positive=positive, tol=1e-12).fit(X, Y, sample_weight=sw)
+    fit = linear.ridge(X, Y, alpha=alpha, positive=positive, sample_weight=sw)
+    assert fit.coef.shape == (3, 6) and fit.intercept.shape == fit.dual_gap.shape == (3,)
+    np.testing.assert_allclose(fit.coef, ref.coef_, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-7, atol=1e-7)
+  with pytest.raises(ValueError, match=r"alpha must be a scalar or have shape \(n_targets,\)"):
+    linear.ridge(X, Y, alpha=[1.0, 2.0])
+
+
+@pytest.mark.slow  # two vmapped solver compilations: ~2-5 s on a shared 2-core machine
+def test_multi_output_elastic_net_and_path_match_sklearn(x64):
+  X, Y, sw = _multi_output_problem()
+  ref = sklm.ElasticNet(alpha=0.1, l1_ratio=0.7, tol=TIGHT, max_iter=100_000).fit(
+      X, Y, sample_weight=sw)
+  fit = linear.elastic_net(X, Y, alpha=0.1, l1_ratio=0.7, tol=TIGHT, max_iter=100_000,
+                           sample_weight=sw)
+  assert fit.coef.shape == (3, 6) and fit.n_iter.shape == fit.intercept.shape == (3,)
+  np.testing.assert_allclose(fit.coef, ref.coef_, rtol=1e-7, atol=1e-9)
+  np.testing.assert_allclose(fit.intercept, ref.intercept_, rtol=1e-7)
+  np.testing.assert_allclose(fit.dual_gap, ref.dual_gap_, atol=TIGHT * np.sum(Y**2))
+  # elastic_net_path: an independent path per column, each enet_path's on it
+  # (not enet_path's 2-D y, the multi-task problem).
+  alphas, coefs = linear.elastic_net_path(X, Y, n_alphas=5, fit_intercept=False, tol=TIGHT,
+                                          max_iter=100_000)
+  assert alphas.shape == (3, 5) and coefs.shape == (3, 6, 5)
+  for k in range(3):
+    ref_alphas, ref_coefs, _ = sklm.enet_path(X, Y[:, k], alphas=5, tol=TIGHT, max_iter=100_000)
+    np.testing.assert_allclose(alphas[k], ref_alphas, rtol=1e-12)
+    np.testing.assert_allclose(coefs[k], ref_coefs, rtol=1e-7, atol=1e-9)
+
+
+def test_cv_sample_weight_matches_elastic_net_cv_on_the_same_folds(x64):
+  # ElasticNetCV.fit(sample_weight=) with our (shuffled) folds passed explicitly
+  # as a list of (train, test): the weighted grid, each fold's weighted fit and
+  # weighted held-out MSE, the weighted refit. Zero weights included.
+  X, y = _random_problem(n=40, p=5, seed=12)
+  sw = np.random.default_rng(12).uniform(0.0, 3.0, 40)
+  sw[:4] = 0.0
+  key = jax.random.key(5)
+  perm = np.asarray(jax.random.permutation(key, 40))
+  folds = [(np.setdiff1d(np.arange(40), perm[t]), perm[t]) for _, t in KFold(3).split(X)]
+  ref = sklm.ElasticNetCV(l1_ratio=[0.3, 0.9], cv=folds, alphas=6, tol=1e-10,
+                          max_iter=100_000).fit(X, y, sample_weight=sw)
+  got = linear.elastic_net_cv(X, y, l1_ratio=[0.3, 0.9], cv=3, n_alphas=6, key=key, tol=1e-10,
+                              max_iter=100_000, sample_weight=sw)
+  np.testing.assert_allclose(got.alphas, ref.alphas_, rtol=1e-12)
+  np.testing.assert_allclose(got.mse_path, ref.mse_path_, rtol=1e-8)
+  np.testing.assert_allclose(got.alpha, ref.alpha_, rtol=1e-12)
+  np.testing.assert_allclose(got.l1_ratio, ref.l1_ratio_)
+  np.testing.assert_allclose(got.coef, ref.coef_, rtol=1e-7, atol=1e-9)
+  np.testing.assert_allclose(got.intercept, ref.intercept_, rtol=1e-8)

@@ -23,7 +23,7 @@ from sklearn import datasets
 from sklearn.datasets import make_regression
 
 from lossreg_jax import linear
-from lossreg_jax.linear import models as linear_models
+from lossreg_jax.linear import _checks as linear_checks
 
 SEEDS = [42, 0]  # scikit-learn's default global_random_seed, and one more
 
@@ -187,12 +187,12 @@ def test_default_tol_is_at_least_as_accurate_as_sklearn(use_x64):
 
 
 def test_float64_data_without_x64_warns_once(monkeypatch):
-  monkeypatch.setattr(linear_models, "_warned_float32", False)
+  monkeypatch.setattr(linear_checks, "_warned_float32", False)
   with pytest.warns(UserWarning, match="lossreg_jax.linear.ridge received float64"):
     linear.ridge(TOY_X, TOY_Y, alpha=0.1)
   with _no_warnings():  # once per process
     linear.ridge(TOY_X, TOY_Y, alpha=0.2)
-  monkeypatch.setattr(linear_models, "_warned_float32", False)
+  monkeypatch.setattr(linear_checks, "_warned_float32", False)
   with _no_warnings():  # float32 NumPy and JAX arrays are not rounded: no warning
     linear.ridge(TOY_X.astype(np.float32), TOY_Y.astype(np.float32), alpha=0.1)
     linear.ridge(jnp.asarray(TOY_X), jnp.asarray(TOY_Y), alpha=0.1)
@@ -201,6 +201,56 @@ def test_float64_data_without_x64_warns_once(monkeypatch):
 
 
 def test_float64_data_with_x64_does_not_warn(x64, monkeypatch):
-  monkeypatch.setattr(linear_models, "_warned_float32", False)
+  monkeypatch.setattr(linear_checks, "_warned_float32", False)
   with _no_warnings():
     linear.ridge(TOY_X, TOY_Y, alpha=0.1)
+
+
+def test_positive_constraint_toys(x64):
+  # scikit-learn, sklearn/linear_model/tests/test_coordinate_descent.py,
+  # test_lasso_positive_constraint and test_enet_positive_constraint: a line with
+  # a negative slope; with positive=True the coefficient is clipped to 0 (and
+  # scikit-learn's is exactly 0 too), the intercept is mean(y) = 0.
+  X, y = [[-1.0], [0.0], [1.0]], [1.0, 0.0, -1.0]
+  for fit in [linear.lasso(X, y, alpha=0.1, positive=True),
+              linear.elastic_net(X, y, alpha=0.1, positive=True)]:
+    assert min(fit.coef) >= 0
+    assert_allclose(fit.coef, sklm.ElasticNet(alpha=0.1, positive=True).fit(X, y).coef_)
+    assert fit.intercept == 0
+  # test_enet_path_positive: every coefficient of a positive path is >= 0
+  # (build_dataset's shapes, 50 x 50); here also equal to enet_path's.
+  rng = np.random.RandomState(0)
+  X = rng.randn(50, 50)
+  y = X @ np.where(np.arange(50) < 10, rng.randn(50), 0.0) + rng.randn(50)
+  for l1_ratio in [1.0, 0.5]:
+    alphas, coefs = linear.elastic_net_path(X, y, l1_ratio=l1_ratio, n_alphas=8, positive=True,
+                                            fit_intercept=False, tol=1e-10)
+    ref_alphas, ref_coefs, _ = sklm.enet_path(X, y, l1_ratio=l1_ratio, alphas=8, positive=True,
+                                              tol=1e-12, max_iter=100_000)
+    assert np.all(np.asarray(coefs) >= 0)
+    assert_allclose(alphas, ref_alphas, rtol=1e-12)
+    assert_allclose(coefs, ref_coefs, atol=1e-6)
+
+
+def test_ridge_positive(x64):
+  # scikit-learn, sklearn/linear_model/tests/test_ridge.py,
+  # test_ridge_positive_regression_test: true coefficients (1, -10), the fit
+  # must be >= 0; here also equal to Ridge(positive=True)'s (lbfgs).
+  X = np.array([[1, 2], [3, 4], [5, 6], [7, 8]], dtype=float)
+  for fit_intercept in [True, False]:
+    y = X @ [1.0, -10.0] + (20.0 if fit_intercept else 0.0)
+    for alpha in [1e-3, 1e-2, 0.1, 1.0]:
+      fit = linear.ridge(X, y, alpha=alpha, positive=True, fit_intercept=fit_intercept)
+      ref = sklm.Ridge(alpha=alpha, positive=True, fit_intercept=fit_intercept, tol=1e-12).fit(X, y)
+      assert np.all(np.asarray(fit.coef) >= 0)
+      assert_allclose(fit.coef, ref.coef_, atol=1e-6)
+      assert_allclose(fit.intercept, ref.intercept_, atol=1e-5)
+  # test_ridge_ground_truth_positive_test: with positive true coefficients,
+  # positive=True and positive=False give the same solution (atol 1e-6); the
+  # unconstrained one is scikit-learn's Ridge (no second compilation here).
+  rng = np.random.RandomState(42)
+  X = rng.randn(300, 100)
+  y = X @ rng.uniform(0.1, 1.0, size=100) + 1 + rng.normal(size=300) * 0.01
+  for alpha in [1e-3, 1.0]:
+    got = linear.ridge(X, y, alpha=alpha, positive=True).coef
+    assert_allclose(got, sklm.Ridge(alpha=alpha).fit(X, y).coef_, atol=1e-6, rtol=0)

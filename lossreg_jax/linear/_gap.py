@@ -35,27 +35,40 @@ def gap_from_sums(sums, dual_norm, y_norm2, l1, l2):
   return jnp.where(l1 > 0, gap_a, jnp.where(l2 > 0, gap_b, xtr_norm2))
 
 
-def gap_sums(w, gw, q, l2, *extra):
-  """One fused reduction over features for the gap (and ``extra`` products)."""
+def gap_sums(w, gw, q, l2, *extra, positive=False):
+  """One fused reduction over features for the gap (and ``extra`` products).
+
+  With ``positive`` (constraint ``w >= 0``) the dual norm is ``max(X'R - l2
+  w)``, as scikit-learn's ``positive`` gap, and the ``|X'R|^2`` term of
+  formulation B / the OLS condition is that of the projected gradient:
+  ``(X'R)_j`` where ``w_j > 0``, ``max((X'R)_j, 0)`` where ``w_j = 0`` (the
+  gap of the constrained problem: 0 exactly at its optimum; scikit-learn keeps
+  the unconstrained term there, which is not 0 at a constrained optimum).
+  """
   xtr = q[:, None, :] - gw  # X'R
-  terms = [w * w, jnp.abs(w), q[:, None, :] * w, w * gw, xtr * xtr, *extra]
+  grad = jnp.where(w > 0, xtr, jnp.maximum(xtr, 0.0)) if positive else xtr
+  terms = [w * w, jnp.abs(w), q[:, None, :] * w, w * gw, grad * grad, *extra]
   sums = jnp.sum(jnp.stack(terms), axis=-1)
-  dual_norm = jnp.max(jnp.abs(xtr - l2[..., None] * w), axis=-1)  # |X'R - l2 w|_inf
+  dual = xtr - l2[..., None] * w
+  # |X'R - l2 w|_inf, or its largest entry under the constraint.
+  dual_norm = jnp.max(dual if positive else jnp.abs(dual), axis=-1)
   return sums, dual_norm
 
 
-def duality_gap(w, gw, q, y_norm2, l1, l2) -> jax.Array:
+def duality_gap(w, gw, q, y_norm2, l1, l2, *, positive=False) -> jax.Array:
   """scikit-learn's elastic-net duality gap (``gap_enet_gram``), batched.
 
   Args:
     w, gw: coefficients and ``G w``, shape ``(F, B, p)``.
     q: ``X'y``, shape ``(F, p)``. y_norm2: ``y'y``, shape ``(F,)``.
     l1, l2: penalties in the cd scale, shape ``(F, B)``.
+    positive: the gap of the problem constrained to ``w >= 0`` (see
+      ``gap_sums``).
 
   Returns:
     The gap, shape ``(F, B)``: formulation A for ``l1 > 0``, formulation B for
     ``l1 == 0 < l2`` (ridge) and ``||X'R||^2`` for ``l1 == l2 == 0`` (OLS), as
     scikit-learn.
   """
-  sums, dual_norm = gap_sums(w, gw, q, l2)
+  sums, dual_norm = gap_sums(w, gw, q, l2, positive=positive)
   return gap_from_sums(sums, dual_norm, y_norm2, l1, l2)

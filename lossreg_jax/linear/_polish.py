@@ -53,9 +53,17 @@ class PolishResult(NamedTuple):
   verified: jax.Array  # (F, B) bool, support and signs stable: KKT holds
 
 
-def _active_set(w, gw, q, l1, l2, step):
-  """``A = {|z| > step * l1}`` and ``sign(z)`` for the prox-gradient point ``z``."""
+def _active_set(w, gw, q, l1, l2, step, positive=False):
+  """``A = {|z| > step * l1}`` and ``sign(z)`` for the prox-gradient point ``z``.
+
+  Under the constraint ``w >= 0`` (``positive``) the prox keeps only ``z >
+  step * l1``, with sign +1: a coefficient the solve drives negative leaves
+  the support, so a stable support is the constrained KKT condition.
+  """
   z = w - step * (gw - q[:, None, :] + l2[..., None] * w)
+  if positive:
+    active = z > step * l1[..., None]
+    return active, active.astype(w.dtype)
   # For l1 = 0 (ridge, OLS) every coefficient is free: the system is the whole
   # normal equations.
   active = (jnp.abs(z) > step * l1[..., None]) | (l1[..., None] == 0)
@@ -76,6 +84,7 @@ def polish(
     done: jax.Array,
     max_cg: int,
     rtol: jax.Array,
+    positive: bool = False,
 ) -> PolishResult:
   """Polishes the batch of FISTA iterates ``w`` (with ``gw = G w`` and ``gap``).
 
@@ -87,6 +96,7 @@ def polish(
     gap: ``(F, B)``, the iterate's duality gap.
     done: ``(F, B)`` bool, problems to leave alone (returned as given).
     max_cg: most conjugate-gradient iterations per active set.
+    positive: solve under the constraint ``w >= 0`` (positive support only).
 
   Returns:
     ``PolishResult``; a problem's coefficients are the polished ones when they
@@ -96,7 +106,7 @@ def polish(
   eps = jnp.finfo(dtype).eps
   l1b, l2b = l1[..., None], l2[..., None]
   qb = q[:, None, :]
-  active, sign = _active_set(w, gw, q, l1, l2, step)
+  active, sign = _active_set(w, gw, q, l1, l2, step, positive)
   shape = l1.shape
   f_zeros, b_false = jnp.zeros(shape, dtype), jnp.zeros(shape, bool)
   i_zeros, b_true = jnp.zeros(shape, jnp.int32), jnp.ones(shape, bool)
@@ -131,7 +141,7 @@ def polish(
     round_end = solved | (cg_round >= max_cg)
     # ... at the end of a round a stable support and sign pattern IS the KKT
     # condition (with the true G w); otherwise restart on the new pattern.
-    new_active, new_sign = _active_set(w, u, q, l1, l2, step)
+    new_active, new_sign = _active_set(w, u, q, l1, l2, step, positive)
     stable = jnp.all((new_active == active) & (new_sign == sign), axis=-1)
     finish = reset & round_end & (stable | (rounds + 1 >= MAX_ROUNDS))
     restart = reset & round_end & ~finish
@@ -165,7 +175,7 @@ def polish(
   state = lax.while_loop(cond, body, init)
   w_p, verified, n_products = state[1], state[12], state[15]
   # The CG recurrence lets G w drift by rounding: one more product for the gap.
-  gap_p = duality_gap(w_p, matvec(w_p), q, y_norm2, l1, l2)
+  gap_p = duality_gap(w_p, matvec(w_p), q, y_norm2, l1, l2, positive=positive)
   take = ~done & (verified | (gap_p < gap))
   coef = jnp.where(take[..., None], w_p, w)
   return PolishResult(coef, jnp.where(take, gap_p, gap), n_products, verified)

@@ -112,6 +112,7 @@ def fista(
     tol: jax.Array,
     max_iter: int,
     polish: bool = True,
+    positive: bool = False,
 ) -> SolverResult:
   """Solves the batch of elastic nets until every duality gap is below ``tol * y'y``.
 
@@ -124,6 +125,9 @@ def fista(
 
     polish: run the verified active-set polish (``_polish.polish``) after
       the FISTA loop; False returns the FISTA iterates (for measurements).
+    positive: constrain every coefficient to ``w >= 0`` (scikit-learn's
+      ``positive=True``): the prox is ``max(0, soft-threshold)``, the polish
+      keeps a positive support and the gap is the constrained one (static).
 
   Returns:
     ``SolverResult``. In the FISTA phase a problem whose gap meets the
@@ -143,11 +147,12 @@ def fista(
   w0 = jnp.zeros((n_folds, n_problems, n_features), dtype)
   none = jnp.zeros((n_folds, n_problems), bool)
   x, gx, n_iter, gap = _fista_loop(matvec, q, y_norm2, l1, l2, step=step, tol_abs=tol_abs,
-                                   max_iter=max_iter, x=w0, gx=w0, done=none)
+                                   max_iter=max_iter, x=w0, gx=w0, done=none, positive=positive)
   if not polish:
     return SolverResult(x, gap, n_iter)
   run_polish = functools.partial(_polish.polish, matvec, q, y_norm2, l1, l2, step=step,
-                                 max_cg=n_features + _CG_EXTRA, rtol=tol * tol)
+                                 max_cg=n_features + _CG_EXTRA, rtol=tol * tol,
+                                 positive=positive)
   first = run_polish(w=x, gw=gx, gap=gap, done=none)
   # Second stage, for the problems the polish could not verify (a support that
   # FISTA had not settled, e.g. a coefficient that is 0 at the optimum): FISTA
@@ -158,7 +163,7 @@ def fista(
   tol2_abs = jnp.maximum(tol * _STAGE2_TOL, _STAGE2_EPS * jnp.finfo(dtype).eps) * y_norm2[:, None]
   x2, gx2, n_iter2, gap2 = _fista_loop(matvec, q, y_norm2, l1, l2, step=step,
                                        tol_abs=tol2_abs, max_iter=max_iter, x=x, gx=gx,
-                                       done=done)
+                                       done=done, positive=positive)
   second = run_polish(w=x2, gw=gx2, gap=gap2, done=done)
   # Verified results first; otherwise the smaller duality gap of the two stages.
   use_second = ~done & (second.verified | (second.gap < first.gap))
@@ -167,7 +172,8 @@ def fista(
   return SolverResult(coef, gap, n_iter + first.n_products + n_iter2 + second.n_products)
 
 
-def _fista_loop(matvec, q, y_norm2, l1, l2, *, step, tol_abs, max_iter, x, gx, done):
+def _fista_loop(matvec, q, y_norm2, l1, l2, *, step, tol_abs, max_iter, x, gx, done,
+                positive=False):
   """FISTA from ``x`` (``gx = G x``) until every gap is below ``tol_abs``.
 
   Problems already ``done`` stay frozen (their gap is reported as 0 here, the
@@ -196,9 +202,14 @@ def _fista_loop(matvec, q, y_norm2, l1, l2, *, step, tol_abs, max_iter, x, gx, d
     gy = gx + beta * (gx - gx_prev)
     z = y - step * (gy - qb)
     # Proximal step of l1|w| + l2/2 w^2: soft-threshold, then shrink.
-    x_new = jnp.sign(z) * jnp.maximum(jnp.abs(z) - thresh, 0.0) * shrink
+    # Under w >= 0 the prox is max(0, z - thresh), then the shrink.
+    if positive:
+      x_new = jnp.maximum(z - thresh, 0.0) * shrink
+    else:
+      x_new = jnp.sign(z) * jnp.maximum(jnp.abs(z) - thresh, 0.0) * shrink
     gx_new = matvec(x_new)
-    sums, dual_norm = gap_sums(x_new, gx_new, q, l2, (y - x_new) * (x_new - x))
+    sums, dual_norm = gap_sums(x_new, gx_new, q, l2, (y - x_new) * (x_new - x),
+                               positive=positive)
     gap_new = gap_from_sums(sums[:5], dual_norm, y_norm2, l1, l2)
     # O'Donoghue & Candes gradient restart: drop the momentum when it points uphill.
     restart = sums[5] > 0
@@ -246,20 +257,24 @@ def center(x, y, sample_weight, *, fit_intercept: bool) -> CenteredData:
   return CenteredData(x, y, x_mean, y_mean)
 
 
-def alpha_grid(xty: jax.Array, n_samples, l1_ratio: jax.Array, *, eps, n_alphas: int):
+def alpha_grid(xty: jax.Array, n_samples, l1_ratio: jax.Array, *, eps, n_alphas: int,
+               positive: bool = False):
   """scikit-learn's ``_alpha_grid``: ``geomspace(alpha_max, eps * alpha_max)``.
 
-  ``xty`` is ``X'y`` of the centered (weighted) data, ``l1_ratio`` has shape
-  ``(R,)``; the result has shape ``(R, n_alphas)``, descending.
+  ``xty`` is ``X'y`` of the centered (weighted) data, ``n_samples`` the sum of
+  the weights, ``l1_ratio`` has shape ``(R,)``; the result has shape ``(R,
+  n_alphas)``, descending. With ``positive`` ``alpha_max`` uses ``max(0,
+  max(X'y))`` instead of ``max|X'y|``, as scikit-learn.
   """
-  alpha_max = jnp.max(jnp.abs(xty)) / (n_samples * l1_ratio)
+  top = jnp.maximum(jnp.max(xty), 0.0) if positive else jnp.max(jnp.abs(xty))
+  alpha_max = top / (n_samples * l1_ratio)
   resolution = jnp.finfo(jnp.float64).resolution  # as scikit-learn, in any dtype
   ratios = jnp.asarray(eps, xty.dtype) ** jnp.linspace(0.0, 1.0, n_alphas, dtype=xty.dtype)
   grid = alpha_max[:, None] * ratios[None, :]
   return jnp.where(alpha_max[:, None] <= resolution, jnp.asarray(resolution, xty.dtype), grid)
 
 
-def solve_centered(data, l1_ratio, alphas, tol, max_iter, gram=None):
+def solve_centered(data, l1_ratio, alphas, tol, max_iter, gram=None, positive=False):
   """Solves the elastic nets ``alphas`` (shape ``(B,)``) on centered data."""
   n, p = data.x.shape
   if gram is not None:
@@ -273,7 +288,8 @@ def solve_centered(data, l1_ratio, alphas, tol, max_iter, gram=None):
   lipschitz = largest_eigenvalue(matvec, 1, p, data.x.dtype)
   l1 = (alphas * l1_ratio * n)[None]
   l2 = (alphas * (1.0 - l1_ratio) * n)[None]
-  out = fista(matvec, q, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter)
+  out = fista(matvec, q, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter,
+              positive=positive)
   return out.coef[0], out.gap[0] / n, out.n_iter[0]
 
 
@@ -289,6 +305,7 @@ def sharded_fista(
     lipschitz: jax.Array,
     tol: jax.Array,
     max_iter: int,
+    positive: bool = False,
 ) -> SolverResult:
   """``fista`` on Gram matrices with the problem axis ``B`` split over a 1-axis mesh.
 
@@ -314,7 +331,7 @@ def sharded_fista(
 
   def local(gram, q, y_norm2, l1, l2, lipschitz, tol):
     return fista(gram_matvec(gram), q, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol,
-                 max_iter=max_iter)
+                 max_iter=max_iter, positive=positive)
 
   # check_vma=False: the loop state starts as replicated zeros and becomes
   # per-device; the body has no collectives, so the check has nothing to guard.

@@ -20,7 +20,11 @@ from jax.typing import ArrayLike
 
 from lossreg_jax._validation import check_in_range
 from lossreg_jax.linear import _solvers
-from lossreg_jax.linear.models import _check_data, _check_grid, _check_options
+from lossreg_jax.linear._checks import check_data as _check_data
+from lossreg_jax.linear._checks import check_flag as _check_flag
+from lossreg_jax.linear._checks import check_grid as _check_grid
+from lossreg_jax.linear._checks import check_int, check_number
+from lossreg_jax.linear._checks import check_options as _check_options
 
 __all__ = ["EnetCVResult", "elastic_net_cv"]
 
@@ -84,7 +88,7 @@ class FoldStats(NamedTuple):
   full_gram: jax.Array  # (p, p), of all the data
 
 
-def fold_stats(x_test, y_test, mask, n_samples, *, fit_intercept: bool):
+def fold_stats(x_test, y_test, mask, n_samples, *, fit_intercept: bool, root_test=None):
   """Training Gram statistics of every fold from the held-out blocks.
 
   The folds partition the rows, so the full Gram is the sum of the held-out
@@ -93,12 +97,25 @@ def fold_stats(x_test, y_test, mask, n_samples, *, fit_intercept: bool):
   training set is a rank-one correction; ``x_test, y_test`` (padded rows are
   zero, ``mask`` False) should already be centered on all the data so that the
   correction is small and loses no precision.
+
+  With sample weights ``x_test, y_test`` are the rows scaled by ``root_test =
+  sqrt(weight)`` (``(F, m)``, 0 on padding) and ``n_samples`` is the sum of
+  the weights: the Grams are then weighted, the sums ``sum w x`` come from
+  ``root * x`` and ``n_train`` is each training set's weight sum, so the
+  rank-one correction centers on the weighted means (ElasticNetCV rescales
+  each training set's weights to sum to its size, which leaves this
+  objective, in which alpha multiplies the weight sum, unchanged).
   """
   gram_t = jnp.einsum("fmp,fmq->fpq", x_test, x_test)
   xty_t = jnp.einsum("fmp,fm->fp", x_test, y_test)
-  sum_x_t, sum_y_t = jnp.sum(x_test, axis=1), jnp.sum(y_test, axis=1)
+  if root_test is None:
+    sum_x_t, sum_y_t = jnp.sum(x_test, axis=1), jnp.sum(y_test, axis=1)
+    n_train = (n_samples - jnp.sum(mask, axis=1)).astype(x_test.dtype)
+  else:
+    sum_x_t = jnp.einsum("fmp,fm->fp", x_test, root_test)
+    sum_y_t = jnp.sum(y_test * root_test, axis=1)
+    n_train = n_samples - jnp.sum(root_test * root_test, axis=1)
   yy_t = jnp.sum(y_test * y_test, axis=1)
-  n_train = (n_samples - jnp.sum(mask, axis=1)).astype(x_test.dtype)
   full_gram = jnp.sum(gram_t, axis=0)
   gram = full_gram[None] - gram_t
   xty = jnp.sum(xty_t, axis=0, keepdims=True) - xty_t
@@ -115,34 +132,50 @@ def fold_stats(x_test, y_test, mask, n_samples, *, fit_intercept: bool):
   return FoldStats(gram, xty, y_norm2, x_mean, y_mean, n_train, full_gram)
 
 
-def held_out_mse(x_test, y_test, mask, coef, intercept):
+def held_out_mse(x_test, y_test, mask, coef, intercept, root_test=None):
   """Mean squared error of each fold's held-out rows, shape ``(F, B)``.
 
   ``coef`` is ``(F, B, p)`` and ``intercept`` ``(F, B)``; the residuals are
   formed explicitly (one ``(F, m, p) x (F, B, p)`` product), not from Gram
-  statistics, so no precision is lost to cancellation.
+  statistics, so no precision is lost to cancellation. With ``root_test =
+  sqrt(weight)`` (rows of ``x_test, y_test`` scaled by it) the weighted
+  average, as ElasticNetCV's ``np.average(residues**2, weights=sw_test)``.
   """
-  pred = jnp.einsum("fmp,fbp->fmb", x_test, coef) + intercept[:, None, :]
+  pred = jnp.einsum("fmp,fbp->fmb", x_test, coef)
+  if root_test is None:
+    pred = pred + intercept[:, None, :]
+    total = jnp.sum(mask, axis=1)
+  else:
+    pred = pred + intercept[:, None, :] * root_test[..., None]
+    total = jnp.sum(root_test * root_test, axis=1)
   resid = jnp.where(mask[..., None], pred - y_test[..., None], 0.0)
-  return jnp.sum(resid * resid, axis=1) / jnp.sum(mask, axis=1)[:, None]
+  return jnp.sum(resid * resid, axis=1) / total[:, None]
 
 
-@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "n_alphas", "mesh"))
+@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "n_alphas", "mesh", "positive"))
 @_solvers.full_precision
 def cv_impl(X, y, test_index, test_mask, l1_ratios, alphas, eps, tol, *, fit_intercept,
-            max_iter, n_alphas, mesh=None):
-  n, p = X.shape
+            max_iter, n_alphas, mesh=None, positive=False, sample_weight=None):
+  p = X.shape[1]
+  # With weights every "n" below is a weight sum: the objective is
+  # 1/(2 sum w) sum w r^2 + penalties, ElasticNet's with weights rescaled.
+  n = X.shape[0] if sample_weight is None else jnp.sum(sample_weight)
   # Center on all the data once: the folds' own centering is then a small
   # rank-one correction (see fold_stats) and the alpha grid is scikit-learn's,
   # computed on the full data and shared by every fold.
-  data = _solvers.center(X, y, None, fit_intercept=fit_intercept)
+  data = _solvers.center(X, y, sample_weight, fit_intercept=fit_intercept)
   if alphas is None:
-    grid = _solvers.alpha_grid(data.x.T @ data.y, n, l1_ratios, eps=eps, n_alphas=n_alphas)
+    grid = _solvers.alpha_grid(data.x.T @ data.y, n, l1_ratios, eps=eps, n_alphas=n_alphas,
+                               positive=positive)
   else:
     grid = jnp.broadcast_to(jnp.sort(alphas)[::-1], (l1_ratios.shape[0], alphas.shape[0]))
   x_test = jnp.where(test_mask[..., None], data.x[test_index], 0.0)
   y_test = jnp.where(test_mask, data.y[test_index], 0.0)
-  stats = fold_stats(x_test, y_test, test_mask, n, fit_intercept=fit_intercept)
+  root_test = None
+  if sample_weight is not None:  # data rows are scaled by sqrt(weight)
+    root_test = jnp.where(test_mask, jnp.sqrt(sample_weight)[test_index], 0.0)
+  stats = fold_stats(x_test, y_test, test_mask, n, fit_intercept=fit_intercept,
+                     root_test=root_test)
   # One batch axis (n_folds + 1, n_l1_ratios * n_alphas): the data has the fold
   # axis, the penalties both. The extra "fold" is all the data, so the refit at
   # the selected alpha is already solved by the same loop (one compiled solver).
@@ -150,7 +183,7 @@ def cv_impl(X, y, test_index, test_mask, l1_ratios, alphas, eps, tol, *, fit_int
   gram = jnp.concatenate([stats.gram, stats.full_gram[None]])
   xty = jnp.concatenate([stats.xty, (data.x.T @ data.y)[None]])
   y_norm2 = jnp.concatenate([stats.y_norm2, jnp.sum(data.y * data.y)[None]])
-  n_rows = jnp.concatenate([stats.n_train, jnp.full((1,), n, X.dtype)])
+  n_rows = jnp.concatenate([stats.n_train, jnp.full((1,), n, X.dtype)])  # weight sums
   n_ratios, n_grid = grid.shape
   flat_alpha = grid.reshape(-1)
   flat_ratio = jnp.repeat(l1_ratios, n_grid)
@@ -160,15 +193,17 @@ def cv_impl(X, y, test_index, test_mask, l1_ratios, alphas, eps, tol, *, fit_int
   lipschitz = _solvers.largest_eigenvalue(matvec, n_folds + 1, p, X.dtype)
   if mesh is None:
     out = _solvers.fista(
-        matvec, xty, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter
+        matvec, xty, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter,
+        positive=positive,
     )
   else:  # the problem axis split over the mesh, one solver loop per device
     out = _solvers.sharded_fista(
-        mesh, gram, xty, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter
+        mesh, gram, xty, y_norm2, l1, l2, lipschitz=lipschitz, tol=tol, max_iter=max_iter,
+        positive=positive,
     )
   coefs = out.coef[:n_folds]
   intercept = stats.y_mean[:, None] - jnp.einsum("fp,fbp->fb", stats.x_mean, coefs)
-  mse = held_out_mse(x_test, y_test, test_mask, coefs, intercept)
+  mse = held_out_mse(x_test, y_test, test_mask, coefs, intercept, root_test)
   if mesh is not None:  # (F, B_pad), split over the mesh: gather it, drop the padding
     mse = _replicate(mesh, mse)[:, : n_ratios * n_grid]
   mse_path = jnp.moveaxis(mse.reshape(n_folds, n_ratios, n_grid), 0, -1)  # (R, A, F)
@@ -232,6 +267,8 @@ def elastic_net_cv(
     max_iter: int = 1000,
     devices: Sequence[jax.Device] | None = None,
     mesh: Mesh | None = None,
+    positive: bool = False,
+    sample_weight: ArrayLike | None = None,
 ) -> EnetCVResult:
   """Cross-validated elastic net, as ``sklearn.linear_model.ElasticNetCV``.
 
@@ -280,6 +317,14 @@ def elastic_net_cv(
     mesh: A ``jax.sharding.Mesh`` with exactly one axis, the grid is split
       along it (static). Give ``devices`` or ``mesh``, not both; with neither
       everything runs on the default device.
+    positive: Constrain the coefficients to be ``>= 0`` (see ``elastic_net``;
+      the grid's ``alpha_max`` uses ``max(0, max(X_c'y_c))``), as
+      ``ElasticNetCV(positive=True)`` (static).
+    sample_weight: Per-sample weights, shape ``(n_samples,)``, as
+      ``ElasticNetCV.fit(sample_weight=)``: the grid from the weighted,
+      weighted-centered data; each training fit is ElasticNet's with its
+      fold's weights (centered on the fold's weighted means); the held-out
+      errors are weighted averages; the refit uses all the weights.
 
   Returns:
     ``EnetCVResult(alpha, l1_ratio, coef, intercept, alphas, mse_path)``:
@@ -288,13 +333,14 @@ def elastic_net_cv(
     n_folds)`` for one l1 ratio, else ``(n_l1_ratios, n_alphas, n_folds)``.
 
   Raises:
-    ValueError: for bad data (see ``elastic_net``), ``cv`` outside ``[2,
+    ValueError: for bad data or ``sample_weight`` (see ``elastic_net``), ``cv`` outside ``[2,
       n_samples]``, an ``l1_ratio`` outside ``[0, 1]`` (or 0 without
       ``alphas``), ``eps <= 0``, negative ``alphas``, both ``devices`` and
       ``mesh``, empty or repeated ``devices`` or a mesh without exactly one
       axis.
     TypeError: for ``devices`` that is not a sequence or ``mesh`` that is not
-      a ``Mesh``.
+      a ``Mesh``, a string or bool hyperparameter (``cv=True``) or a non-bool
+      ``positive``.
 
   Examples:
     >>> X = jnp.arange(40.0).reshape(20, 2) % 7
@@ -318,13 +364,16 @@ def elastic_net_cv(
   if not ratios:
     raise ValueError("l1_ratio must hold at least one value, got an empty sequence.")
   for r in ratios:
+    check_number("l1_ratio", r)
     check_in_range("l1_ratio", r, 0.0, 1.0)
   _check_options(tol=tol, max_iter=max_iter)
+  positive = _check_flag("positive", positive)
   grid = _check_grid(ratios, alphas, n_alphas, eps)
   grid_mesh = problem_mesh(devices, mesh)
-  X, y, _ = _check_data(X, y, caller="elastic_net_cv")
+  X, y, sample_weight = _check_data(X, y, sample_weight, caller="elastic_net_cv")
   n = X.shape[0]
-  if not isinstance(cv, (int, np.integer)) or not 2 <= cv <= n:
+  check_int("cv", cv, 2)
+  if not cv <= n:
     raise ValueError(f"cv must be an int in [2, n_samples={n}], got {cv!r}.")
   index, mask = kfold_indices(n, int(cv))
   index, mask = jnp.asarray(index), jnp.asarray(mask)
@@ -333,14 +382,14 @@ def elastic_net_cv(
   extra = {}
   if grid_mesh is not None:
     # Inputs committed to another device would clash with the mesh: replicate them.
-    X, y, index, mask = jax.device_put(
-        (X, y, index, mask), NamedSharding(grid_mesh, PartitionSpec()))
+    X, y, index, mask, sample_weight = jax.device_put(
+        (X, y, index, mask, sample_weight), NamedSharding(grid_mesh, PartitionSpec()))
     extra = dict(mesh=grid_mesh)
   out = cv_impl(
       X, y, index, mask, jnp.asarray(ratios, X.dtype),
       None if grid is None else grid.astype(X.dtype), jnp.asarray(eps, X.dtype),
       jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
-      n_alphas=n_alphas, **extra,
+      n_alphas=n_alphas, positive=positive, sample_weight=sample_weight, **extra,
   )
   alpha, ratio, coef, intercept, grid_out, mse_path = out
   if single:

@@ -11,6 +11,10 @@ active-set Newton polish that solves the optimality conditions on the support
 exactly and verifies them (see ``_polish``). Batches of problems (all alphas of
 a path, all folds x alphas x l1 ratios of a CV grid) are solved together, one
 batched matrix product per iteration, in one compiled program.
+``positive=True`` constrains the coefficients to ``w >= 0`` (the prox, the
+polish's support and the duality gap are those of the constrained problem), and
+a 2-D ``y`` of shape ``(n_samples, n_targets)`` is one independent fit per
+target (``vmap``), as scikit-learn's estimators.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from lossreg_jax.linear import _solvers
-from lossreg_jax._validation import (
-    check_in_range, check_rank, concrete_values, is_static_number, warn_float64_as_float32)
+from lossreg_jax.linear._checks import check_data as _check_data
+from lossreg_jax.linear._checks import check_flag as _check_flag
+from lossreg_jax.linear._checks import check_grid as _check_grid
+from lossreg_jax.linear._checks import check_options as _check_options
 
 __all__ = [
     "LinearFit",
@@ -39,12 +45,18 @@ __all__ = [
 class LinearFit(NamedTuple):
   """A fitted linear model ``y ~ X @ coef + intercept``.
 
+  For a 2-D ``y`` of shape ``(n_samples, n_targets)`` every field gains a
+  leading target axis, as scikit-learn's ``coef_`` (``(n_targets,
+  n_features)``) and ``intercept_`` (``(n_targets,)``): each target is an
+  independent fit.
+
   Attributes:
-    coef: Coefficients, shape ``(n_features,)``.
-    intercept: Scalar intercept (0 without ``fit_intercept``).
+    coef: Coefficients, shape ``(n_features,)`` (``(n_targets, n_features)``).
+    intercept: Scalar intercept, 0 without ``fit_intercept`` (``(n_targets,)``).
     dual_gap: Duality gap of the returned ``coef`` in the objective's scale
-      (scikit-learn's ``dual_gap_``); 0 for the closed-form ``ridge``.
-    n_iter: Solver iterations (0 for ``ridge``).
+      (scikit-learn's ``dual_gap_``); 0 for the closed-form ``ridge``
+      (``(n_targets,)``).
+    n_iter: Solver iterations, 0 for ``ridge`` (``(n_targets,)``).
   """
 
   coef: jax.Array
@@ -53,71 +65,17 @@ class LinearFit(NamedTuple):
   n_iter: jax.Array
 
 
-def _check_finite(name: str, x: jax.Array) -> None:
-  # Only concrete arrays can be inspected; under jit NaN propagates to the result.
-  values = concrete_values(x)
-  if values is not None and not np.all(np.isfinite(values)):
-    raise ValueError(f"{name} contains NaN or infinity (shape {x.shape}); remove or impute them.")
+def _per_target(impl, X, y, sample_weight, alpha, *args, **static):
+  """``impl`` (a one-target fit) on ``y``, or on each column of a 2-D ``y``.
 
-
-# Set once the float64-in-float32 warning has been shown (once per process).
-_warned_float32 = False
-
-
-def _warn_if_float64_computed_in_float32(caller: str, *arrays) -> None:
-  """Warns once when float64 data will be computed in float32 (x64 off).
-
-  The check and message are ``_validation.warn_float64_as_float32``'s (shared
-  with the metrics); the once-per-process flag is the linear models' own.
+  The targets are a ``vmap`` axis: what does not depend on ``y`` (centering
+  ``X``, its Gram matrix, a ridge factorization with a shared ``alpha``) is
+  computed once. ``alpha`` with a leading axis is per target.
   """
-  global _warned_float32
-  if not _warned_float32 and warn_float64_as_float32(
-      f"lossreg_jax.linear.{caller}", *arrays, stacklevel=4):
-    _warned_float32 = True
-
-
-def _check_data(X, y, sample_weight=None, *, caller="lossreg_jax.linear"):
-  """Returns ``X, y, sample_weight`` as floating arrays of one dtype, checked."""
-  _warn_if_float64_computed_in_float32(caller, X, y, sample_weight)
-  X, y = jnp.asarray(X), jnp.asarray(y)
-  check_rank("X", X, 2)
-  check_rank("y", y, 1)
-  if X.shape[0] != y.shape[0]:
-    raise ValueError(
-        f"X and y must have the same number of samples, got X.shape={X.shape} "
-        f"and y.shape={y.shape}."
-    )
-  if X.shape[0] == 0 or X.shape[1] == 0:
-    raise ValueError(f"X must have at least one sample and one feature, got X.shape={X.shape}.")
-  # Integers become the default float; half precision is computed in float32.
-  dtype = jnp.promote_types(jnp.result_type(X.dtype, y.dtype, float), jnp.float32)
-  X, y = X.astype(dtype), y.astype(dtype)
-  _check_finite("X", X)
-  _check_finite("y", y)
-  if sample_weight is not None:
-    sample_weight = jnp.asarray(sample_weight, dtype)
-    if sample_weight.shape != y.shape:
-      raise ValueError(
-          f"sample_weight must have shape (n_samples,) = {y.shape}, got "
-          f"sample_weight.shape={sample_weight.shape}."
-      )
-    _check_finite("sample_weight", sample_weight)
-    sw = concrete_values(sample_weight)
-    if sw is not None:
-      if np.any(sw < 0) or not np.sum(sw) > 0:
-        raise ValueError("sample_weight must be non-negative with a positive sum.")
-  return X, y, sample_weight
-
-
-def _check_options(*, alpha=None, l1_ratio=None, tol=None, max_iter=None) -> None:
-  if alpha is not None:
-    check_in_range("alpha", alpha, 0.0)
-  if l1_ratio is not None:
-    check_in_range("l1_ratio", l1_ratio, 0.0, 1.0)
-  if tol is not None:
-    check_in_range("tol", tol, 0.0)
-  if max_iter is not None and (not isinstance(max_iter, (int, np.integer)) or max_iter < 1):
-    raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
+  if y.ndim == 1:
+    return impl(X, y, sample_weight, alpha, *args, **static)
+  fit = lambda y_k, alpha_k: impl(X, y_k, sample_weight, alpha_k, *args, **static)
+  return jax.vmap(fit, in_axes=(1, 0 if jnp.ndim(alpha) else None))(y, alpha)
 
 
 # ---------------------------------------------------------------- ridge
@@ -147,6 +105,26 @@ def _ridge_impl(X, y, sample_weight, alpha, *, fit_intercept):
   return LinearFit(coef, intercept, zero, jnp.zeros((), jnp.int32))
 
 
+# Relative duality-gap tolerance of ridge(positive=True)'s FISTA phase (the
+# verified polish then solves the constrained optimality conditions exactly).
+_RIDGE_POSITIVE_TOL = 1e-8
+_RIDGE_POSITIVE_MAX_ITER = 2000
+
+
+@partial(jax.jit, static_argnames=("fit_intercept",))
+@_solvers.full_precision
+def _ridge_positive_impl(X, y, sample_weight, alpha, *, fit_intercept):
+  # Ridge's objective ||y - Xw||^2 + alpha ||w||^2 is twice the cd scale's
+  # 1/2 ||y - Xw||^2 + l2/2 ||w||^2 with l1 = 0 and l2 = alpha (= n * alpha / n).
+  data = _solvers.center(X, y, sample_weight, fit_intercept=fit_intercept)
+  n = X.shape[0]
+  coef, gap, n_iter = _solvers.solve_centered(
+      data, jnp.zeros((), X.dtype), (alpha / n)[None], jnp.asarray(_RIDGE_POSITIVE_TOL, X.dtype),
+      _RIDGE_POSITIVE_MAX_ITER, positive=True)
+  coef = coef[0]
+  return LinearFit(coef, data.y_mean - data.x_mean @ coef, 2.0 * n * gap[0], n_iter[0])
+
+
 def ridge(
     X: ArrayLike,
     y: ArrayLike,
@@ -154,6 +132,7 @@ def ridge(
     alpha: float | ArrayLike = 1.0,
     fit_intercept: bool = True,
     sample_weight: ArrayLike | None = None,
+    positive: bool = False,
 ) -> LinearFit:
   """Ridge regression in closed form, as ``sklearn.linear_model.Ridge``.
 
@@ -169,21 +148,39 @@ def ridge(
   fit. Differentiable in ``X``, ``y`` and ``alpha`` (for a singular system the
   gradient in ``alpha`` at exactly ``alpha=0`` is returned as 0).
 
+  With ``positive=True`` the coefficients are constrained to ``w >= 0``, as
+  ``Ridge(positive=True)`` (which uses L-BFGS-B): there is no closed form, so
+  the problem is solved as ``elastic_net``'s solver solves its problems, with
+  ``l1 = 0`` (FISTA with the prox ``max(0, .)`` to a relative duality gap of
+  1e-8, then the active-set polish, which solves the optimality conditions on
+  the positive support and verifies them); that route is not differentiable.
+
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
-    y: Targets, shape ``(n_samples,)``.
-    alpha: L2 strength, ``>= 0``.
+    y: Targets, shape ``(n_samples,)`` or ``(n_samples, n_targets)`` (one
+      independent fit per column, as Ridge).
+    alpha: L2 strength, ``>= 0``: a scalar, or shape ``(n_targets,)`` for a
+      2-D ``y``, one penalty per target (as Ridge).
     fit_intercept: Whether to fit an unpenalized intercept.
     sample_weight: Per-sample weights, shape ``(n_samples,)`` (not rescaled,
       as Ridge).
+    positive: Constrain the coefficients to be ``>= 0`` (static).
 
   Returns:
     ``LinearFit`` with ``coef`` of shape ``(n_features,)``, a scalar
-    ``intercept``, ``dual_gap = 0`` and ``n_iter = 0`` (a direct solve).
+    ``intercept``, ``dual_gap = 0`` and ``n_iter = 0`` (a direct solve); with
+    ``positive=True`` the duality gap of the constrained problem in Ridge's
+    objective's scale and the products with the Gram matrix spent. For a
+    2-D ``y`` each field has a leading ``n_targets`` axis (``coef``
+    ``(n_targets, n_features)``), as ``Ridge.coef_``.
 
   Raises:
-    ValueError: for non-2-D ``X``, lengths that differ, NaN in concrete inputs
-      or a negative ``alpha``.
+    ValueError: for non-2-D ``X``, lengths that differ, NaN in concrete inputs,
+      entries so large that the sums of the solve overflow (e.g.
+      ``finfo.max * U(0, 1)``), a negative, NaN or all-zero
+      ``sample_weight``, a negative ``alpha`` or one whose shape is neither
+      ``()`` nor ``(n_targets,)``.
+    TypeError: for a string or bool ``alpha`` or a non-bool ``positive``.
 
   Examples:
     >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
@@ -200,20 +197,33 @@ def ridge(
     scikit-learn, ``sklearn.linear_model.Ridge`` (``solver="cholesky"``).
   """
   _check_options(alpha=alpha)
-  X, y, sample_weight = _check_data(X, y, sample_weight, caller="ridge")
-  return _ridge_impl(X, y, sample_weight, jnp.asarray(alpha, X.dtype), fit_intercept=fit_intercept)
+  positive = _check_flag("positive", positive)
+  X, y, sample_weight = _check_data(X, y, sample_weight, caller="ridge", multi_output=True,
+                                    rescale_weights=False, gram=positive)
+  alpha = jnp.asarray(alpha, X.dtype)
+  n_targets = y.shape[1] if y.ndim == 2 else None
+  if alpha.ndim and alpha.size == 1:
+    alpha = alpha.reshape(())
+  if alpha.ndim and alpha.shape != (n_targets,):
+    raise ValueError(
+        f"alpha must be a scalar or have shape (n_targets,) = ({n_targets},) for y of shape "
+        f"{y.shape}, got alpha.shape={alpha.shape}.")
+  impl = _ridge_positive_impl if positive else _ridge_impl
+  return _per_target(impl, X, y, sample_weight, alpha, fit_intercept=fit_intercept)
 
 
 # ---------------------------------------------------------------- elastic net
 
 
-@partial(jax.jit, static_argnames=("fit_intercept", "max_iter"))
+@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "positive"))
 @_solvers.full_precision
-def _elastic_net_impl(X, y, sample_weight, alpha, l1_ratio, tol, *, fit_intercept, max_iter):
+def _elastic_net_impl(X, y, sample_weight, alpha, l1_ratio, tol, *, fit_intercept, max_iter,
+                      positive=False):
   if sample_weight is not None:  # as ElasticNet.fit: weights sum to n_samples
     sample_weight = sample_weight * (X.shape[0] / jnp.sum(sample_weight))
   data = _solvers.center(X, y, sample_weight, fit_intercept=fit_intercept)
-  coef, gap, n_iter = _solvers.solve_centered(data, l1_ratio, alpha[None], tol, max_iter)
+  coef, gap, n_iter = _solvers.solve_centered(data, l1_ratio, alpha[None], tol, max_iter,
+                                              positive=positive)
   coef = coef[0]
   return LinearFit(coef, data.y_mean - data.x_mean @ coef, gap[0], n_iter[0])
 
@@ -228,6 +238,7 @@ def elastic_net(
     tol: float = 1e-4,
     max_iter: int = 1000,
     sample_weight: ArrayLike | None = None,
+    positive: bool = False,
 ) -> LinearFit:
   """Elastic net, as ``sklearn.linear_model.ElasticNet``.
 
@@ -260,7 +271,8 @@ def elastic_net(
 
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
-    y: Targets, shape ``(n_samples,)``.
+    y: Targets, shape ``(n_samples,)`` or ``(n_samples, n_targets)`` (one
+      independent fit per column, as ElasticNet; vmapped).
     alpha: Penalty strength, ``>= 0``.
     l1_ratio: Mix ``rho`` in ``[0, 1]``: 1 is the lasso, 0 is ridge (in this
       objective's scaling).
@@ -271,6 +283,11 @@ def elastic_net(
       scikit-learn's. A polish costs at most ``12 * (n_features + 11)``
       products (typically a few to a few tens).
     sample_weight: Per-sample weights, shape ``(n_samples,)``.
+    positive: Constrain the coefficients to be ``>= 0``, as scikit-learn's
+      ``positive=True`` (static): the FISTA prox becomes ``max(0,
+      soft-threshold)``, the polish keeps a positive support (a stable one is
+      the constrained KKT condition) and ``dual_gap`` is scikit-learn's gap
+      for the constrained problem (dual norm ``max(X'R - l2 w)``).
 
   Returns:
     ``LinearFit``: ``coef`` ``(n_features,)``, scalar ``intercept``, the
@@ -278,12 +295,17 @@ def elastic_net(
     scale; formed from Gram sums, so it bottoms out near ``eps * ||y_c||^2 /
     n`` and may be slightly negative) and ``n_iter``, the products with the
     Gram matrix spent in both phases (FISTA's at most ``max_iter``, plus the
-    polish's).
+    polish's). For a 2-D ``y`` each field has a leading ``n_targets`` axis
+    (``coef`` ``(n_targets, n_features)``, as ``ElasticNet.coef_``).
 
   Raises:
     ValueError: for non-2-D ``X``, lengths that differ, NaN in concrete
-      inputs, ``alpha < 0``, ``l1_ratio`` outside ``[0, 1]`` or a bad
-      ``max_iter``.
+      inputs, entries so large that the Gram statistics overflow (e.g.
+      ``X`` of order ``1e20`` in float32, or ``finfo.max * U(0, 1)``), a
+      negative, NaN or all-zero ``sample_weight``, ``alpha < 0``,
+      ``l1_ratio`` outside ``[0, 1]`` or ``max_iter < 1``.
+    TypeError: for a string or bool hyperparameter (``alpha='1'``,
+      ``max_iter=True``) or a non-bool ``positive``.
 
   Examples:
     >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
@@ -301,10 +323,13 @@ def elastic_net(
     for the duality gap.
   """
   _check_options(alpha=alpha, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter)
-  X, y, sample_weight = _check_data(X, y, sample_weight, caller="elastic_net")
-  return _elastic_net_impl(
-      X, y, sample_weight, jnp.asarray(alpha, X.dtype), jnp.asarray(l1_ratio, X.dtype),
-      jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
+  positive = _check_flag("positive", positive)
+  X, y, sample_weight = _check_data(X, y, sample_weight, caller="elastic_net",
+                                    multi_output=True)
+  return _per_target(
+      _elastic_net_impl, X, y, sample_weight, jnp.asarray(alpha, X.dtype),
+      jnp.asarray(l1_ratio, X.dtype), jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept,
+      max_iter=max_iter, positive=positive,
   )
 
 
@@ -317,6 +342,7 @@ def lasso(
     tol: float = 1e-4,
     max_iter: int = 1000,
     sample_weight: ArrayLike | None = None,
+    positive: bool = False,
 ) -> LinearFit:
   """Lasso, as ``sklearn.linear_model.Lasso``: ``elastic_net`` with ``l1_ratio=1``.
 
@@ -326,18 +352,21 @@ def lasso(
 
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
-    y: Targets, shape ``(n_samples,)``.
+    y: Targets, shape ``(n_samples,)`` or ``(n_samples, n_targets)``.
     alpha: L1 strength, ``>= 0``.
     fit_intercept: Whether to fit an unpenalized intercept.
     tol: Relative duality-gap tolerance, as scikit-learn's ``tol``.
     max_iter: Most FISTA iterations.
     sample_weight: Per-sample weights, shape ``(n_samples,)``.
+    positive: Constrain the coefficients to be ``>= 0`` (see ``elastic_net``).
 
   Returns:
-    ``LinearFit`` as ``elastic_net``.
+    ``LinearFit`` as ``elastic_net`` (a leading ``n_targets`` axis for a
+    2-D ``y``).
 
   Raises:
     ValueError: as ``elastic_net``.
+    TypeError: as ``elastic_net``.
 
   Examples:
     >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
@@ -349,43 +378,26 @@ def lasso(
   """
   return elastic_net(
       X, y, alpha=alpha, l1_ratio=1.0, fit_intercept=fit_intercept, tol=tol,
-      max_iter=max_iter, sample_weight=sample_weight,
+      max_iter=max_iter, sample_weight=sample_weight, positive=positive,
   )
 
 
 # ---------------------------------------------------------------- paths and CV
 
 
-def _check_grid(l1_ratios, alphas, n_alphas, eps):
-  if alphas is None:
-    if not isinstance(n_alphas, (int, np.integer)) or n_alphas < 1:
-      raise ValueError(f"n_alphas must be a positive int, got {n_alphas!r}.")
-    check_in_range("eps", eps, 0.0, low_inclusive=False)
-    if any(is_static_number(r) and float(r) == 0.0 for r in l1_ratios):
-      raise ValueError(
-          "l1_ratio=0 cannot generate an alpha grid (alpha_max is infinite), as in "
-          "scikit-learn; pass alphas= explicitly."
-      )
-    return None
-  alphas = jnp.asarray(alphas)
-  check_rank("alphas", alphas, 1)
-  if alphas.shape[0] == 0:
-    raise ValueError("alphas must hold at least one value, got an empty array.")
-  if (a := concrete_values(alphas)) is not None and np.any(a < 0):
-    raise ValueError(f"alphas must be >= 0, got min {float(np.min(np.asarray(alphas)))!r}.")
-  return alphas
-
-
-@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "n_alphas"))
+@partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "n_alphas", "positive"))
 @_solvers.full_precision
-def _path_impl(X, y, l1_ratio, alphas, eps, tol, *, fit_intercept, max_iter, n_alphas):
+def _path_impl(X, y, l1_ratio, alphas, eps, tol, *, fit_intercept, max_iter, n_alphas,
+               positive=False):
   data = _solvers.center(X, y, None, fit_intercept=fit_intercept)
   if alphas is None:
     xty = data.x.T @ data.y
-    alphas = _solvers.alpha_grid(xty, X.shape[0], l1_ratio[None], eps=eps, n_alphas=n_alphas)[0]
+    alphas = _solvers.alpha_grid(xty, X.shape[0], l1_ratio[None], eps=eps, n_alphas=n_alphas,
+                                 positive=positive)[0]
   else:
     alphas = jnp.sort(alphas)[::-1]
-  coef, _, _ = _solvers.solve_centered(data, l1_ratio, alphas, tol, max_iter)
+  coef, _, _ = _solvers.solve_centered(data, l1_ratio, alphas, tol, max_iter,
+                                       positive=positive)
   return alphas, coef.T
 
 
@@ -400,6 +412,7 @@ def elastic_net_path(
     fit_intercept: bool = True,
     tol: float = 1e-4,
     max_iter: int = 1000,
+    positive: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
   """Elastic-net regularization path, as ``sklearn.linear_model.enet_path``.
 
@@ -415,7 +428,10 @@ def elastic_net_path(
 
   Args:
     X: Design matrix, shape ``(n_samples, n_features)``.
-    y: Targets, shape ``(n_samples,)``.
+    y: Targets, shape ``(n_samples,)`` or ``(n_samples, n_targets)``: one
+      independent path per column (each equal to ``enet_path`` on that
+      column, with its own generated grid). Unlike ``enet_path``, whose 2-D
+      ``y`` solves the multi-task problem (a shared support).
     l1_ratio: Mix in ``[0, 1]`` (``> 0`` without ``alphas``).
     eps: ``alpha_min / alpha_max`` of the generated grid.
     n_alphas: Length of the generated grid.
@@ -423,14 +439,20 @@ def elastic_net_path(
     fit_intercept: Center ``X`` and ``y`` first.
     tol: Relative duality-gap tolerance (see ``elastic_net``).
     max_iter: Most FISTA iterations.
+    positive: Constrain the coefficients to be ``>= 0`` (see ``elastic_net``);
+      the generated grid then starts at ``alpha_max = max(0, max(X_c'y_c)) /
+      (n * l1_ratio)``, as scikit-learn.
 
   Returns:
     ``(alphas, coefs)`` with shapes ``(n_alphas,)`` and ``(n_features,
-    n_alphas)``.
+    n_alphas)``; for a 2-D ``y`` ``(n_targets, n_alphas)`` and
+    ``(n_targets, n_features, n_alphas)``.
 
   Raises:
     ValueError: for bad data (see ``elastic_net``), ``l1_ratio`` outside
       ``[0, 1]`` or 0 without ``alphas``, ``eps <= 0``, negative ``alphas``.
+    TypeError: for a string or bool hyperparameter (``n_alphas=True``,
+      ``eps='0.1'``) or a non-bool ``positive``.
 
   Examples:
     >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
@@ -445,12 +467,15 @@ def elastic_net_path(
     linear models via coordinate descent (the alpha grid).
   """
   _check_options(l1_ratio=l1_ratio, tol=tol, max_iter=max_iter)
+  positive = _check_flag("positive", positive)
   grid = _check_grid([l1_ratio], alphas, n_alphas, eps)
-  X, y, _ = _check_data(X, y, caller="elastic_net_path")
+  X, y, _ = _check_data(X, y, caller="elastic_net_path", multi_output=True)
   if grid is not None:
     grid = grid.astype(X.dtype)
-  return _path_impl(
-      X, y, jnp.asarray(l1_ratio, X.dtype), grid, jnp.asarray(eps, X.dtype),
-      jnp.asarray(tol, X.dtype), fit_intercept=fit_intercept, max_iter=max_iter,
-      n_alphas=n_alphas,
-  )
+  path = partial(_path_impl, fit_intercept=fit_intercept, max_iter=max_iter, n_alphas=n_alphas,
+                 positive=positive)
+  args = (jnp.asarray(l1_ratio, X.dtype), grid, jnp.asarray(eps, X.dtype),
+          jnp.asarray(tol, X.dtype))
+  if y.ndim == 1:
+    return path(X, y, *args)
+  return jax.vmap(lambda y_k: path(X, y_k, *args), in_axes=1)(y)
