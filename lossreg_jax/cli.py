@@ -104,7 +104,7 @@ def _split_names(values) -> list[str]:
   return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
 
 
-def _compare_command(args, specs, hidden: int) -> str:
+def _compare_command(args, specs, model, hidden: int) -> str:
   """The command line that reproduces this run (every effective option)."""
   import shlex
   parts = [PROG, "compare"]
@@ -122,7 +122,7 @@ def _compare_command(args, specs, hidden: int) -> str:
     parts += ["--loss-file", str(args.loss_file)]
   for spec in specs:
     parts += ["--loss", spec]
-  parts += ["--model", args.model] if args.model else ["--hidden", f"{hidden:g}"]
+  parts += ["--model", model.text] if model is not None else ["--hidden", f"{hidden:g}"]
   for option in ("folds", "repeats", "epochs", "batch_size", "learning_rate", "confidence",
                  "target_recall", "seed"):
     parts += ["--" + option.replace("_", "-"), f"{getattr(args, option):g}"]
@@ -200,7 +200,7 @@ def _compare(args) -> int:
           f"its {metric.removeprefix('cost_')} decision ({value:.4g}); see report.md")
   context = {"data": name,
              ("target" if task == "regression" else "classes"): ", ".join(data.target_names),
-             "command": _compare_command(args, specs, hidden),
+             "command": _compare_command(args, specs, model, hidden),
              "started": started,
              "wall seconds": round(time.perf_counter() - start, 2),
              "compile cache": _cache_line(args)}

@@ -225,8 +225,7 @@ def test_swept_specs_pass_the_early_check(capsys, monkeypatch):
 def test_cnn_on_digits_images_end_to_end(capsys, tmp_path):
   code, out, err = run(capsys, "compare", "--dataset", "digits", "--model", "cnn:channels=2",
                        "--loss", "ce", "--folds", "2", "--epochs", "2", "--learning-rate",
-                       "0.03", "--out",
-                       str(tmp_path), "--quiet")
+                       "0.03", "--out", str(tmp_path), "--quiet")
   assert code == 0, err
   data = json.loads((tmp_path / "results.json").read_text())
   assert data["settings"]["model"] == "cnn:channels=2"
