@@ -200,8 +200,8 @@ def check_user_losses(parsed, used: Mapping[str, Callable], task: str, *, num_cl
       print(report, file=sys.stderr)
       raise ValueError(
           f"--loss-file: your loss {fn.__name__} (spec {spec.text!r}) fails "
-          f"{', '.join(failed)} on {task} inputs (the report above); it would fail or give "
-          f"NaN in training")
+          f"{', '.join(failed)} on {task} inputs (the report above); training needs "
+          f"{', '.join(REQUIRED)}")
     _probe(used[spec.loss], params, task, num_classes, fn.__name__, spec.text)
     others = [r.name for r in report.failures]
     say(f"checked your loss {fn.__name__} on {task} inputs: {len(report.results) - len(others)}"
