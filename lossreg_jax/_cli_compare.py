@@ -61,7 +61,7 @@ def model_inputs(model, data, name: str):
   shape = getattr(data, "image_shape", None)
   if shape is None:
     from lossreg_jax import datasets
-    images = [n for n in datasets.list_datasets() if datasets._IMAGE_SHAPES.get(n)]
+    images = list(datasets._IMAGE_SHAPES)
     raise ValueError(
         f"--model {model.text} needs images (n, height, width, channels), but {name} is a "
         f"table of {data.X.shape[1]} features; use --model mlp or linear, or an image data "

@@ -264,3 +264,21 @@ def test_user_loss_is_traced_as_training_calls_it():
   _cli_compare._probe(float_labels_only, {}, "binary", 2, "f", "f")  # int32 labels work
   _cli_compare._probe(lambda p, t, *, where=None, weights=None, q=0.5: jnp.mean(
       jnp.take_along_axis(p, t[:, None], axis=1)) * q, {"q": 0.5}, "multiclass", 10, "g", "g")
+
+
+def test_multiclass_user_loss_is_checked_with_class_indices():
+  # check_loss draws one-hot targets; training passes class indices: the loss sees those.
+  import jax.numpy as jnp
+  from lossreg_jax import _cli_compare
+  seen = []
+
+  def pick(p, t, *, scale=1.0, weights=None, where=None):
+    seen.append(t)
+    return -scale * jnp.mean(jnp.take_along_axis(p, t[..., None], axis=-1))
+
+  bound = _cli_compare._bound(pick, "pick", {"scale": 2.0}, "multiclass")
+  logits = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+  value = bound(logits, jnp.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+  assert bound.__name__ == "pick(scale=2)" and seen[0].dtype == jnp.int32
+  np.testing.assert_array_equal(seen[0], [2, 0])
+  assert float(value) == -2.0 * (3.0 + 4.0) / 2
