@@ -25,8 +25,12 @@ loss / regularizer specs (--loss, repeatable):
                  (regression losses see the target standardized per fold: D is in stds)
   regularizers:  l2:STRENGTH   l1:STRENGTH   elastic:alpha=A,l1_ratio=R   dropout:RATE
                  ensemble:M (M bagged members per fold, probabilities averaged)
+  on the training batches: noise:STDDEV   mixup:ALPHA   early_stopping:PATIENCE
+                 augment:rotation=DEG,shift=F,zoom=F,flip=0|1 (images, --model cnn)
+  your losses:   NAME[:KEY=VALUE,...] for a function NAME of --loss-file (keywords)
   A spec with regularizers only uses bce (binary), ce (multiclass) or mse (regression).
-  Penalties apply to weight matrices, not biases. Values are plain numbers.
+  Penalties apply to weight matrices, not biases. Values are plain numbers; one value
+  may be swept as A|B|C (focal:gamma=0|1|2 is three specs).
 """
 
 
@@ -156,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
              "  lossreg-jax compare --loss bce --loss 'bce+ensemble:5'   # bagged ensemble of 5\n"
              "  lossreg-jax compare --dataset wine --loss ce --loss 'ce:label_smoothing=0.1+dropout:0.2'\n"
              "  lossreg-jax compare --dataset diabetes --loss mse --loss 'quantile:q=0.9'\n"
+             "  lossreg-jax compare --loss 'focal:gamma=0|1|2'   # three specs, one per gamma\n"
+             "  lossreg-jax compare --dataset digits --model cnn:channels=8 --loss ce --loss 'ce+dropout:0.3'\n"
+             "  lossreg-jax compare --loss-file my_losses.py --loss bce --loss 'poly1:epsilon=2'\n"
              "  lossreg-jax compare --cost fn=5,fp=1      # a missed positive costs 5x a false alarm\n"
              "  lossreg-jax compare --dataset diabetes --cost under=3,over=1,squared\n"
              "  lossreg-jax compare --csv data.csv --target label --out results/")
@@ -172,8 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--epochs", type=int, default=30, help="training epochs per fold")
   p.add_argument("--batch-size", type=int, default=32, help="minibatch size")
   p.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate")
-  p.add_argument("--hidden", type=int, default=16,
-                 help="hidden ReLU units of the MLP; 0 for a linear model")
+  p.add_argument("--model", metavar="MODEL",
+                 help="the model every spec trains: linear, mlp:hidden=H,layers=L or "
+                      "cnn:channels=C (images: --dataset digits as 8x8x1); default: the "
+                      "MLP of --hidden")
+  p.add_argument("--hidden", type=int,
+                 help="hidden ReLU units of the default MLP (default 16); 0 for a linear "
+                      "model; with --model, write them in it (mlp:hidden=H)")
+  p.add_argument("--loss-file", type=Path, metavar="FILE.py",
+                 help="a Python file of your losses: each public function defined there, "
+                      "loss(predictions, targets, *, weights=None, where=None, **numbers) -> "
+                      "scalar, is a loss NAME for --loss, with KEY=VALUE numbers as keywords "
+                      "(checked with lossreg_jax.checks.check_loss before training)")
   p.add_argument("--confidence", type=float, default=0.95,
                  help="coverage of the paired confidence intervals")
   p.add_argument("--target-recall", type=float, default=0.95,

@@ -3,7 +3,8 @@
 The work behind each subcommand lives in the library (``experiments.compare_losses``,
 ``experiments.regularization_path``, ``experiments.write_report``,
 ``checks.check_loss``, ``benchmarks/run.py``); this module only parses, loads
-data and reports; the parser is built in ``_cli_args``. Bad input ends with a
+data and reports; the parser is built in ``_cli_args``, ``compare --model`` and
+``--loss-file`` are read and checked in ``_cli_compare``. Bad input ends with a
 one-line message on stderr and exit code 2 (argparse's convention), never a
 traceback: a parse error without argparse's usage block, an unknown option
 with the closest known one, a missing optional package (scikit-learn) with
@@ -103,7 +104,7 @@ def _split_names(values) -> list[str]:
   return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
 
 
-def _compare_command(args, specs) -> str:
+def _compare_command(args, specs, model, hidden: int) -> str:
   """The command line that reproduces this run (every effective option)."""
   import shlex
   parts = [PROG, "compare"]
@@ -117,10 +118,13 @@ def _compare_command(args, specs) -> str:
     parts += ["--task", args.task]
   if args.positive_label is not None:
     parts += ["--positive-label", args.positive_label]
+  if args.loss_file is not None:
+    parts += ["--loss-file", str(args.loss_file)]
   for spec in specs:
     parts += ["--loss", spec]
-  for option in ("folds", "repeats", "epochs", "batch_size", "learning_rate", "hidden",
-                 "confidence", "target_recall", "seed"):
+  parts += ["--model", model.text] if model is not None else ["--hidden", f"{hidden:g}"]
+  for option in ("folds", "repeats", "epochs", "batch_size", "learning_rate", "confidence",
+                 "target_recall", "seed"):
     parts += ["--" + option.replace("_", "-"), f"{getattr(args, option):g}"]
   if args.cost is not None:
     parts += ["--cost", args.cost]
@@ -148,10 +152,18 @@ def _read_cost(args):
 
 def _compare(args) -> int:
   import datetime
+  from lossreg_jax import _cli_compare as user
   from lossreg_jax import experiments
-  if args.specs:
-    for s in args.specs:  # fail fast, before loading data
-      experiments.parse_spec(s)
+  # Fail fast, before loading data: the model, the loss file, the specs, the costs.
+  model = user.read_model(args.model)
+  if model is not None and args.hidden is not None:
+    raise UsageError(f"--hidden sets the default MLP; with --model, write the units in it "
+                     f"(--model mlp:hidden={args.hidden})")
+  # The hidden units compare_losses reports (and uses without --model).
+  hidden = model.settings.get("hidden", 0) if model is not None else (
+      16 if args.hidden is None else args.hidden)
+  losses = {} if args.loss_file is None else user.load_loss_file(args.loss_file)
+  _, parsed, used = user.parse_specs(args.specs or (), losses, args.loss_file)
   cost = _read_cost(args)
   if args.csv is None and args.dataset == "macrodata" and args.target is None:
     data, name = experiments.next_quarter_growth(), "macrodata (next-quarter real GDP growth)"
@@ -159,17 +171,22 @@ def _compare(args) -> int:
     data, name = _load_data(args, task=args.task if args.target is not None else None)
   task = args.task or data.task
   data, classes = _positive_label(args, data, task)
+  X = user.model_inputs(model, data, name)
   specs = args.specs or _default_specs(task, cost)
+  n_specs = len(user.parse_specs(specs, losses)[0])
+  model_text = model.text if model is not None else (
+      f"mlp:hidden={hidden},layers=1" if hidden else "linear")
   positive = f" (positive class {classes[1]!r})" if task == "binary" and classes else ""
-  _say(args, f"{name}: {data.X.shape[0]} rows, {data.X.shape[1]} features, task {task}"
-             f"{positive}; "
-             f"{len(specs)} specs x {args.repeats} x {args.folds} folds")
+  _say(args, f"{name}: {X.shape[0]} rows, {user.describe_rows(X)}, task {task}{positive}; "
+             f"model {model_text}; {n_specs} specs x {args.repeats} x {args.folds} folds")
+  user.check_user_losses(parsed, used, task, num_classes=len(data.target_names),
+                         say=lambda line: _say(args, line))
   start = time.perf_counter()
   started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
   result = experiments.compare_losses(
-      data.X, data.y, specs, task=task, folds=args.folds, repeats=args.repeats,
-      seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-      learning_rate=args.learning_rate, hidden=args.hidden, confidence=args.confidence,
+      X, data.y, specs, model=args.model, losses=used or None, task=task, folds=args.folds,
+      repeats=args.repeats, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+      learning_rate=args.learning_rate, hidden=hidden, confidence=args.confidence,
       target_recall=args.target_recall, cost=cost, progress=not args.quiet)
   # For the report (read by experiments.report): class names by class id, the positive class.
   if classes:
@@ -183,7 +200,7 @@ def _compare(args) -> int:
           f"its {metric.removeprefix('cost_')} decision ({value:.4g}); see report.md")
   context = {"data": name,
              ("target" if task == "regression" else "classes"): ", ".join(data.target_names),
-             "command": _compare_command(args, specs),
+             "command": _compare_command(args, specs, model, hidden),
              "started": started,
              "wall seconds": round(time.perf_counter() - start, 2),
              "compile cache": _cache_line(args)}

@@ -42,6 +42,8 @@ _BUNDLED = {
     "macrodata": ("regression", "macrodata.csv",
                   "US macro data, 203 quarters 1959Q1-2009Q3; target default 'unemp'"),
 }
+# Image sets: the (height, width, channels) of one row of X.
+_IMAGE_SHAPES = {"digits": (8, 8, 1)}
 _MACRO_INDEX = ("year", "quarter")
 _MISSING = ("", "na", "nan", "n/a", "null", "none")
 
@@ -57,6 +59,16 @@ class Dataset(NamedTuple):
     target_names: Class names indexed by ``y`` for classification; the target
       column's name (one entry) for regression.
     task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+    image_shape: For an image set, ``(height, width, channels)`` of one row:
+      ``X.reshape(-1, *image_shape)`` gives the images (``digits``: ``(8, 8,
+      1)``, for ``compare_losses(model="cnn")``); None for a table.
+
+  Examples:
+    >>> ds = load("digits")
+    >>> ds.X.shape, ds.image_shape, ds.X.reshape(-1, *ds.image_shape).shape
+    ((1797, 64), (8, 8, 1), (1797, 8, 8, 1))
+    >>> load("wine").image_shape is None
+    True
   """
 
   X: jax.Array
@@ -64,6 +76,7 @@ class Dataset(NamedTuple):
   feature_names: tuple[str, ...]
   target_names: tuple[str, ...]
   task: str
+  image_shape: tuple[int, ...] | None = None
 
 
 def list_datasets() -> tuple[str, ...]:
@@ -107,7 +120,8 @@ def _load_bundled(name: str, target: str | None) -> tuple[Dataset, bool]:
     # scikit-learn encodes 0 = malignant; make the disease the positive class.
     y = 1 - y
     target_names = target_names[::-1]
-  return _as_dataset(X, y, feature_names, target_names, task), False
+  full = _as_dataset(X, y, feature_names, target_names, task)
+  return full._replace(image_shape=_IMAGE_SHAPES.get(name)), False
 
 
 def load(
