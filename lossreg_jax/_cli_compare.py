@@ -190,7 +190,11 @@ def check_user_losses(parsed, used: Mapping[str, Callable], task: str, *, num_cl
     seen.add(key)
     fn = _bound(used[spec.loss], spec.loss, params, task)
     try:
-      report = checks.check_loss(fn, task=task, num_classes=max(num_classes, 2))
+      # Training feeds standardized inputs and targets: an extreme scale of 30
+      # (not check_loss's 1e3) is the range a comparison reaches, so a loss
+      # built on exp (LINEX) is judged where it is used.
+      report = checks.check_loss(fn, task=task, num_classes=max(num_classes, 2),
+                                 extreme_scale=30.0)
     except SystemExit as e:  # the user's loss, called with test inputs, exited
       raise ValueError(f"--loss-file: {fn.__name__} called sys.exit({e.code!r}) while "
                        f"being checked; a loss must return a value") from None

@@ -326,3 +326,36 @@ def test_each_figure_is_saved_once_with_a_fixed_layout(results, tmp_path, monkey
   assert [p.name for p in paths] == [name for name, *_ in saved] == names
   assert all(engine is None and bbox is None and dpi == _plots.DPI
              for _, engine, bbox, dpi in saved)
+
+
+def test_sweep_and_augmentation_figures():
+  # A sweep's figure plots each metric's fold mean against the swept values,
+  # with the corrected resampled interval of experiments.stats as its band;
+  # the augmentation figure shows the stored images, top row as given.
+  from lossreg_jax.experiments import _plots_sweep, corrected_resampled_ttest
+  base = _result("binary", seed=3)
+  sweep = {"spec": "bce:positive_weight=1|3", "values": ["1", "3"],
+           "specs": ["bce", "bce:positive_weight=3"]}
+  rng = np.random.default_rng(0)
+  images = rng.normal(size=(2, 3, 4, 4, 1))
+  result = dataclasses.replace(base, sweeps=(sweep,), examples={
+      "bce": {"original": images[0], "augmented": images[1]}})
+  fig = _plots_sweep.sweep_figure(result, sweep)
+  axes = fig.axes
+  assert len(axes) == len(result.metrics)
+  for ax, m in zip(axes, result.metrics):
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3"]
+    line = ax.lines[0]
+    scores = np.stack([result.scores[s][m] for s in sweep["specs"]])
+    np.testing.assert_allclose(line.get_ydata(), scores.mean(axis=1))
+    test = corrected_resampled_ttest(scores, test_train_ratio=1 / (FOLDS - 1))
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose([band.min(), band.max()],
+                               [np.min(test.ci_low), np.max(test.ci_high)], rtol=1e-6)
+  assert "positive_weight=1|3" in fig._suptitle.get_text()
+  assert axes[-1].get_xlabel() == "swept value"
+  fig = _plots_sweep.augment_figure(result, "bce")
+  assert len(fig.axes) == 6 and fig.axes[0].get_ylabel() == "training rows"
+  np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), images[0, 0, ..., 0])
+  np.testing.assert_array_equal(fig.axes[3].images[0].get_array(), images[1, 0, ..., 0])
+  assert fig.axes[3].get_ylabel() == "as augmented"

@@ -179,12 +179,13 @@ def check_losses(losses: Any) -> dict[str, Callable]:
 
 def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] | None,
                        task: str, num_classes: int, losses: Mapping[str, Callable] | None = None
-                       ) -> tuple[list[str], list[Candidate], list[list[int]]]:
-  """Names, candidates (in order; the first is the baseline) and their groups.
+                       ) -> tuple[list[str], list[Candidate], list[list[int]], list[dict]]:
+  """Names, candidates (in order; the first is the baseline), groups and sweeps.
 
   Each group lists the indices of one sweep's candidates (``focal:gamma=0|1``),
   or of one other candidate alone; the training runs a sweep's candidates as
-  one vmapped program when they differ only in numbers.
+  one vmapped program when they differ only in numbers. Each sweep is
+  ``{"spec": as written, "values": the values, "specs": the expanded specs}``.
 
   ``candidates`` is a sequence of spec strings / :class:`LossSpec` (named by
   their text), a mapping ``name -> spec string | loss callable | Candidate``,
@@ -201,7 +202,7 @@ def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] 
   losses = check_losses(losses)
   if candidates is None:
     candidates = default_specs(task)
-  sweeps = []
+  sweeps, swept = [], []
   if isinstance(candidates, Mapping):
     items = list(candidates.items())
     for name, _ in items:
@@ -212,7 +213,10 @@ def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] 
                     f"candidate, got {type(candidates).__name__}; e.g. ['bce', "
                     f"'focal:gamma=2'].")
   else:
-    sweeps = [(s,) if isinstance(s, LossSpec) else expand_sweeps(s)[0] for s in candidates]
+    expanded = [((s,), ()) if isinstance(s, LossSpec) else expand_sweeps(s) for s in candidates]
+    sweeps = [texts for texts, _ in expanded]
+    swept = [{"spec": s, "values": list(values), "specs": list(texts)}
+             for s, (texts, values) in zip(candidates, expanded) if values]
     texts = [t for sweep in sweeps for t in sweep]
     parsed = [s if isinstance(s, LossSpec) else parse_spec(s, losses=losses) for s in texts]
     items = [(s.text, s) for s in parsed]
@@ -225,4 +229,4 @@ def resolve_candidates(candidates: Sequence[str | LossSpec] | Mapping[str, Any] 
   bounds = np.cumsum([0] + sizes)
   groups = [list(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
   return names, [_as_candidate(name, value, task, num_classes, losses)
-                 for name, value in items], groups
+                 for name, value in items], groups, swept

@@ -552,14 +552,17 @@ def compare_losses(
   if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
     raise TypeError(f"optimizer must be an optax.GradientTransformation such as "
                     f"optax.adam(1e-3), got {type(optimizer).__name__}.")
-  texts, candidates, groups = resolve_candidates(specs, task, num_classes, losses)
+  texts, candidates, groups, sweeps = resolve_candidates(specs, task, num_classes, losses)
   n = X.shape[0]
   smallest = n if task == "regression" else int(np.bincount(y_np).min())
   if folds > smallest:
     raise ValueError(f"folds={folds} exceeds " + (f"the number of rows ({n})." if task ==
                      "regression" else f"the size of the smallest class ({smallest} rows)."))
-  if model is None and hidden == 0 and any(c.dropout is not None for c in candidates):
-    raise ValueError("dropout needs a hidden layer: use hidden > 0.")
+  linear = (model is None and hidden == 0) or (isinstance(model, str) and models.parse_model(
+      model).name == "linear") or (isinstance(model, models.ModelSpec) and model.name == "linear")
+  if linear and any(c.dropout is not None for c in candidates):
+    raise ValueError("dropout needs a hidden layer: use hidden > 0 or a model other than "
+                     "'linear'.")
   cost = None if cost is None else as_decision_cost(cost).check(task, num_classes)
   names = METRICS[task] + (COST_METRICS if cost is not None else ())
   layout = _fold_layout(X, y_np, task, folds=folds, repeats=repeats, epochs=epochs,
@@ -601,8 +604,26 @@ def compare_losses(
       seconds[texts[i]] = (time.perf_counter() - start) / len(group)
   paired = _paired(scores, texts, names, len(layout["masks"]), folds=folds,
                    confidence=confidence)
+  examples = {texts[i]: _augmented_examples(candidates[i], layout, Xj, yj, task=task,
+                                            num_classes=num_classes)
+              for i in range(len(texts)) if dict(candidates[i].data).get("augment")}
   return ComparisonResult(tuple(texts), scores, curves, seconds, task, settings, preds,
-                          names, probs, y_np, held_curves, paired, cost, decisions)
+                          names, probs, y_np, held_curves, paired, cost, decisions,
+                          tuple(sweeps), examples)
+
+
+def _augmented_examples(candidate: Candidate, layout: dict, X, y, *, task: str,
+                        num_classes: int, count: int = 8) -> dict:
+  """A few of fold 0's training images, standardized, and as its first step augments them."""
+  static, data, _ = _data_side(candidate, np.asarray(X[:1]), task, num_classes, "")
+  program = engine.Program(None, None, None, task == "regression", False, **static)
+  train = ~jnp.asarray(layout["masks"][0])
+  rows = layout["batches"][0, 0, 0, :count]
+  Xs = engine.standardize(X, train)[0][rows]
+  key = jax.random.split(jax.random.split(layout["data_key"], len(layout["masks"]))[0],
+                         layout["batches"].shape[1:3])[0, 0]
+  augmented, _ = engine.training_batch(program, key, Xs, y[rows], {})
+  return {"original": np.asarray(Xs), "augmented": np.asarray(augmented)}
 
 
 def _progress(items, enabled: bool):

@@ -30,7 +30,7 @@ from flax import nnx
 from lossreg_jax import regularizers, training
 
 __all__ = ["NotAModuleError", "Program", "average_members", "fold_batches", "initial_states",
-           "shuffles", "spec_penalty", "train_folds", "train_one_fold", "train_sharded",
+           "shuffles", "spec_penalty", "training_batch", "train_folds", "train_one_fold", "train_sharded",
            "train_sweep"]
 
 
@@ -93,7 +93,7 @@ def standardize(X: jax.Array, train: jax.Array) -> tuple[jax.Array, jax.Array, j
   return (X - mean) / jnp.where(std > 0, std, 1), mean, std
 
 
-def _training_batch(program: Program, key, x, t, data: dict):
+def training_batch(program: Program, key, x, t, data: dict):
   """Data-side regularizers on a training minibatch: augment, noise, mixup.
 
   Only training minibatches pass here; the held-out rows, the inner
@@ -175,7 +175,7 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, key=None,
     model, optimizer = nnx.merge(program.graphdef, state)
     x, t = Xs[rows], y[rows]
     if k is not None:
-      x, t = _training_batch(program, k, x, t, data)
+      x, t = training_batch(program, k, x, t, data)
     batch = {"inputs": x, "targets": t, "where": ok & train[rows]}
     if weights is not None:
       batch["weights"] = weights[rows]

@@ -9,7 +9,7 @@ from typing import Mapping
 
 import numpy as np
 
-from lossreg_jax.experiments import _plots
+from lossreg_jax.experiments import _plots, _plots_sweep
 from lossreg_jax.experiments._output import atomic_folder
 from lossreg_jax.experiments._plots import better_note as _better
 from lossreg_jax.experiments._scoring import DESCRIPTIONS
@@ -25,7 +25,12 @@ def _compare_plots(result: ComparisonResult, out: Path) -> list[Path]:
   """Draws every figure of a comparison, one at a time; returns the paths written."""
   curves = result.curves()
   paths = []
-  for name, build in _plots.compare_figures(result, curves):
+  figures = list(_plots.compare_figures(result, curves))
+  for i, sweep in enumerate(result.sweeps, start=1):
+    figures.append((f"sweep_{i}.png", lambda s=sweep: _plots_sweep.sweep_figure(result, s)))
+  for spec in list(result.examples)[:1]:
+    figures.append(("augment.png", lambda s=spec: _plots_sweep.augment_figure(result, s)))
+  for name, build in figures:
     paths.append(out / name)
     _plots.save_figure(build(), paths[-1])
   return paths
@@ -53,10 +58,13 @@ def _compare_markdown(result: ComparisonResult, context, names: list[str]) -> st
   strat = "" if result.task == "regression" else "stratified "
   lines = ["# Loss / regularizer comparison", ""] + _context_lines(context) + [
       f"- **task**: {what}",
-      f"- **model**: {s['model']}" + (f" with {s['hidden']} hidden ReLU units" if s["hidden"]
-                                       else "") + ", features standardized per fold"
+      f"- **model**: {s['model']}" + (f" with {s['hidden']} hidden ReLU units"
+                                       if s["hidden"] and s["model"] == "mlp" else "")
+      + ", features standardized per fold"
       + (" (and the target, for training)" if result.task == "regression" else ""),
-      f"- **training**: Adam (learning rate {s['learning_rate']:g}), {s['epochs']} epochs, "
+      (f"- **training**: Adam (learning rate {s['learning_rate']:g})"
+       if s.get("optimizer", "adam") == "adam" else "- **training**: your optimizer")
+      + f", {s['epochs']} epochs, "
       f"batch size {s['batch_size']}, seed {s['seed']}",
       f"- **evaluation**: {folds} {strat}cross-validation (each repeat reshuffled), all "
       f"folds of a spec trained as one vmapped program; every spec on the same folds, "
@@ -109,7 +117,10 @@ def _compare_markdown(result: ComparisonResult, context, names: list[str]) -> st
               "train_loss.png": "training and held-out loss", "roc_pr.png": "ROC and PR curves",
               "reliability.png": "reliability diagram", "confusion.png": "confusion matrices",
               "predictions.png": "predictions against targets",
-              "cost.png": "expected cost against the decision"}
+              "cost.png": "expected cost against the decision",
+              "augment.png": "training images and their augmentation"}
+  captions.update({f"sweep_{i}.png": f"metrics against the values of {sweep['spec']}"
+                   for i, sweep in enumerate(result.sweeps, start=1)})
   lines += [f"![{captions.get(n, n)}]({n})\n" for n in names]
   return "\n".join(lines)
 

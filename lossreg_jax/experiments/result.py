@@ -61,6 +61,13 @@ class ComparisonResult:
       "p_value"}}}`` for every spec but the first: the corrected resampled
       t-test (:func:`corrected_resampled_ttest`) of the per-fold differences
       spec minus baseline.
+    sweeps: One entry per swept spec (``focal:gamma=0|1|2``): ``{"spec": the
+      spec as written, "values": the values as written, "specs": the
+      expanded specs}``.
+    examples: ``{spec: {"original", "augmented"}}``: for a spec with image
+      augmentation, a few training images of the first fold, standardized,
+      and the same images as its first minibatch augmented them, each
+      ``(k, H, W, C)``.
   """
 
   specs: tuple[str, ...]
@@ -77,6 +84,8 @@ class ComparisonResult:
   paired: dict = dataclasses.field(default_factory=dict)
   cost: DecisionCost | None = None
   decisions: dict = dataclasses.field(default_factory=dict)
+  sweeps: tuple = ()
+  examples: dict = dataclasses.field(default_factory=dict)
 
   @property
   def baseline(self) -> str:
@@ -275,6 +284,8 @@ class ComparisonResult:
            "higher_is_better": {m: HIGHER_IS_BETTER.get(m) for m in self.metrics},
            "metric_descriptions": {m: DESCRIPTIONS.get(m, "") for m in self.metrics},
            "settings": self.settings, "results": results}
+    if self.sweeps:
+      out["sweeps"] = [dict(sweep) for sweep in self.sweeps]
     if self.labels is not None and self.probabilities:
       out["curves"] = self.curves()
     if self.cost is not None:
