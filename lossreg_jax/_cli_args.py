@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help="the model every spec trains: linear, mlp:hidden=H,layers=L or "
                       "cnn:channels=C (images: --dataset digits as 8x8x1); default: the "
                       "MLP of --hidden")
+  p.add_argument("--devices", type=int, metavar="N",
+                 help="split the repeats x folds over the first N local devices (default: "
+                      "all; each device trains its folds, results equal one device's)")
   p.add_argument("--hidden", type=int,
                  help="hidden ReLU units of the default MLP (default 16); 0 for a linear "
                       "model; with --model, write them in it (mlp:hidden=H)")

@@ -187,7 +187,8 @@ def _compare(args) -> int:
       X, data.y, specs, model=args.model, losses=used or None, task=task, folds=args.folds,
       repeats=args.repeats, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
       learning_rate=args.learning_rate, hidden=hidden, confidence=args.confidence,
-      target_recall=args.target_recall, cost=cost, progress=not args.quiet)
+      target_recall=args.target_recall, cost=cost, devices=args.devices,
+      progress=not args.quiet)
   # For the report (read by experiments.report): class names by class id, the positive class.
   if classes:
     result.settings["class_names"] = list(classes)

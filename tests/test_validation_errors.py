@@ -365,8 +365,8 @@ def test_load_csv_names_the_bad_argument(tmp_path):
          target="y")
   raises(TypeError, r"^target must be a column name \(str\), got NoneType",
          datasets.load_csv, path, target=None)
-  raises(ValueError, r"^delimiter must be one character, got ',,'", datasets.load_csv, path,
-         target="y", delimiter=",,")
+  raises(ValueError, r"^delimiter must be one character or None \(detect\), got ',,'",
+         datasets.load_csv, path, target="y", delimiter=",,")
   raises(TypeError, r"^drop_missing must be a bool, got str", datasets.load_csv, path,
          target="y", drop_missing="no")
 
