@@ -227,3 +227,20 @@ def test_fit_pytree_inputs_and_dict_targets_two_heads():
   with pytest.raises(ValueError, match="train_data"):
     training.fit(model, opt, (inputs, {"cls": labels, "box": boxes[:-1]}), loss_fn=loss_fn,
                  epochs=1, batch_size=16, key=1, progress=False)
+
+
+def test_fit_stops_when_the_loss_diverges():
+  # As compare_losses does: a NaN or infinite training loss stops training with
+  # TrainingDivergedError (a ValueError) naming the epoch, not silently on.
+  import optax
+  from flax import nnx
+  from lossreg_jax import training
+  model = nnx.Linear(2, 1, rngs=nnx.Rngs(0))
+  opt = nnx.Optimizer(model, optax.sgd(1e30), wrt=nnx.Param)  # the second step overflows
+  X, y = jnp.ones((8, 2)), jnp.full(8, 3.0)
+  mse = lambda z, t, **kw: losses.squared_error(z[:, 0], t, **kw)
+  with pytest.raises(training.TrainingDivergedError,
+                     match=r"training diverged: the training loss is (inf|nan) in epoch 0"):
+    training.fit(model, opt, (X, y), loss_fn=mse, epochs=5, batch_size=4, key=0,
+                 progress=False)
+  assert issubclass(training.TrainingDivergedError, ValueError)
