@@ -274,8 +274,7 @@ def _prepare(name: str, candidate: Candidate, layout: dict, X, *, model, hidden,
   static, data, share = _data_side(candidate, X, task, num_classes, name)
   program = engine.Program(graphdef, candidate.loss, candidate.penalty,
                            task == "regression", squeeze, **static)
-  hyper = {"loss": dict(candidate.loss_params), "penalties": dict(candidate.penalties),
-           "data": data}
+  hyper = _hyper(candidate)
   masks = layout["masks"]
   weights = None if members == 1 else _bootstrap(layout["bootstrap_key"], masks, members)
   batches, valid, val_masks = layout["batches"], layout["valid"], None
@@ -289,6 +288,32 @@ def _prepare(name: str, candidate: Candidate, layout: dict, X, *, model, hidden,
                             else len(masks))
   return (program, hyper, (jnp.asarray(masks), batches, valid, states, weights),
           (keys, val_masks))
+
+
+def _hyper(candidate: Candidate) -> dict:
+  """A candidate's traced numbers: the loss's, the penalties', noise's and mixup's."""
+  data = {k: v for k, v in candidate.data if k not in ("augment", "early_stopping")}
+  return {"loss": dict(candidate.loss_params), "penalties": dict(candidate.penalties),
+          "data": data}
+
+
+def _static_key(candidate: Candidate) -> tuple:
+  """What must be equal for two candidates to share one program: all but traced numbers."""
+  data = tuple((k, v if k in ("augment", "early_stopping") else sorted(v))
+               for k, v in candidate.data)
+  return (candidate.loss, candidate.penalty, candidate.transform, candidate.dropout,
+          candidate.members, candidate.outputs, tuple(sorted(candidate.loss_params)),
+          tuple((k, sorted(v)) for k, v in candidate.penalties),
+          tuple((k, tuple(v) if isinstance(v, list) else str(v)) for k, v in data))
+
+
+def _prepare_group(names, group, layout, X, **common) -> list:
+  """Each candidate prepared; a sweep's values that share one program are built once."""
+  first = _prepare(names[0], group[0], layout, X, **common)
+  key = _static_key(group[0])
+  return [first] + [(first[0], _hyper(c), first[2], first[3]) if _static_key(c) == key
+                    else _prepare(name, c, layout, X, **common)
+                    for name, c in zip(names[1:], group[1:])]
 
 
 def _train(prepared, X, y, *, vmap_folds: bool, mesh=None):
@@ -587,7 +612,8 @@ def compare_losses(
                 num_classes=num_classes, folds=folds)
   for group in _progress(groups, progress):
     start = time.perf_counter()
-    prepared = [_prepare(texts[i], candidates[i], layout, X, **common) for i in group]
+    prepared = _prepare_group([texts[i] for i in group], [candidates[i] for i in group],
+                              layout, X, **common)
     outs = _train_group(prepared, Xj, yj, vmap_folds=vmap_folds, mesh=mesh)
     for i, out in zip(group, outs):
       text = texts[i]
