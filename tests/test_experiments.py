@@ -625,7 +625,7 @@ def _fold_run(X, y, spec="bce+l2:1e-3", *, task="binary", model=None, folds=3, e
   """Trains fold 0 as compare_losses prepares it; returns (held-out mask, run(X, y))."""
   from lossreg_jax.experiments import candidates, compare, engine
   num_classes = 0 if task == "regression" else int(np.max(y)) + 1
-  _, (cand,), _ = candidates.resolve_candidates([spec], task, num_classes)
+  _, (cand,), _, _ = candidates.resolve_candidates([spec], task, num_classes)
   layout = compare._fold_layout(X, y, task, folds=folds, repeats=1, epochs=epochs,
                                 batch_size=16, seed=0)
   program, hyper, per_fold, extra = compare._prepare(
