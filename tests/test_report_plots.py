@@ -359,3 +359,19 @@ def test_sweep_and_augmentation_figures():
   np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), images[0, 0, ..., 0])
   np.testing.assert_array_equal(fig.axes[3].images[0].get_array(), images[1, 0, ..., 0])
   assert fig.axes[3].get_ylabel() == "as augmented"
+
+
+def test_small_differences_get_plain_tick_labels_without_an_offset():
+  # A ROC AUC difference of 5e-4 once drew ticks "-5 0 5" with a "1e-4"
+  # multiplier clipped below the panel; the labels must carry the numbers.
+  base = _result("binary", seed=4)
+  paired = {s: {m: dict(v) for m, v in p.items()} for s, p in base.paired.items()}
+  for p in paired.values():
+    p["roc_auc"].update(mean_diff=5e-4, ci_low=-2e-4, ci_high=9e-4)
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  fig = _plots.differences_figure(dataclasses.replace(base, paired=paired))
+  FigureCanvasAgg(fig).draw()
+  ax = fig.axes[base.metrics.index("roc_auc")]
+  labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+  assert ax.xaxis.get_offset_text().get_text() == ""
+  assert any("0.000" in label for label in labels), labels

@@ -94,7 +94,7 @@ def _ticks(axis, nbins: int = 4) -> None:
   from matplotlib.ticker import MaxNLocator, ScalarFormatter
   axis.set_major_locator(MaxNLocator(nbins=nbins, steps=[1, 2, 5, 10]))
   formatter = ScalarFormatter(useOffset=False)
-  formatter.set_powerlimits((-4, 5))
+  formatter.set_powerlimits((-6, 6))  # 0.0005, not 5 with a clipped "1e-4" below
   axis.set_major_formatter(formatter)
 
 
