@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "compare every spec with the first: the paired difference per metric with "
                   "its confidence interval from the corrected resampled t-test (Nadeau & "
                   "Bengio 2003). Binary: accuracy, precision, recall, F1, ROC AUC, Brier, "
-                  "ECE; multiclass: the same (macro) without AUC; regression: MSE, RMSE, "
+                  "ECE; multiclass: the same (macro; AUC one-vs-rest); regression: MSE, RMSE, "
                   "MAE, R², pinball loss, share under-predicted.",
       epilog=_SPEC_HELP + "\ndefault specs (the first is the baseline):\n"
              "  binary      bce, bce:positive_weight=3, focal:gamma=2\n"

@@ -480,7 +480,8 @@ def compare_losses(
 
   Metrics (``lossreg_jax.metrics``, on each fold's held-out rows): binary
   (class 1 positive) accuracy, precision, recall, F1, ROC AUC, Brier score and
-  ECE of P(y=1); multiclass the same with macro averages and without AUC;
+  ECE of P(y=1); multiclass the same with macro averages (ROC AUC: the macro
+  one-vs-rest AUC of the softmax probabilities);
   regression MSE, RMSE, MAE, R², the pinball loss at ``pinball_alpha`` and the
   share of under-predicted targets.
 
