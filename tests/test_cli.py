@@ -281,7 +281,7 @@ class _Stop(ValueError):
   pass
 
 
-def _what_compare_gets(capsys, monkeypatch, *argv):
+def _what_compare_gets(capsys, monkeypatch, *argv, fast=FAST):
   """Runs ``compare ARGV`` up to ``compare_losses``; returns (its arguments, stderr)."""
   from lossreg_jax import experiments
   seen = {}
@@ -291,7 +291,7 @@ def _what_compare_gets(capsys, monkeypatch, *argv):
     raise _Stop("stopped by the test")
 
   monkeypatch.setattr(experiments, "compare_losses", fake)
-  code, out, err = run(capsys, "compare", *argv, *FAST)
+  code, out, err = run(capsys, "compare", *argv, *fast)
   assert code == 2 and err.rstrip().endswith("error: stopped by the test"), err
   return seen, err
 

@@ -10,34 +10,19 @@ import re
 import numpy as np
 import pytest
 
-from lossreg_jax import cli, experiments
+from lossreg_jax import experiments
 
 # As tests/test_cli.py's FAST, without --hidden (it conflicts with --model).
 FAST = ["--folds", "3", "--epochs", "2", "--learning-rate", "0.05"]
 
 
-class _Stop(ValueError):
-  pass
-
-
-def run(capsys, *argv):
-  code = cli.main(list(argv))
-  out, err = capsys.readouterr()
-  return code, out, err
+from test_cli import run  # noqa: E402  (tests/ is on sys.path)
+from test_cli import _what_compare_gets as _compare_args  # noqa: E402
 
 
 def _what_compare_gets(capsys, monkeypatch, *argv):
-  """Runs ``compare ARGV`` up to ``compare_losses``; returns (its arguments, stderr)."""
-  seen = {}
-
-  def fake(X, y, specs, **kwargs):
-    seen.update(X=X, y=y, specs=list(specs), **kwargs)
-    raise _Stop("stopped by the test")
-
-  monkeypatch.setattr(experiments, "compare_losses", fake)
-  code, out, err = run(capsys, "compare", *argv, *FAST)
-  assert code == 2 and err.rstrip().endswith("error: stopped by the test"), err
-  return seen, err
+  """test_cli's helper with this file's FAST (no --hidden)."""
+  return _compare_args(capsys, monkeypatch, *argv, fast=FAST)
 
 
 def _never_trains(monkeypatch):
