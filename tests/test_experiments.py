@@ -273,6 +273,9 @@ def test_binary_calibration_scores_equal_sklearn():
                                  skm.brier_score_loss(y[m], prob[m]), rtol=1e-4)
       np.testing.assert_allclose(res.scores[spec]["roc_auc"][i],
                                  skm.roc_auc_score(y[m], prob[m]), rtol=1e-5)
+      # Not a table column: the per-fold AP behind the report's PR legend.
+      np.testing.assert_allclose(res.scores[spec]["average_precision"][i],
+                                 skm.average_precision_score(y[m], prob[m]), rtol=1e-4)
       np.testing.assert_allclose(res.scores[spec]["precision"][i],
                                  skm.precision_score(y[m], prob[m] > 0.5), rtol=1e-5)
       # ECE through where= inside the vmapped scorer equals ECE on the fold's rows.
@@ -603,6 +606,7 @@ def test_regression_ensemble_averages_predictions():
   assert set(res.paired) == {spec}
 
 
+@pytest.mark.slow
 def test_multiclass_ensemble_averages_softmax():
   ds = datasets.load("wine")
   spec = "ce+ensemble:2"

@@ -103,11 +103,18 @@ def _metric(name: str, pred, prob, y, where, *, task, num_classes, pinball_alpha
 
 @functools.partial(jax.jit, static_argnames=("task", "num_classes", "pinball_alpha"))
 def fold_scores(z, y, test_masks, *, task, num_classes, pinball_alpha):
-  """Held-out metrics per fold: ``{metric: (folds,)}`` for ``z`` shaped ``(folds, n, ...)``."""
+  """Held-out metrics per fold: ``{metric: (folds,)}`` for ``z`` shaped ``(folds, n, ...)``.
+
+  Binary results also hold ``average_precision`` (not a table column: the
+  report's precision-recall legend shows it with its spread over folds).
+  """
 
   def one(z, where):
     pred, prob = decode(z, task)
-    return {m: _metric(m, pred, prob, y, where, task=task, num_classes=num_classes,
-                       pinball_alpha=pinball_alpha) for m in METRICS[task]}
+    out = {m: _metric(m, pred, prob, y, where, task=task, num_classes=num_classes,
+                      pinball_alpha=pinball_alpha) for m in METRICS[task]}
+    if task == "binary":  # for the PR curves' legend (AP ± its spread over folds)
+      out["average_precision"] = metrics.average_precision(prob, y, where=where)
+    return out
 
   return jax.vmap(one)(z, test_masks)

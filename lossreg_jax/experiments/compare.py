@@ -626,6 +626,8 @@ def compare_losses(
       if chosen is not None:
         decisions[text] = chosen
       scores[text] = {m: np.asarray(out[m], np.float64) for m in names}
+      if "average_precision" in out:  # binary: for the report's PR legend
+        scores[text]["average_precision"] = np.asarray(out["average_precision"], np.float64)
       curves[text], held_curves[text] = curve, held
     for i in group:  # a sweep's values share one program: each gets its share
       seconds[texts[i]] = (time.perf_counter() - start) / len(group)

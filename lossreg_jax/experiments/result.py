@@ -40,7 +40,8 @@ class ComparisonResult:
     specs: The spec strings, in order; the first is the baseline of the
       paired comparison.
     scores: ``{spec: {metric: per-fold values, shape (repeats * folds,)}}`` on
-      held-out rows, folds of repeat 0 first.
+      held-out rows, folds of repeat 0 first; binary results also hold
+      ``average_precision`` (shown in the report's precision-recall legend).
     train_loss: ``{spec: (repeats * folds, epochs)}``, each epoch's mean
       minibatch objective (loss plus penalty).
     seconds: ``{spec: wall seconds}`` (compilation included).
