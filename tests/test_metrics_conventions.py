@@ -172,20 +172,46 @@ def test_sharded_batch_gives_the_unsharded_values():
   assert not bad, bad
 
 
-def test_empty_inputs_give_the_documented_values():
-  e, z = np.zeros(0, np.float32), np.zeros(0, int)
-  for fn in (metrics.mean_squared_error, metrics.root_mean_squared_error,
-             metrics.mean_absolute_error, metrics.mean_pinball_loss,
-             metrics.underprediction_rate):
-    assert fn(e, e) == 0.0
+def test_empty_inputs_are_refused_and_empty_selections_give_the_documented_values():
+  # scikit-learn refuses arrays of 0 rows (check_array: "Found array with 0
+  # sample(s)"); so do we, naming the argument. Rows left out by where= are a
+  # selection, not empty input: they give the documented values.
+  empty_e, empty_z = np.zeros(0, np.float32), np.zeros(0, int)
+  e, z, none = np.zeros(1, np.float32), np.zeros(1, int), np.zeros(1, bool)
+  regression = (metrics.mean_squared_error, metrics.root_mean_squared_error,
+                metrics.mean_absolute_error, metrics.mean_pinball_loss,
+                metrics.underprediction_rate)
+  for fn in regression + (metrics.r2_score,):
+    with pytest.raises(ValueError, match=rf"{fn.__name__}: predictions is empty"):
+      fn(empty_e, empty_e)
+  for fn in (metrics.average_precision, metrics.brier_score, metrics.roc_auc,
+             metrics.expected_calibration_error, metrics.roc_curve, metrics.accuracy):
+    with pytest.raises(ValueError, match="is empty"):
+      fn(empty_e if fn is not metrics.accuracy else empty_z, empty_z)
+  for fn in regression:
+    assert fn(e, e, where=none) == 0.0
   with pytest.warns(metrics.UndefinedMetricWarning, match="less than two samples"):
-    assert np.isnan(metrics.r2_score(e, e))
-  assert metrics.average_precision(e, z) == 0.0
-  assert metrics.brier_score(e, z) == 0.0
-  assert metrics.expected_calibration_error(e, z) == 0.0
-  assert np.isnan(metrics.best_threshold(e, z, cost_fp=1.0, cost_fn=1.0))
-  fpr, tpr, thresholds = metrics.roc_curve(e, z)
+    assert np.isnan(metrics.r2_score(e, e, where=none))
+  assert metrics.average_precision(e, z, where=none) == 0.0
+  assert metrics.brier_score(e, z, where=none) == 0.0
+  assert metrics.expected_calibration_error(e, z, where=none) == 0.0
+  assert np.isnan(metrics.best_threshold(e, z, cost_fp=1.0, cost_fn=1.0, where=none))
+  fpr, tpr, thresholds = metrics.roc_curve(e, z, where=none)
   assert fpr.shape == (1,) and thresholds[0] == np.inf
-  precision, recall, thresholds = metrics.precision_recall_curve(e, z)
+  precision, recall, thresholds = metrics.precision_recall_curve(e, z, where=none)
   assert precision.tolist() == [1.0] and recall.tolist() == [0.0] and thresholds.shape == (0,)
-  assert metrics.calibration_curve(e, z)[0].shape == (0,)
+  assert metrics.calibration_curve(e, z, where=none)[0].shape == (0,)
+
+
+def test_weights_must_be_finite_and_non_negative():
+  # scikit-learn's _check_sample_weight refuses these; concrete weights are checked.
+  p, y = np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0])
+  for bad in (-1.0, np.nan, np.inf):
+    w = np.array([bad, 1.0, 1.0, 1.0])
+    for fn, args in ((metrics.accuracy, (p, y)), (metrics.mean_squared_error, (p * 1.0, y * 1.0)),
+                     (metrics.roc_auc, (p * 1.0, y)), (metrics.brier_score, (p * 1.0, y))):
+      with pytest.raises(ValueError, match=r"weights must be finite and non-negative"):
+        fn(*args, weights=w)
+      with pytest.raises(ValueError, match=r"weights must be finite and non-negative"):
+        fn(*args, sample_weight=w)
+  assert float(jax.jit(lambda w: metrics.accuracy(p, y, weights=w))(np.ones(4))) == 0.75

@@ -24,6 +24,7 @@ import inspect
 import textwrap
 
 from lossreg_jax._validation import warn_float64_as_float32
+from lossreg_jax.metrics._common import check_call
 
 __all__ = ["sklearn_keywords"]
 
@@ -93,6 +94,8 @@ def sklearn_keywords(fn, aliases: dict[str, str], *, class_subset: str | None = 
       kwargs[native] = value
     _warn_float64(name, [a for n, a in zip(positional, args) if n in floats]
                   + [kwargs.get(n) for n in floats])
+    first = args[0] if args else kwargs.get(positional[0]) if positional else None
+    check_call(name, positional[0] if positional else "", first, kwargs.get("weights"))
     return fn(*args, **kwargs)
 
   table = ", ".join(f"``{a}=`` (``{n}``)" for a, n in aliases.items())

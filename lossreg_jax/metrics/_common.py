@@ -32,6 +32,31 @@ def default_int() -> jnp.dtype:
   return jnp.asarray(0).dtype
 
 
+def check_call(fn: str, first_name: str, first, weights) -> None:
+  """Checks every metric makes at its call, as scikit-learn's ``check_array`` does.
+
+  An empty input (0 rows: a static shape, so under ``jit`` too) is a
+  ``ValueError``, as in scikit-learn; rows left out by ``where`` are not empty
+  input and give the documented values. Concrete ``weights`` must be finite and
+  non-negative (scikit-learn's ``_check_sample_weight``).
+  """
+  shape = np.shape(first) if first is not None else None
+  if shape is not None and len(shape) > 0 and shape[0] == 0:
+    raise ValueError(f"{fn}: {first_name} is empty (shape {tuple(shape)}); scikit-learn "
+                     f"refuses empty input. To leave rows out, pass where= instead.")
+  if weights is None or is_traced(weights):
+    return
+  w = np.asarray(weights)
+  if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_):
+    return  # the metric's own check names a wrong type
+  bad = ~np.isfinite(w) | (w < 0) if np.issubdtype(w.dtype, np.number) else np.zeros(w.shape, bool)
+  if np.any(bad):
+    i = np.argwhere(bad)[0]
+    raise ValueError(f"{fn}: weights must be finite and non-negative (scikit-learn's "
+                     f"sample_weight), got {w[tuple(i)]} at index {tuple(int(k) for k in i)} "
+                     f"({int(bad.sum())} bad value(s)).")
+
+
 def check_class_dtype(name: str, x) -> None:
   """Class ids are integers or booleans; concrete floats are allowed and checked by value.
 
