@@ -12,7 +12,9 @@ mesh of every process's devices and computes, with everything jitted:
 * the parameters after STEPS steps of a ``training.make_train_step`` step on a
   Flax NNX model whose state is replicated over the mesh;
 * ``elastic_net_cv`` (float64) with the folds x alphas grid split over the mesh;
-* metrics of process-local predictions.
+* metrics of process-local predictions;
+* ``experiments.compare_losses`` with its folds split over every device of
+  every process.
 
 Each process prints one line ``RESULT {json}``; the test compares every
 process's line with the single-process one. ``main`` sets process-wide JAX
@@ -240,6 +242,19 @@ def main(data_dir: str) -> None:
     result["cv_input_devices"] = len(Xy["X"].sharding.device_set)
 
   seconds["cv"] = time.perf_counter() - tick
+  tick = time.perf_counter()
+  # compare_losses: every process builds the same data, folds and keys from the
+  # seed; the 6 folds are split over all devices of all processes.
+  from lossreg_jax import experiments  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(3)
+  Xc = rng.normal(size=(60, 3)).astype(np.float32)
+  yc = (Xc[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(np.int32)
+  res = experiments.compare_losses(Xc, yc, ["bce", "focal:gamma=0|2", "bce+ensemble:2"],
+                                   folds=3, repeats=2, epochs=2, hidden=4,
+                                   learning_rate=0.05)
+  result["compare"] = dict(devices=res.settings["devices"], scores={
+      s: {m: np.asarray(v).tolist() for m, v in res.scores[s].items()} for s in res.specs})
+  seconds["compare"] = time.perf_counter() - tick
   result["seconds"] = seconds
   print("RESULT " + json.dumps(result), flush=True)
 

@@ -138,6 +138,19 @@ def test_elastic_net_cv_over_four_devices_of_two_processes_picks_the_same_alpha(
       assert _max_abs_diff(got[field], ref[field]) <= 1e-12 * scale, field
 
 
+@pytest.mark.slow
+def test_compare_losses_over_four_devices_of_two_processes_equals_one_device(runs):
+  multi, single = runs
+  assert single["compare"]["devices"] == 1
+  ref = single["compare"]["scores"]
+  for r in multi:
+    assert r["compare"]["devices"] == 4  # 2 processes x 2 devices
+    assert r["compare"]["scores"].keys() == ref.keys()
+    for spec, metrics_ in ref.items():
+      for m, value in metrics_.items():
+        assert _max_abs_diff(r["compare"]["scores"][spec][m], value) <= 1e-5, (spec, m)
+
+
 # ------------------------------------------------------------ the launcher
 
 

@@ -387,9 +387,9 @@ def _paired(scores: dict, names: list[str], metrics, n_folds: int, *, folds: int
 
 def _fold_mesh(devices, vmap_folds: bool):
   """The 1-axis mesh the folds are split over, or None for one device."""
-  if devices is None:
-    local = jax.local_devices()
-    return problem_mesh(local, None) if len(local) > 1 and vmap_folds else None
+  if devices is None:  # every device of every process (lossreg_jax.distributed)
+    every = jax.devices()
+    return problem_mesh(every, None) if len(every) > 1 and vmap_folds else None
   if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
     local = jax.local_devices()
     if not 1 <= devices <= len(local):
@@ -539,8 +539,11 @@ def compare_losses(
     vmap_folds: Train the folds as one vmapped program (default) or in a loop.
     devices: Split the folds (repeats × folds) over devices: an int (the
       first ``N`` local devices), a sequence of ``jax.Device``, or None for
-      every local device. Each device trains its folds with no
-      communication; the scores equal one device's up to rounding.
+      every device (of every process, in a ``lossreg_jax.distributed`` job:
+      each process computes the same folds and keys from ``seed``, trains
+      the folds of its devices and gets all scores). Each device trains its
+      folds with no communication; the scores equal one device's up to
+      rounding.
     progress: Show a tqdm bar over the specs.
 
   Returns:

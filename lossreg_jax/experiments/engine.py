@@ -261,7 +261,33 @@ def _pad_folds(tree, pad: int):
   return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), tree)
 
 
-@functools.partial(jax.jit, static_argnames=("program", "mesh", "sweep"))
+@functools.partial(jax.jit, static_argnames=("program", "mesh", "sweep", "gather"))
+def _sharded(per_fold, X, y, hyper, *, program, mesh, sweep, gather):
+  (axis,) = mesh.axis_names
+  P = jax.sharding.PartitionSpec
+
+  def local(per_fold, X, y, hyper):
+    masks, batches, valid, states, weights, keys, val_masks = per_fold
+    run = functools.partial(_all_folds, program=program)
+    if sweep:
+      run = jax.vmap(run, in_axes=(None,) * 7 + (0, None, None))
+    out = run(masks, batches, valid, states, weights, X, y, hyper, keys, val_masks)
+    if gather:  # every process gets every fold's outputs (one collective per run)
+      out = jax.tree.map(lambda a: jax.lax.all_gather(a, axis, axis=int(sweep), tiled=True),
+                         out)
+    return out
+
+  out_spec = P() if gather else (P(None, axis) if sweep else P(axis))
+  return jax.shard_map(local, mesh=mesh, in_specs=(P(axis), P(), P(), P()),
+                       out_specs=out_spec, check_vma=False)(per_fold, X, y, hyper)
+
+
+def _global(tree, sharding):
+  """Arrays equal on every process (built from the same seed) as global arrays."""
+  return jax.tree.map(lambda a: jax.make_array_from_callback(
+      a.shape, sharding, lambda index, a=a: a[index]), tree)
+
+
 def train_sharded(test_masks, batches, valid, states, weights, X, y, hyper, keys=None,
                   val_masks=None, *, program, mesh, sweep=False):
   """:func:`train_folds` (or :func:`train_sweep`) with the folds split over ``mesh``.
@@ -270,28 +296,26 @@ def train_sharded(test_masks, batches, valid, states, weights, X, y, hyper, keys
   with copies of fold 0 and split over its one axis with ``shard_map``: each
   device trains its folds with no communication (folds are independent), and
   the outputs of the real folds equal the unsharded ones. ``X``, ``y`` and
-  ``hyper`` are replicated.
+  ``hyper`` are replicated. A mesh over the devices of several processes
+  (``lossreg_jax.distributed``) works the same: every process computes the
+  same inputs from the same seed, they become global arrays, each process
+  trains the folds of its devices, and the outputs are gathered so that every
+  process returns all of them.
   """
-  (axis,) = mesh.axis_names
   n = test_masks.shape[0]
   pad = -n % mesh.devices.size
   per_fold = (test_masks, batches, valid, states, weights, keys, val_masks)
   if pad:  # dummy folds: copies of fold 0, dropped below
     per_fold = _pad_folds(per_fold, pad)
-
-  def local(per_fold, X, y, hyper):
-    masks, batches, valid, states, weights, keys, val_masks = per_fold
-    run = functools.partial(_all_folds, program=program)
-    if sweep:
-      run = jax.vmap(run, in_axes=(None,) * 7 + (0, None, None))
-    return run(masks, batches, valid, states, weights, X, y, hyper, keys, val_masks)
-
-  split = jax.sharding.PartitionSpec(axis)
-  out_split = jax.sharding.PartitionSpec(None, axis) if sweep else split
-  out = jax.shard_map(local, mesh=mesh, in_specs=(split, jax.sharding.PartitionSpec(),
-                                                  jax.sharding.PartitionSpec(),
-                                                  jax.sharding.PartitionSpec()),
-                      out_specs=out_split, check_vma=False)(per_fold, X, y, hyper)
+  multi = len({d.process_index for d in mesh.devices.flat}) > 1
+  if multi:
+    P = jax.sharding.PartitionSpec
+    per_fold = _global(per_fold, jax.sharding.NamedSharding(mesh, P(mesh.axis_names[0])))
+    X, y, hyper = _global((X, y, hyper), jax.sharding.NamedSharding(mesh, P()))
+  out = _sharded(per_fold, X, y, hyper, program=program, mesh=mesh, sweep=sweep,
+                 gather=multi)
+  if multi:  # replicated: read this process's copy
+    out = jax.tree.map(lambda a: jnp.asarray(a.addressable_data(0)), out)
   return jax.tree.map(lambda a: a[:, :n] if sweep else a[:n], out)
 
 
