@@ -50,6 +50,8 @@ class Program(NamedTuple):
     patience: Early stopping's patience in epochs (monitoring the loss on the
       fold's inner validation rows), or None.
     num_classes: Classes of a multiclass task (mixup mixes one-hot targets).
+    standardize: Standardize the inputs with the fold's training rows (else
+      the model sees them as given).
   """
 
   graphdef: Any
@@ -60,6 +62,7 @@ class Program(NamedTuple):
   augment: tuple | None = None
   patience: int | None = None
   num_classes: int = 0
+  standardize: bool = True
 
 
 def spec_penalty(params, penalties: dict) -> jax.Array:
@@ -136,7 +139,8 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, key=None,
     state: ``nnx.state((model, optimizer))``.
     weights: ``(n,)`` per-row loss weights (an ensemble member's bootstrap
       counts) or None. The minibatch loss stays ``reduction="mean"``.
-    X, y: All rows; ``y`` int32 labels or float32 targets.
+    X, y: All rows; ``y`` int32 labels or float32 targets (or a pytree of
+      them, e.g. ``{"labels", "boxes"}`` for a two-head model).
     hyper: ``{"loss": {...}, "penalties": {...}, "data": {...}}`` traced scalars.
     key: The fold's key for the data-side regularizers (None without them).
     val_mask: ``(n,)`` bool inner validation rows for early stopping, or None.
@@ -151,7 +155,7 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, key=None,
     flat after the stop.
   """
   train = ~test_mask
-  Xs = standardize(X, train)[0]
+  Xs = standardize(X, train)[0] if program.standardize else X
   if program.regression:  # losses see the target standardized with the training rows
     _, y_mean, y_std = standardize(y[:, None], train)
     y_mean, y_std = y_mean[0, 0], jnp.where(y_std[0, 0] > 0, y_std[0, 0], 1)
@@ -173,7 +177,7 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, key=None,
   def step(state, inputs):
     rows, ok, k = inputs
     model, optimizer = nnx.merge(program.graphdef, state)
-    x, t = Xs[rows], y[rows]
+    x, t = Xs[rows], jax.tree.map(lambda a: a[rows], y)  # y may be a dict of targets
     if k is not None:
       x, t = training_batch(program, k, x, t, data)
     batch = {"inputs": x, "targets": t, "where": ok & train[rows]}

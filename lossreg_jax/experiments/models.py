@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["ModelSpec", "cnn", "linear", "mlp", "parse_model"]
+__all__ = ["Factory", "ModelSpec", "cnn", "linear", "mlp", "parse_model"]
 
 _GLOROT = nnx.initializers.glorot_uniform()
 _ZEROS = nnx.initializers.zeros_init()

@@ -4,10 +4,11 @@ The detection-style case of the seed: a two-head MLP predicts a class and a box
 ``(cx, cy, w, h)`` in image units (a sigmoid keeps it in ``[0, 1]``), trained
 on a combination of a classification loss and box losses. Each spec names the
 terms and how they combine (the mini-grammar is in :func:`parse_multitask_spec`).
-As in ``compare_losses``, the k fold-models of a spec train in ONE compiled
-program ``vmap``-ed over the folds' held-out masks (excluded from every
-minibatch through the losses' ``where=``), and held-out accuracy and mean IoU
-are reported side by side. :func:`make_shapes` generates the bundled
+As in ``compare_losses``, and through the same engine
+(:mod:`~lossreg_jax.experiments.engine`: a Flax NNX model, ``training.train_step``),
+the k fold-models of a spec train in ONE compiled program ``vmap``-ed over the
+folds (each fold's minibatches hold its training rows only), and held-out
+accuracy and mean IoU are reported side by side. :func:`make_shapes` generates the bundled
 rectangles-and-discs data of notebook 06.
 """
 
@@ -22,12 +23,13 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.typing import ArrayLike
 
+from flax import nnx
+
 from lossreg_jax import losses, metrics, selection
-from lossreg_jax.experiments import engine
-from lossreg_jax.experiments.compare import _progress
+from lossreg_jax.experiments import engine, models
+from lossreg_jax.experiments.compare import _adam, _progress
 
 __all__ = [
     "MultitaskResult",
@@ -225,19 +227,25 @@ class MultitaskResult:
     }
 
 
-def _init_params(key, n_features: int, hidden: int, num_classes: int, names) -> dict:
-  init = jax.nn.initializers.glorot_uniform()
-  k1, k2, k3 = jax.random.split(key, 3)
-  return {"w1": init(k1, (n_features, hidden)), "b1": jnp.zeros((hidden,)),
-          "w_cls": init(k2, (hidden, num_classes)), "b_cls": jnp.zeros((num_classes,)),
-          "w_box": init(k3, (hidden, 4)), "b_box": jnp.zeros((4,)),
-          "log_vars": {name: jnp.zeros(()) for name in names}}
+class TwoHeadMLP(nnx.Module):
+  """A shared ReLU layer, class logits and a sigmoid box; the log-variances of
+  ``:uncertainty`` as a parameter (zeros; unused, and untouched, otherwise)."""
 
+  def __init__(self, num_inputs: int, num_classes: int, num_terms: int, rngs: nnx.Rngs, *,
+               hidden: int):
+    dense = functools.partial(nnx.Linear, kernel_init=nnx.initializers.glorot_uniform(),
+                              rngs=rngs)
+    self.shared = dense(num_inputs, hidden)
+    self.cls = dense(hidden, num_classes)
+    self.box = dense(hidden, 4)
+    self.log_vars = nnx.Param(jnp.zeros((num_terms,)))
 
-def _forward(params, X):
-  h = jax.nn.relu(X @ params["w1"] + params["b1"][None])
-  logits = h @ params["w_cls"] + params["b_cls"][None]
-  return logits, jax.nn.sigmoid(h @ params["w_box"] + params["b_box"][None])
+  def __call__(self, x):
+    h = jax.nn.relu(self.shared(x.reshape(x.shape[0], -1)))
+    # The log-variances ride along with every row, so that the loss (a function
+    # of the outputs, as every engine loss) can weigh the terms with them.
+    log_vars = jnp.broadcast_to(self.log_vars[...], (x.shape[0], self.log_vars.shape[0]))
+    return {"logits": self.cls(h), "boxes": jax.nn.sigmoid(self.box(h)), "log_vars": log_vars}
 
 
 def _term(name, logits, boxes, labels, target_boxes, where):
@@ -250,44 +258,43 @@ def _term(name, logits, boxes, labels, target_boxes, where):
   return box_loss(boxes, target_boxes, box_format="cxcywh", where=where)
 
 
-def _train_fold(test_mask, X, labels, boxes, batches, valid, params, weights, *, names,
-                combine, learning_rate):
-  """Trains on ``~test_mask``; returns held-out predictions, loss curve, log-variances.
-
-  ``weights`` is ``{name: traced scalar}``, so weighted specs with the same
-  terms share one compiled program.
-  """
-  train = ~test_mask
-  tx = optax.adam(learning_rate)
-  epochs, n_batches, batch_size = batches.shape
-
-  def objective(p, rows, mask):
-    logits, pred_boxes = _forward(p, X[rows])
-    terms = {name: _term(name, logits, pred_boxes, labels[rows], boxes[rows], mask)
-             for name in names}
-    if combine == "uncertainty":
-      return losses.uncertainty_weighted(terms, p["log_vars"])[0]
-    return losses.weighted_sum(terms, weights)[0]
-
-  def step(carry, inputs):
-    p, state = carry
-    rows, ok = inputs
-    value, grads = jax.value_and_grad(objective)(p, rows, ok & train[rows])
-    updates, state = tx.update(grads, state, p)
-    return (optax.apply_updates(p, updates), state), value
-
-  flat = (batches.reshape(-1, batch_size), valid.reshape(-1, batch_size))
-  (params, _), values = jax.lax.scan(step, (params, tx.init(params)), flat)
-  logits, pred_boxes = _forward(params, X)
-  return (jnp.argmax(logits, axis=-1), pred_boxes,
-          values.reshape(epochs, n_batches).mean(axis=1), params["log_vars"])
+def _multitask_loss(outputs, targets, *, where=None, weights=None, names, combine, **factor):
+  """The spec's objective on the two heads; ``factor`` holds the traced term weights."""
+  del weights  # no bagging here
+  where = jnp.ones(targets["labels"].shape, bool) if where is None else where
+  terms = {name: _term(name, outputs["logits"], outputs["boxes"], targets["labels"],
+                       targets["boxes"], where) for name in names}
+  if combine == "uncertainty":
+    log_vars = {name: outputs["log_vars"][0, i] for i, name in enumerate(names)}
+    return losses.uncertainty_weighted(terms, log_vars)[0]
+  return losses.weighted_sum(terms, {name: factor[f"w_{name}"] for name in names})[0]
 
 
-@functools.partial(jax.jit, static_argnames=("names", "combine", "learning_rate"))
-def _train_folds(test_masks, *args, **static):
-  """All folds as one program: ``_train_fold`` vmapped over the held-out masks."""
-  fold = functools.partial(_train_fold, **static)
-  return jax.vmap(fold, in_axes=(0,) + (None,) * len(args))(test_masks, *args)
+@functools.lru_cache(maxsize=64)
+def _loss_for(names: tuple, combine: str):
+  # One loss object per (terms, combination): repeated comparisons reuse the program.
+  return functools.partial(_multitask_loss, names=names, combine=combine)
+
+
+def _train_spec(spec: MultitaskSpec, masks, batches, valid, Xj, targets, *, key, hidden,
+                num_classes, learning_rate):
+  """Every fold of a spec through the comparison engine: ``(classes, boxes, curve, log_vars)``."""
+  names = tuple(name for name, _ in spec.terms)
+  model_fn = models.Factory(TwoHeadMLP, (Xj.shape[1], num_classes, len(names)),
+                            (("hidden", hidden),))
+  graphdef, states = engine.initial_states(
+      model_fn, _adam(learning_rate), [jax.random.fold_in(key, 2)],
+      [jax.random.fold_in(key, 3)], folds=masks.shape[0])
+  # Pixels as given (in [0, 1] plus noise): standardizing them per pixel would
+  # blow the background's noise up to the shapes' scale.
+  program = engine.Program(graphdef, _loss_for(names, spec.combine), None, False, False,
+                           standardize=False)
+  hyper = {"loss": {f"w_{name}": jnp.float32(w) for name, w in spec.terms}, "penalties": {},
+           "data": {}}
+  z, curve, _ = engine.train_folds(masks, batches, valid, states, None, Xj, targets, hyper,
+                                   program=program)
+  log_vars = {name: z["log_vars"][:, 0, i] for i, name in enumerate(names)}
+  return jnp.argmax(z["logits"], axis=-1), z["boxes"], curve, log_vars
 
 
 @jax.jit
@@ -323,9 +330,10 @@ def compare_multitask(
 ) -> MultitaskResult:
   """Trains a classify-and-localize model under each multi-task spec with k-fold CV.
 
-  The model is a two-head MLP on the flattened images (``hidden`` ReLU units;
+  The model is a two-head Flax NNX MLP (:class:`TwoHeadMLP`) on the flattened
+  images as given (``hidden`` ReLU units;
   class logits and a sigmoid box ``(cx, cy, w, h)``), trained by Adam on
-  shuffled minibatches. Folds are ``selection.kfold_masks`` stratified by
+  shuffled minibatches of the fold's training rows. Folds are ``selection.kfold_masks`` stratified by
   class; all folds of a spec train in ONE compiled, ``vmap``-ed program, and
   specs with the same terms and combination share it. Reported per fold on its
   held-out rows: classification accuracy and the mean IoU of the predicted
@@ -385,23 +393,20 @@ def compare_multitask(
   masks = selection.kfold_masks(n, folds, key=jax.random.fold_in(key, 1),
                                 stratify=jnp.asarray(y))
   Xj, yj, Bj = jnp.asarray(X.reshape(n, -1)), jnp.asarray(y.astype(np.int32)), jnp.asarray(B)
-  # One row order for every fold (held-out rows excluded by where=), as before.
-  rows, ok = engine.fold_batches(engine.shuffles(n, epochs, seed), np.zeros((1, n), bool),
+  # Each fold's minibatches hold its training rows only, in one shared row order.
+  rows, ok = engine.fold_batches(engine.shuffles(n, epochs, seed), np.asarray(masks),
                                  batch_size)
-  batches, valid = jnp.asarray(rows[0]), jnp.asarray(ok[0])
+  batches, valid = jnp.asarray(rows), jnp.asarray(ok)
   settings = dict(folds=folds, seed=seed, epochs=epochs, batch_size=batch_size,
                   learning_rate=learning_rate, hidden=hidden, n_samples=n,
                   n_features=int(Xj.shape[1]), num_classes=num_classes,
                   smooth_l1_beta=SMOOTH_L1_BETA, model="two-head mlp", optimizer="adam")
   scores, curves, seconds, predictions, log_vars = {}, {}, {}, {}, {}
   for spec in _progress(parsed, progress):
-    names = tuple(name for name, _ in spec.terms)
     start = time.perf_counter()
-    params = _init_params(jax.random.fold_in(key, 2), Xj.shape[1], hidden, num_classes, names)
-    weights = {name: jnp.float32(w) for name, w in spec.terms}
-    pred_c, pred_b, curve, lv = _train_folds(
-        masks, Xj, yj, Bj, batches, valid, params, weights, names=names, combine=spec.combine,
-        learning_rate=float(learning_rate))
+    pred_c, pred_b, curve, lv = _train_spec(
+        spec, masks, batches, valid, Xj, {"labels": yj, "boxes": Bj}, key=key, hidden=hidden,
+        num_classes=num_classes, learning_rate=float(learning_rate))
     out = _fold_scores(pred_c, pred_b, yj, Bj, masks)
     scores[spec.text] = {m: np.asarray(out[m]) for m in METRICS}
     curves[spec.text] = np.asarray(curve)
