@@ -15,7 +15,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score
 
 from lossreg_jax.experiments import _plots, report
 from lossreg_jax.experiments.result import ComparisonResult

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import time
 from typing import Any, Callable, Mapping, Sequence
 
@@ -25,19 +24,23 @@ import optax
 from flax import nnx
 from jax.typing import ArrayLike
 
-from lossreg_jax import selection
+from lossreg_jax import training
 from lossreg_jax.linear.cv import problem_mesh
 from lossreg_jax.experiments import engine, models
+from lossreg_jax.experiments._layout import (bootstrap as _bootstrap, check_data as _check_data,
+                                             check_int as _check_int,
+                                             check_number as _check_number,
+                                             fold_layout as _fold_layout,
+                                             validation_rows as _validation_rows)
 from lossreg_jax.experiments.candidates import Candidate, resolve_candidates
 from lossreg_jax.experiments.cost import COST_METRICS, DecisionCost, as_decision_cost, fold_costs
 from lossreg_jax.experiments._scoring import METRICS, decode, fold_scores
 from lossreg_jax.experiments.result import PAIRED_KEYS, ComparisonResult
 from lossreg_jax.experiments.spec import LossSpec, default_specs
 from lossreg_jax.experiments.stats import corrected_resampled_ttest
-from lossreg_jax import training
-from lossreg_jax.training import bootstrap_weights
 
 __all__ = ["ComparisonResult", "TrainingDivergedError", "compare_losses"]
+
 
 class TrainingDivergedError(training.TrainingDivergedError):
   """A comparison's training loss became NaN or infinite; the message names the
@@ -45,68 +48,6 @@ class TrainingDivergedError(training.TrainingDivergedError):
 
 
 DEFAULT_SPECS = default_specs("binary")  # breast cancer, the CLI's default data set
-_TASKS = ("binary", "multiclass", "regression")
-
-
-def _infer_task(y: np.ndarray, task: str | None) -> tuple[str, int, np.ndarray]:
-  """Returns ``(task, num_classes, y)`` with ``y`` cast to int32 or float32."""
-  if task is not None and task not in _TASKS:
-    raise ValueError(f"task must be one of {', '.join(_TASKS)} or None, got {task!r}.")
-  if y.ndim != 1:
-    raise ValueError(f"y must have shape (n,), got {y.shape}.")
-  if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
-    raise ValueError(f"y must be numeric, got dtype {y.dtype}.")
-  if not np.all(np.isfinite(y)):
-    raise ValueError(f"y must be finite, got {int(np.sum(~np.isfinite(y)))} NaN or infinite "
-                     f"value(s).")
-  integer = y.dtype == bool or np.issubdtype(y.dtype, np.integer)
-  if task == "regression" or (task is None and not integer):
-    if np.ptp(y) == 0 if y.size else True:
-      raise ValueError("y must not be constant for regression.")
-    return "regression", 0, y.astype(np.float32)
-  if not integer and not np.all(y == np.round(y)):
-    raise ValueError(f"task={task!r} needs class labels 0..k-1 in y, got non-integer values "
-                     f"such as {y[y != np.round(y)][0]}.")
-  y = y.astype(np.int32)
-  classes = np.unique(y)
-  if y.min() < 0 or len(classes) < 2:
-    raise ValueError(f"y must hold class indices 0..k-1 with at least two classes, got "
-                     f"{classes.tolist()[:10]}.")
-  num_classes = int(y.max()) + 1
-  inferred = "binary" if num_classes == 2 else "multiclass"
-  if task is not None and task != inferred:
-    raise ValueError(f"task={task!r} but y has {num_classes} classes ({inferred}).")
-  return inferred, num_classes, y
-
-
-def _check_int(name: str, value, low: int) -> int:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-    raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
-  return int(value)
-
-
-def _check_number(name: str, value, *, low: float, high: float = math.inf,
-                  low_open: bool = True, high_open: bool = False) -> float:
-  ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-  v = float(value) if ok else math.nan
-  if not (ok and math.isfinite(v) and (v > low if low_open else v >= low)
-          and (v < high if high_open else v <= high)):
-    left, right = "(" if low_open else "[", ")" if high_open else "]"
-    raise ValueError(f"{name} must be a finite number in {left}{low:g}, {high:g}{right}, "
-                     f"got {value!r}.")
-  return v
-
-
-def _repeated_masks(n: int, folds: int, repeats: int, key, stratify) -> jax.Array:
-  """``(repeats * folds, n)`` held-out masks: repeated (stratified) k-fold.
-
-  Repeat 0 uses ``key`` itself, repeat ``r > 0`` ``fold_in(key, r)``: each
-  repeat reshuffles the rows, each holds every row out exactly once.
-  """
-  keys = [key] + [jax.random.fold_in(key, r) for r in range(1, repeats)]
-  return jnp.concatenate([selection.kfold_masks(n, folds, key=k, stratify=stratify)
-                          for k in keys])
-
 
 def _diverged(spec: str, curve: np.ndarray, folds: int, repeats: int) -> None:
   bad = ~np.isfinite(curve)
@@ -130,22 +71,6 @@ def _adam(learning_rate: float) -> optax.GradientTransformation:
   # One transformation object per rate: nnx.Optimizer's graph holds its
   # functions, so repeated comparisons reuse the compiled fold programs.
   return optax.adam(learning_rate)
-
-
-def _check_data(X, y, task) -> tuple[np.ndarray, np.ndarray, str, int]:
-  """``(X float32 (n, ...), y, task, num_classes)``, checked."""
-  X = np.asarray(X, np.float32)
-  y_np = np.asarray(y)
-  if X.ndim < 2 or X.shape[0] != y_np.shape[0]:
-    raise ValueError(f"X must have shape (n, d) (or images (n, H, W, C)) with n = len(y) = "
-                     f"{y_np.shape[0]}, got {X.shape}.")
-  if not np.all(np.isfinite(X)):
-    bad = np.argwhere(~np.isfinite(X))[0]
-    where = bad[1] if len(bad) == 2 else tuple(int(i) for i in bad[1:])
-    raise ValueError(f"X must be finite, got {X[tuple(bad)]} at row {bad[0]}, column "
-                     f"{where} ({int(np.sum(~np.isfinite(X)))} non-finite value(s)).")
-  task, num_classes, y_np = _infer_task(y_np, task)
-  return X, y_np, task, num_classes
 
 
 def _model_factory(model, hidden: int, X: np.ndarray, candidate: Candidate, task: str,
@@ -193,50 +118,6 @@ def _first(states, members: int):
   return jax.tree.map(lambda a: a[0, 0] if members > 1 else a[0], states)
 
 
-def _fold_layout(X, y_np, task, *, folds, repeats, epochs, batch_size, seed):
-  """Masks, per-fold minibatches and the per-repeat keys shared by every candidate."""
-  n = X.shape[0]
-  key = jax.random.key(seed)
-  masks = np.asarray(_repeated_masks(n, folds, repeats, jax.random.fold_in(key, 1), None if
-                                     task == "regression" else jnp.asarray(y_np)))
-  per_repeat = lambda k, r: k if r == 0 else jax.random.fold_in(k, r)
-  # One row order per repeat, shared by every candidate (the comparison is paired).
-  orders = [engine.shuffles(n, epochs, seed if r == 0 else (seed, r)) for r in range(repeats)]
-
-  def batches_for(excluded: np.ndarray):
-    """Minibatches of each fold's rows outside ``excluded`` ``(R * folds, n)``."""
-    parts = [engine.fold_batches(orders[r], excluded[r * folds:(r + 1) * folds], batch_size)
-             for r in range(repeats)]
-    width = max(p[0].shape[2] for p in parts)  # folds of another repeat may need one more
-    pad = lambda a: np.concatenate([a, np.repeat(a[:, :, :1], width - a.shape[2], 2)], 2)
-    rows = np.concatenate([pad(p[0]) for p in parts])
-    valid = np.concatenate([np.concatenate([p[1], np.zeros_like(p[1][:, :, :width -
-                                            p[1].shape[2]])], 2) for p in parts])
-    return jnp.asarray(rows), jnp.asarray(valid)
-
-  batches, valid = batches_for(masks)
-  keys = ([per_repeat(jax.random.fold_in(key, 2), r) for r in range(repeats)],
-          [per_repeat(jax.random.fold_in(key, 3), r) for r in range(repeats)])
-  return dict(masks=masks, batches=batches, valid=valid, keys=keys, seed=seed,
-              batches_for=batches_for, bootstrap_key=jax.random.fold_in(key, 4),
-              data_key=jax.random.fold_in(key, 5))
-
-
-def _bootstrap(key, masks: np.ndarray, members: int) -> jax.Array:
-  """``(folds, members, n)`` counts: fold ``f``'s members resample its training rows.
-
-  ``bootstrap_weights(fold_in(key, f), n_train, num_members=members)`` draws
-  ``n_train`` rows with replacement among the fold's training rows per member;
-  the counts sit on those rows (in index order), held-out rows weigh 0.
-  """
-  weights = np.zeros((masks.shape[0], members, masks.shape[1]), np.float32)
-  for f, held_out in enumerate(masks):
-    rows = np.flatnonzero(~held_out)
-    weights[f][:, rows] = np.asarray(bootstrap_weights(
-        jax.random.fold_in(key, f), len(rows), num_members=members))
-  return jnp.asarray(weights)
-
-
 def _data_side(candidate: Candidate, X: np.ndarray, task: str, num_classes: int, name: str):
   """``(static Program fields, traced hyper["data"], validation share or None)``."""
   data = dict(candidate.data)
@@ -251,15 +132,6 @@ def _data_side(candidate: Candidate, X: np.ndarray, task: str, num_classes: int,
   static = dict(augment=augment, num_classes=num_classes if task == "multiclass" else 0,
                 patience=None if stopping is None else int(stopping["patience"]))
   return static, data, None if stopping is None else float(stopping["validation"])
-
-
-def _validation_rows(masks: np.ndarray, share: float, seed: int) -> np.ndarray:
-  """``(folds, n)``: a share of each fold's training rows held back for early stopping."""
-  val = np.zeros_like(masks)
-  for f, held_out in enumerate(masks):
-    rows = np.random.default_rng((seed, 7, f)).permutation(np.flatnonzero(~held_out))
-    val[f, rows[:max(1, round(share * rows.size))]] = True
-  return val
 
 
 def _prepare(name: str, candidate: Candidate, layout: dict, X, *, model, hidden, optimizer,

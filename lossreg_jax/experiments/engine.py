@@ -375,7 +375,7 @@ def fold_batches(orders: np.ndarray, held_out: np.ndarray, batch_size: int
     sits in a minibatch, not even as padding: batch statistics and mixup
     partners come from training rows only).
   """
-  folds, (epochs, n) = held_out.shape[0], orders.shape
+  folds, epochs = held_out.shape[0], orders.shape[0]
   n_train = int((~held_out).sum(axis=1).max())
   n_batches = math.ceil(n_train / batch_size)
   rows = np.zeros((folds, epochs, n_batches * batch_size), np.int32)

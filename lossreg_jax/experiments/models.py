@@ -21,7 +21,6 @@ import math
 from typing import Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 __all__ = ["Factory", "ModelSpec", "cnn", "linear", "mlp", "parse_model"]
