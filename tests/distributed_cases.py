@@ -249,7 +249,7 @@ def main(data_dir: str) -> None:
   rng = np.random.default_rng(3)
   Xc = rng.normal(size=(60, 3)).astype(np.float32)
   yc = (Xc[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(np.int32)
-  res = experiments.compare_losses(Xc, yc, ["bce", "focal:gamma=0|2", "bce+ensemble:2"],
+  res = experiments.compare_losses(Xc, yc, ["bce", "focal:gamma=0|2"],
                                    folds=3, repeats=2, epochs=2, hidden=4,
                                    learning_rate=0.05)
   result["compare"] = dict(devices=res.settings["devices"], scores={

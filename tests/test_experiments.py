@@ -593,6 +593,7 @@ def test_ensemble_predictions_are_the_average_of_its_members_run_one_by_one():
   np.testing.assert_allclose(slow.probabilities[spec], res.probabilities[spec], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_regression_ensemble_averages_predictions():
   ds = datasets.load("diabetes")
   res = experiments.compare_losses(ds.X, ds.y, ["mse", "mse+ensemble:2"], **FAST)
