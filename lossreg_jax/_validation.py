@@ -64,6 +64,17 @@ def _brief_repr(value: Any, limit: int = 60) -> str:
   return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _dtype_of(value: Any) -> np.dtype:
+  """``value``'s dtype, as NumPy reads it; ``object`` for what NumPy cannot read."""
+  dtype = getattr(value, "dtype", None)
+  if dtype is not None:
+    return dtype
+  try:
+    return np.asarray(value).dtype
+  except Exception:  # noqa: BLE001 - any object numpy cannot read
+    return np.dtype(object)
+
+
 def check_number(name: str, value: Any, *, expected: str = "a number") -> None:
   """Raises ``TypeError`` unless ``value`` is a real number or a real-valued array.
 
@@ -73,18 +84,18 @@ def check_number(name: str, value: Any, *, expected: str = "a number") -> None:
   (``delta='1'``, which NumPy would silently convert), ``True``/``False`` and
   boolean arrays (``bool`` is an ``int`` subclass, so ``rate=True`` would be
   read as 1), complex numbers and anything NumPy cannot read as numbers.
-  ``expected`` words what was wanted in the message.
+  A list or tuple is checked entry by entry (NumPy would read ``[True, 0.1]``
+  as floats). ``expected`` words what was wanted in the message.
   """
   if isinstance(value, (bool, np.bool_, str, bytes)):
     raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {_brief_repr(value)}.")
   if isinstance(value, numbers.Real) and not isinstance(value, np.generic):
     return  # a Python int or float (or another real number type)
-  dtype = getattr(value, "dtype", None)
-  if dtype is None:
-    try:
-      dtype = np.asarray(value).dtype
-    except Exception:  # noqa: BLE001 - any object numpy cannot read
-      dtype = np.dtype(object)
+  if isinstance(value, (list, tuple)):
+    for entry in value:
+      check_number(name, entry, expected=expected)
+    return
+  dtype = _dtype_of(value)
   if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
     shape = getattr(value, "shape", None)
     seen = (f"{type(value).__name__} {_brief_repr(value)}" if shape is None or shape == ()
@@ -239,12 +250,7 @@ def check_array_tree(name: str, tree: Any, *, floating: bool = True) -> None:
   a wrong pytree fails here rather than deep inside a ``jnp`` operation.
   """
   for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-    dtype = getattr(leaf, "dtype", None)
-    if dtype is None:
-      try:
-        dtype = np.asarray(leaf).dtype
-      except Exception:  # noqa: BLE001 - any object numpy cannot read
-        dtype = np.dtype(object)
+    dtype = _dtype_of(leaf)
     where = f"{name}{jax.tree_util.keystr(path)}"
     ok = (jnp.issubdtype(dtype, jnp.floating) if floating else
           jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_))
@@ -278,13 +284,7 @@ def warn_float64_as_float32(caller: str, *arrays: Any, stacklevel: int = 2) -> b
   for a in arrays:
     if a is None or isinstance(a, (jax.Array, str, bytes)) or callable(a):
       continue
-    dtype = getattr(a, "dtype", None)
-    if dtype is None:
-      try:
-        dtype = np.asarray(a).dtype
-      except (TypeError, ValueError):
-        continue
-    if np.dtype(dtype) == np.float64:
+    if np.dtype(_dtype_of(a)) == np.float64:
       warnings.warn(
           f"{caller} received float64 data but jax_enable_x64 is off, so it computes in "
           "float32 (about 7 significant digits): results match scikit-learn's float64 only to "

@@ -10,8 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossreg_jax._validation import (check_in_range, check_rank, concrete_values,
-                                     is_static_number, warn_float64_as_float32)
+from lossreg_jax._validation import (check_in_range, check_int, check_number, check_rank,
+                                     concrete_values, is_static_number,
+                                     warn_float64_as_float32)
 
 # Set once the float64-in-float32 warning has been shown (once per process).
 _warned_float32 = False
@@ -135,51 +136,18 @@ def check_data(X, y, sample_weight=None, *, caller="lossreg_jax.linear",
   return X, y, sample_weight
 
 
-def check_number(name: str, value) -> None:
-  """TypeError for a string, bytes or bool given as a numeric hyperparameter."""
-  bad = isinstance(value, (str, bytes, bool, np.bool_))
-  if not bad and not isinstance(value, jax.core.Tracer) and hasattr(value, "dtype"):
-    bad = not jnp.issubdtype(value.dtype, jnp.number) or value.dtype == bool
-  elif not bad and isinstance(value, (list, tuple)):
-    bad = any(isinstance(v, (str, bytes, bool, np.bool_)) for v in value)
-  if bad:
-    raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.")
-
-
-def check_int(name: str, value, low: int = 1) -> int:
-  """A static int option ``>= low``: TypeError for a non-int (``True`` included)."""
-  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-    raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
-  if value < low:
-    raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
-  return int(value)
-
-
 def check_options(*, alpha=None, l1_ratio=None, tol=None, max_iter=None) -> None:
-  if alpha is not None:
-    check_number("alpha", alpha)
-    check_in_range("alpha", alpha, 0.0)
-  if l1_ratio is not None:
-    check_number("l1_ratio", l1_ratio)
-    check_in_range("l1_ratio", l1_ratio, 0.0, 1.0)
-  if tol is not None:
-    check_number("tol", tol)
-    check_in_range("tol", tol, 0.0)
+  # check_in_range type-checks first (check_number): '1' and True are refused.
+  check_in_range("alpha", alpha, 0.0)
+  check_in_range("l1_ratio", l1_ratio, 0.0, 1.0)
+  check_in_range("tol", tol, 0.0)
   if max_iter is not None:
-    check_int("max_iter", max_iter)
-
-
-def check_flag(name: str, value) -> bool:
-  """A static boolean option (``positive``): a bool or NumPy bool, else TypeError."""
-  if not isinstance(value, (bool, np.bool_)):
-    raise TypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__}).")
-  return bool(value)
+    check_int("max_iter", max_iter, 1)
 
 
 def check_grid(l1_ratios, alphas, n_alphas, eps):
   if alphas is None:
-    check_int("n_alphas", n_alphas)
-    check_number("eps", eps)
+    check_int("n_alphas", n_alphas, 1)
     check_in_range("eps", eps, 0.0, low_inclusive=False)
     if any(is_static_number(r) and float(r) == 0.0 for r in l1_ratios):
       raise ValueError(

@@ -18,12 +18,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jax.typing import ArrayLike
 
-from lossreg_jax._validation import check_in_range
+from lossreg_jax._validation import check_bool, check_in_range, check_int, check_number
 from lossreg_jax.linear import _solvers
 from lossreg_jax.linear._checks import check_data as _check_data
-from lossreg_jax.linear._checks import check_flag as _check_flag
 from lossreg_jax.linear._checks import check_grid as _check_grid
-from lossreg_jax.linear._checks import check_int, check_number
 from lossreg_jax.linear._checks import check_options as _check_options
 
 __all__ = ["EnetCVResult", "elastic_net_cv"]
@@ -367,7 +365,7 @@ def elastic_net_cv(
     check_number("l1_ratio", r)
     check_in_range("l1_ratio", r, 0.0, 1.0)
   _check_options(tol=tol, max_iter=max_iter)
-  positive = _check_flag("positive", positive)
+  positive = check_bool("positive", positive)
   grid = _check_grid(ratios, alphas, n_alphas, eps)
   grid_mesh = problem_mesh(devices, mesh)
   X, y, sample_weight = _check_data(X, y, sample_weight, caller="elastic_net_cv")

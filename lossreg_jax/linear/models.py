@@ -27,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from lossreg_jax._validation import check_bool
 from lossreg_jax.linear import _solvers
 from lossreg_jax.linear._checks import check_data as _check_data
-from lossreg_jax.linear._checks import check_flag as _check_flag
 from lossreg_jax.linear._checks import check_grid as _check_grid
 from lossreg_jax.linear._checks import check_options as _check_options
 
@@ -197,7 +197,7 @@ def ridge(
     scikit-learn, ``sklearn.linear_model.Ridge`` (``solver="cholesky"``).
   """
   _check_options(alpha=alpha)
-  positive = _check_flag("positive", positive)
+  positive = check_bool("positive", positive)
   X, y, sample_weight = _check_data(X, y, sample_weight, caller="ridge", multi_output=True,
                                     rescale_weights=False, gram=positive)
   alpha = jnp.asarray(alpha, X.dtype)
@@ -323,7 +323,7 @@ def elastic_net(
     for the duality gap.
   """
   _check_options(alpha=alpha, l1_ratio=l1_ratio, tol=tol, max_iter=max_iter)
-  positive = _check_flag("positive", positive)
+  positive = check_bool("positive", positive)
   X, y, sample_weight = _check_data(X, y, sample_weight, caller="elastic_net",
                                     multi_output=True)
   return _per_target(
@@ -467,7 +467,7 @@ def elastic_net_path(
     linear models via coordinate descent (the alpha grid).
   """
   _check_options(l1_ratio=l1_ratio, tol=tol, max_iter=max_iter)
-  positive = _check_flag("positive", positive)
+  positive = check_bool("positive", positive)
   grid = _check_grid([l1_ratio], alphas, n_alphas, eps)
   X, y, _ = _check_data(X, y, caller="elastic_net_path", multi_output=True)
   if grid is not None:
