@@ -634,8 +634,8 @@ def _fold_run(X, y, spec="bce+l2:1e-3", *, task="binary", model=None, folds=3, e
   layout = compare._fold_layout(X, y, task, folds=folds, repeats=1, epochs=epochs,
                                 batch_size=16, seed=0)
   program, hyper, per_fold, extra = compare._prepare(
-      spec, cand, layout, X, model=model, hidden=4, optimizer=compare._adam(0.05), task=task,
-      num_classes=num_classes, folds=folds)
+      spec, cand, layout, X, model=compare._resolve_model(model, 4)[0],
+      optimizer=compare._adam(0.05), task=task, num_classes=num_classes, folds=folds)
   first = jax.tree.map(lambda a: a[0], (per_fold, extra))
   run = lambda X, y: engine.train_one_fold(*first[0], jnp.asarray(X), jnp.asarray(y), hyper,
                                            *first[1], program=program)

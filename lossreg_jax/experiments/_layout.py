@@ -107,17 +107,12 @@ def fold_layout(X, y_np, task, *, folds, repeats, epochs, batch_size, seed):
                                      task == "regression" else jnp.asarray(y_np)))
   per_repeat = lambda k, r: k if r == 0 else jax.random.fold_in(k, r)
   # One row order per repeat, shared by every candidate (the comparison is paired).
-  orders = [engine.shuffles(n, epochs, seed if r == 0 else (seed, r)) for r in range(repeats)]
+  orders = np.repeat(np.stack([engine.shuffles(n, epochs, seed if r == 0 else (seed, r))
+                               for r in range(repeats)]), folds, axis=0)
 
   def batches_for(excluded: np.ndarray):
     """Minibatches of each fold's rows outside ``excluded`` ``(R * folds, n)``."""
-    parts = [engine.fold_batches(orders[r], excluded[r * folds:(r + 1) * folds], batch_size)
-             for r in range(repeats)]
-    width = max(p[0].shape[2] for p in parts)  # folds of another repeat may need one more
-    pad = lambda a: np.concatenate([a, np.repeat(a[:, :, :1], width - a.shape[2], 2)], 2)
-    rows = np.concatenate([pad(p[0]) for p in parts])
-    valid = np.concatenate([np.concatenate([p[1], np.zeros_like(p[1][:, :, :width -
-                                            p[1].shape[2]])], 2) for p in parts])
+    rows, valid = engine.fold_batches(orders, excluded, batch_size)
     return jnp.asarray(rows), jnp.asarray(valid)
 
   batches, valid = batches_for(masks)

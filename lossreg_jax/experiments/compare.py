@@ -73,21 +73,29 @@ def _adam(learning_rate: float) -> optax.GradientTransformation:
   return optax.adam(learning_rate)
 
 
-def _model_factory(model, hidden: int, X: np.ndarray, candidate: Candidate, task: str,
-                   num_classes: int) -> Callable[[nnx.Rngs], nnx.Module]:
-  """``rngs -> nnx.Module`` for a candidate: the user's factory, or a built-in model."""
+def _resolve_model(model, hidden: int) -> tuple[Any, str]:
+  """``(model, name)``: a built-in ``ModelSpec`` or the user's factory, and its name
+  for the report (``"mlp"`` / ``"linear"`` for the default of ``hidden``)."""
   if model is None:
-    model = models.mlp(hidden=hidden) if hidden else models.linear()
+    return (models.mlp(hidden=hidden), "mlp") if hidden else (models.linear(), "linear")
   if isinstance(model, str):
     model = models.parse_model(model)
+  if isinstance(model, models.ModelSpec):
+    return model, model.text
+  if not callable(model):
+    raise TypeError(f"model must be a factory rngs -> nnx.Module, a model string such as "
+                    f"'mlp:hidden=16', or None; got {type(model).__name__}.")
+  return model, getattr(model, "__name__", type(model).__name__)
+
+
+def _model_factory(model, X: np.ndarray, candidate: Candidate, task: str,
+                   num_classes: int) -> Callable[[nnx.Rngs], nnx.Module]:
+  """``rngs -> nnx.Module`` for a candidate: the user's factory, or a built-in model."""
   if isinstance(model, models.ModelSpec):
     classes = candidate.outputs == "classes" or (candidate.outputs is None and
                                                  task == "multiclass")
     return model.factory(X.shape[1:], num_classes if classes else 1,
                          dropout=candidate.dropout)
-  if not callable(model):
-    raise TypeError(f"model must be a factory rngs -> nnx.Module, a model string such as "
-                    f"'mlp:hidden=16', or None; got {type(model).__name__}.")
   if candidate.dropout is not None:
     raise ValueError("a dropout spec term applies to the built-in models only; with your "
                      "own model, put nnx.Dropout in it.")
@@ -118,32 +126,36 @@ def _first(states, members: int):
   return jax.tree.map(lambda a: a[0, 0] if members > 1 else a[0], states)
 
 
+# Data-side terms compiled into the program (the rest, noise and mixup, are traced).
+_STATIC_DATA = ("augment", "early_stopping")
+
+
 def _data_side(candidate: Candidate, X: np.ndarray, task: str, num_classes: int, name: str):
-  """``(static Program fields, traced hyper["data"], validation share or None)``."""
+  """``(static Program fields, validation share of early stopping or None)``."""
   data = dict(candidate.data)
   augment = None
   if "augment" in data:
-    a = data.pop("augment")
+    a = data["augment"]
     if X.ndim != 4:
       raise ValueError(f"augment in {name!r} needs images X shaped (n, height, width, "
                        f"channels), got X of shape {X.shape}.")
     augment = tuple(float(a[k]) for k in ("rotation", "shift", "zoom", "flip"))
-  stopping = data.pop("early_stopping", None)
+  stopping = data.get("early_stopping")
   static = dict(augment=augment, num_classes=num_classes if task == "multiclass" else 0,
                 patience=None if stopping is None else int(stopping["patience"]))
-  return static, data, None if stopping is None else float(stopping["validation"])
+  return static, None if stopping is None else float(stopping["validation"])
 
 
-def _prepare(name: str, candidate: Candidate, layout: dict, X, *, model, hidden, optimizer,
+def _prepare(name: str, candidate: Candidate, layout: dict, X, *, model, optimizer,
              task, num_classes, folds) -> tuple[engine.Program, dict, tuple, tuple]:
   """A candidate's ``(program, hyper, per-fold inputs, extra inputs)`` for the engine."""
   members = candidate.members
   tx = optimizer if candidate.transform is None else optax.chain(optimizer,
                                                                  candidate.transform)
-  model_fn = _model_factory(model, hidden, X, candidate, task, num_classes)
+  model_fn = _model_factory(model, X, candidate, task, num_classes)
   graphdef, squeeze, states = _build(model_fn, name, tx, layout["keys"], X, task,
                                      folds=folds, members=members)
-  static, data, share = _data_side(candidate, X, task, num_classes, name)
+  static, share = _data_side(candidate, X, task, num_classes, name)
   program = engine.Program(graphdef, candidate.loss, candidate.penalty,
                            task == "regression", squeeze, **static)
   hyper = _hyper(candidate)
@@ -155,7 +167,7 @@ def _prepare(name: str, candidate: Candidate, layout: dict, X, *, model, hidden,
     batches, valid = layout["batches_for"](masks | val_np)
     val_masks = jnp.asarray(val_np)
   keys = None
-  if data or static["augment"] is not None:  # random bits only where needed
+  if hyper["data"] or static["augment"] is not None:  # random bits only where needed
     keys = jax.random.split(layout["data_key"], (len(masks), members) if members > 1
                             else len(masks))
   return (program, hyper, (jnp.asarray(masks), batches, valid, states, weights),
@@ -164,19 +176,19 @@ def _prepare(name: str, candidate: Candidate, layout: dict, X, *, model, hidden,
 
 def _hyper(candidate: Candidate) -> dict:
   """A candidate's traced numbers: the loss's, the penalties', noise's and mixup's."""
-  data = {k: v for k, v in candidate.data if k not in ("augment", "early_stopping")}
+  data = {k: v for k, v in candidate.data if k not in _STATIC_DATA}
   return {"loss": dict(candidate.loss_params), "penalties": dict(candidate.penalties),
           "data": data}
 
 
 def _static_key(candidate: Candidate) -> tuple:
   """What must be equal for two candidates to share one program: all but traced numbers."""
-  data = tuple((k, v if k in ("augment", "early_stopping") else sorted(v))
-               for k, v in candidate.data)
+  # Static terms by their numbers, traced ones (and the loss, the penalties) by name.
+  data = tuple((k, tuple(sorted((p, float(x)) for p, x in v.items())) if k in _STATIC_DATA
+                else tuple(sorted(v))) for k, v in candidate.data)
   return (candidate.loss, candidate.penalty, candidate.transform, candidate.dropout,
           candidate.members, candidate.outputs, tuple(sorted(candidate.loss_params)),
-          tuple((k, sorted(v)) for k, v in candidate.penalties),
-          tuple((k, tuple(v) if isinstance(v, list) else str(v)) for k, v in data))
+          tuple((k, tuple(sorted(v))) for k, v in candidate.penalties), data)
 
 
 def _prepare_group(names, group, layout, X, **common) -> list:
@@ -272,18 +284,6 @@ def _fold_mesh(devices, vmap_folds: bool):
   if not vmap_folds:
     raise ValueError("devices needs vmap_folds=True (the folds are split over devices).")
   return None if mesh.devices.size == 1 else mesh
-
-
-def _describe(model, optimizer) -> tuple[str, str]:
-  """The model and optimizer as the report names them."""
-  if isinstance(model, models.ModelSpec):
-    model_text = model.text
-  elif isinstance(model, str):
-    model_text = models.parse_model(model).text
-  else:
-    model_text = getattr(model, "__name__", type(model).__name__)
-  return model_text, ("adam" if optimizer is None else "custom")
-
 
 
 def compare_losses(
@@ -459,8 +459,8 @@ def compare_losses(
   if folds > smallest:
     raise ValueError(f"folds={folds} exceeds " + (f"the number of rows ({n})." if task ==
                      "regression" else f"the size of the smallest class ({smallest} rows)."))
-  linear = (model is None and hidden == 0) or (isinstance(model, str) and models.parse_model(
-      model).name == "linear") or (isinstance(model, models.ModelSpec) and model.name == "linear")
+  model, model_text = _resolve_model(model, hidden)
+  linear = isinstance(model, models.ModelSpec) and model.name == "linear"
   if linear and any(c.dropout is not None for c in candidates):
     raise ValueError("dropout needs a hidden layer: use hidden > 0 or a model other than "
                      "'linear'.")
@@ -468,12 +468,11 @@ def compare_losses(
   names = METRICS[task] + (COST_METRICS if cost is not None else ())
   layout = _fold_layout(X, y_np, task, folds=folds, repeats=repeats, epochs=epochs,
                         batch_size=batch_size, seed=seed)
-  model_text, optimizer_text = _describe(model, optimizer) if model is not None else (
-      "mlp" if hidden else "linear", "adam" if optimizer is None else "custom")
   settings = dict(folds=folds, repeats=repeats, seed=seed, epochs=epochs,
                   batch_size=batch_size, learning_rate=learning_rate, hidden=hidden,
                   n_samples=int(n), n_features=int(np.prod(X.shape[1:])),
-                  num_classes=num_classes, model=model_text, optimizer=optimizer_text,
+                  num_classes=num_classes, model=model_text,
+                  optimizer="adam" if optimizer is None else "custom",
                   confidence=confidence, target_recall=target_recall,
                   pinball_alpha=pinball_alpha, test_train_ratio=1 / (folds - 1),
                   data_sha256=hashlib.sha256(X.tobytes() + y_np.tobytes()).hexdigest())
@@ -483,15 +482,16 @@ def compare_losses(
   mesh = _fold_mesh(devices, vmap_folds)
   settings["devices"] = 1 if mesh is None else int(mesh.devices.size)
   Xj, yj = jnp.asarray(X), jnp.asarray(y_np)
-  scores, curves, held_curves, seconds, preds, probs, decisions = ({} for _ in range(7))
-  common = dict(model=model, hidden=hidden, optimizer=optimizer, task=task,
-                num_classes=num_classes, folds=folds)
+  scores, curves, held_curves, seconds, preds, probs, decisions, examples = (
+      {} for _ in range(8))
+  common = dict(model=model, optimizer=optimizer, task=task, num_classes=num_classes,
+                folds=folds)
   for group in _progress(groups, progress):
     start = time.perf_counter()
     prepared = _prepare_group([texts[i] for i in group], [candidates[i] for i in group],
                               layout, X, **common)
     outs = _train_group(prepared, Xj, yj, vmap_folds=vmap_folds, mesh=mesh)
-    for i, out in zip(group, outs):
+    for i, prep, out in zip(group, prepared, outs):
       text = texts[i]
       z, curve, held = _finish(out, members=candidates[i].members, task=task)
       _diverged(text, curve, folds, repeats)
@@ -504,29 +504,25 @@ def compare_losses(
       if "average_precision" in out:  # binary: for the report's PR legend
         scores[text]["average_precision"] = np.asarray(out["average_precision"], np.float64)
       curves[text], held_curves[text] = curve, held
+      if prep[0].augment is not None:
+        examples[text] = _augmented_examples(prep, Xj, yj)
     for i in group:  # a sweep's values share one program: each gets its share
       seconds[texts[i]] = (time.perf_counter() - start) / len(group)
   paired = _paired(scores, texts, names, len(layout["masks"]), folds=folds,
                    confidence=confidence)
-  examples = {texts[i]: _augmented_examples(candidates[i], layout, Xj, yj, task=task,
-                                            num_classes=num_classes)
-              for i in range(len(texts)) if dict(candidates[i].data).get("augment")}
   return ComparisonResult(tuple(texts), scores, curves, seconds, task, settings, preds,
                           names, probs, y_np, held_curves, paired, cost, decisions,
                           tuple(sweeps), examples)
 
 
-def _augmented_examples(candidate: Candidate, layout: dict, X, y, *, task: str,
-                        num_classes: int, count: int = 8) -> dict:
+def _augmented_examples(prepared, X, y, count: int = 8) -> dict:
   """A few of fold 0's training images, standardized, and as its first step augments them."""
-  static, data, _ = _data_side(candidate, np.asarray(X[:1]), task, num_classes, "")
-  program = engine.Program(None, None, None, task == "regression", False, **static)
-  train = ~jnp.asarray(layout["masks"][0])
-  rows = layout["batches"][0, 0, 0, :count]
-  Xs = engine.standardize(X, train)[0][rows]
-  key = jax.random.split(jax.random.split(layout["data_key"], len(layout["masks"]))[0],
-                         layout["batches"].shape[1:3])[0, 0]
-  augmented, _ = engine.training_batch(program, key, Xs, y[rows], {})
+  program, _, (masks, batches, *_), (keys, _) = prepared
+  rows = batches[0, 0, 0, :count]
+  Xs = engine.standardize(X, ~masks[0])[0][rows]
+  key = keys[0] if keys.ndim == 1 else keys[0, 0]  # fold 0 (member 0 of an ensemble)
+  augmented, _ = engine.training_batch(program, engine.minibatch_keys(key, batches[0])[0, 0],
+                                       Xs, y[rows], {})
   return {"original": np.asarray(Xs), "augmented": np.asarray(augmented)}
 
 

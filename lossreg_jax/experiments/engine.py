@@ -30,8 +30,8 @@ from flax import nnx
 from lossreg_jax import regularizers, training
 
 __all__ = ["NotAModuleError", "Program", "average_members", "fold_batches", "initial_states",
-           "shuffles", "spec_penalty", "training_batch", "train_folds", "train_one_fold", "train_sharded",
-           "train_sweep"]
+           "minibatch_keys", "shuffles", "spec_penalty", "training_batch", "train_folds",
+           "train_one_fold", "train_sharded", "train_sweep"]
 
 
 class Program(NamedTuple):
@@ -83,17 +83,18 @@ def spec_penalty(params, penalties: dict) -> jax.Array:
 
 
 def standardize(X: jax.Array, train: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """``(X - mean) / std`` with the statistics of the ``train`` rows only.
+  """``((X - mean) / std, mean, std)`` with the statistics of the ``train`` rows only.
 
   Per column for ``(n, d)``; per channel (over rows, height and width) for
-  images ``(n, H, W, C)``. A constant column keeps std 1.
+  images ``(n, H, W, C)``. A constant column gets (and returns) std 1.
   """
   axes = (0,) if X.ndim == 2 else tuple(range(X.ndim - 1))
   w = jnp.broadcast_to(train.astype(X.dtype).reshape((-1,) + (1,) * (X.ndim - 1)), X.shape)
   count = jnp.sum(w, axis=axes, keepdims=True)
   mean = jnp.sum(w * X, axis=axes, keepdims=True) / count
   std = jnp.sqrt(jnp.sum(w * jnp.square(X - mean), axis=axes, keepdims=True) / count)
-  return (X - mean) / jnp.where(std > 0, std, 1), mean, std
+  std = jnp.where(std > 0, std, 1)
+  return (X - mean) / std, mean, std
 
 
 def training_batch(program: Program, key, x, t, data: dict):
@@ -119,6 +120,11 @@ def training_batch(program: Program, key, x, t, data: dict):
     x, soft = regularizers.mixup(k_mix, x, soft, alpha=data["mixup"]["alpha"])
     t = soft if program.num_classes else soft[:, 0]
   return x, t
+
+
+def minibatch_keys(key, batches) -> jax.Array:
+  """The data-side regularizers' key of every minibatch: ``(epochs, n_batches)``."""
+  return jax.random.split(key, batches.shape[:2])
 
 
 def _predict(program: Program, state, X):
@@ -157,9 +163,8 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, key=None,
   train = ~test_mask
   Xs = standardize(X, train)[0] if program.standardize else X
   if program.regression:  # losses see the target standardized with the training rows
-    _, y_mean, y_std = standardize(y[:, None], train)
-    y_mean, y_std = y_mean[0, 0], jnp.where(y_std[0, 0] > 0, y_std[0, 0], 1)
-    y = (y - y_mean) / y_std
+    ys, y_mean, y_std = standardize(y[:, None], train)
+    y, y_mean, y_std = ys[:, 0], y_mean[0, 0], y_std[0, 0]
   squeeze = (lambda z: z[..., 0]) if program.squeeze else (lambda z: z)
   data = hyper.get("data", {})
 
@@ -203,8 +208,7 @@ def train_fold(test_mask, batches, valid, state, weights, X, y, hyper, key=None,
     es = stopper.update(es, data_loss(new, val_mask), new)
     return (new, es, curve), curve
 
-  n_epochs, n_batches = batches.shape[:2]
-  keys = None if key is None else jax.random.split(key, (n_epochs, n_batches))
+  keys = None if key is None else minibatch_keys(key, batches)
   es = None if stopper is None else stopper.init(state)
   last = (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
   (state, es, _), (train_curve, held_out_curve) = jax.lax.scan(
@@ -222,6 +226,11 @@ def _vmapped(ensemble: bool, program: Program):
   if ensemble:  # members share the fold's mask, minibatches and validation rows
     fold = jax.vmap(fold, in_axes=(None, None, None, 0, 0, None, None, None, 0, None))
   return fold
+
+
+def _over_values(run):
+  """``run`` vmapped over a leading value axis of ``hyper``'s leaves (a sweep)."""
+  return jax.vmap(run, in_axes=(None,) * 7 + (0, None, None))
 
 
 def _all_folds(test_masks, batches, valid, states, weights, X, y, hyper, keys, val_masks, *,
@@ -255,8 +264,7 @@ def train_sweep(test_masks, batches, valid, states, weights, X, y, hyper, keys=N
   Candidates that differ only in traced numbers (a sweep such as
   ``focal:gamma=0|1|2``) train as ONE program; outputs get a leading value axis.
   """
-  run = functools.partial(_all_folds, program=program)
-  return jax.vmap(run, in_axes=(None,) * 7 + (0, None, None))(
+  return _over_values(functools.partial(_all_folds, program=program))(
       test_masks, batches, valid, states, weights, X, y, hyper, keys, val_masks)
 
 
@@ -274,7 +282,7 @@ def _sharded(per_fold, X, y, hyper, *, program, mesh, sweep, gather):
     masks, batches, valid, states, weights, keys, val_masks = per_fold
     run = functools.partial(_all_folds, program=program)
     if sweep:
-      run = jax.vmap(run, in_axes=(None,) * 7 + (0, None, None))
+      run = _over_values(run)
     out = run(masks, batches, valid, states, weights, X, y, hyper, keys, val_masks)
     if gather:  # every process gets every fold's outputs (one collective per run)
       out = jax.tree.map(lambda a: jax.lax.all_gather(a, axis, axis=int(sweep), tiled=True),
@@ -360,12 +368,13 @@ def shuffles(n: int, epochs: int, seed) -> np.ndarray:
 
 def fold_batches(orders: np.ndarray, held_out: np.ndarray, batch_size: int
                  ) -> tuple[np.ndarray, np.ndarray]:
-  """A fold's minibatches: its training rows in the repeat's order, padded.
+  """Each fold's minibatches: its training rows in its repeat's order, padded.
 
   Args:
-    orders: ``(epochs, n)`` row orders of the repeat (shared by every
-      candidate, so the comparison is paired).
-    held_out: ``(folds, n)`` bool masks of the repeat's folds.
+    orders: ``(epochs, n)`` row orders shared by the folds, or ``(folds,
+      epochs, n)``, one per fold (its repeat's; shared by every candidate, so
+      the comparison is paired).
+    held_out: ``(folds, n)`` bool masks of the folds.
     batch_size: Rows per minibatch.
 
   Returns:
@@ -375,13 +384,15 @@ def fold_batches(orders: np.ndarray, held_out: np.ndarray, batch_size: int
     sits in a minibatch, not even as padding: batch statistics and mixup
     partners come from training rows only).
   """
-  folds, epochs = held_out.shape[0], orders.shape[0]
+  folds = held_out.shape[0]
+  orders = np.broadcast_to(orders, (folds,) + orders.shape[-2:])
+  epochs = orders.shape[1]
   n_train = int((~held_out).sum(axis=1).max())
   n_batches = math.ceil(n_train / batch_size)
   rows = np.zeros((folds, epochs, n_batches * batch_size), np.int32)
   valid = np.zeros(rows.shape, bool)
-  for f, mask in enumerate(held_out):
-    for e, order in enumerate(orders):
+  for f, (mask, fold_orders) in enumerate(zip(held_out, orders)):
+    for e, order in enumerate(fold_orders):
       kept = order[~mask[order]]
       rows[f, e] = kept[0]
       rows[f, e, :kept.size], valid[f, e, :kept.size] = kept, True
