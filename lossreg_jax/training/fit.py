@@ -15,7 +15,8 @@ import numpy as np
 from flax import nnx
 
 from lossreg_jax.training.step import (LossFn, MetricsFn, _check_functions, _check_model,
-                                       _unpack, make_eval_step, make_train_step)
+                                       _check_optimizer, _unpack, make_eval_step,
+                                       make_train_step)
 
 __all__ = ["TrainingDivergedError", "fit"]
 
@@ -154,9 +155,7 @@ def fit(
   """
   _check_epochs(epochs, batch_size)
   _check_model("model", model)
-  if not isinstance(optimizer, nnx.Optimizer):
-    raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, "
-                    f"wrt=nnx.Param)), got {type(optimizer).__name__}.")
+  _check_optimizer(optimizer)
   _check_functions(loss_fn, penalty, metrics_fn)
   if early_stopping is not None and not (callable(getattr(early_stopping, "init", None))
                                          and callable(getattr(early_stopping, "update", None))):

@@ -76,6 +76,12 @@ def _check_functions(loss_fn, penalty, metrics_fn) -> None:
   check_callable("metrics_fn", metrics_fn, optional=True)
 
 
+def _check_optimizer(optimizer: Any) -> None:
+  if not isinstance(optimizer, nnx.Optimizer):
+    raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, "
+                    f"wrt=nnx.Param)), got {type(optimizer).__name__}.")
+
+
 def _check_model(name: str, model: Any) -> None:
   if not isinstance(model, nnx.Module):
     raise TypeError(f"{name} must be an nnx.Module, got {type(model).__name__}.")
@@ -150,9 +156,7 @@ def make_train_step(
 
   def step(model, optimizer, batch):
     _check_model("model", model)
-    if not isinstance(optimizer, nnx.Optimizer):
-      raise TypeError(f"optimizer must be an nnx.Optimizer (nnx.Optimizer(model, tx, "
-                      f"wrt=nnx.Param)), got {type(optimizer).__name__}.")
+    _check_optimizer(optimizer)
     return compiled_step(model, optimizer, batch)
 
   return step
